@@ -1,0 +1,166 @@
+"""NATS with JetStream as a StatefulSet, its configuration file and its Services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._k8s import Manifest, metadata
+from .model.environment import NatsSettings
+
+CLIENT_PORT = 4222
+CLUSTER_PORT = 6222
+MONITOR_PORT = 8222
+CONFIG_DIR = "/etc/nats-config"
+
+
+def labels(release: str) -> dict[str, str]:
+    # The seed's NATS subchart selected its pods with these (see _etcd.labels for why they stay).
+    return {
+        "app.kubernetes.io/component": "nats",
+        "app.kubernetes.io/instance": release,
+        "app.kubernetes.io/name": "nats",
+    }
+
+
+def config_file(release: str, namespace: str, settings: NatsSettings) -> str:
+    """nats.conf; `$SERVER_NAME` is expanded by nats-server from the pod's environment."""
+    name = f"{release}-nats"
+    lines = [
+        f"port: {CLIENT_PORT}",
+        f"http_port: {MONITOR_PORT}",
+        "server_name: $SERVER_NAME",
+        'lame_duck_duration: "30s"',
+        'lame_duck_grace_period: "10s"',
+    ]
+    jetstream = settings.jetstream
+    if jetstream.enabled:
+        lines.append("jetstream {")
+        if jetstream.file_store_enabled:
+            lines.append(f'  store_dir: "{jetstream.file_store_dir}"')
+            lines.append(f"  max_file_store: {jetstream.file_store_size}")
+        else:
+            lines.append("  max_file_store: 0")
+        lines.append(f"  max_memory_store: {jetstream.memory_store_size}")
+        lines.append("}")
+    if settings.replicas > 1:
+        routes = ", ".join(
+            f"nats://{name}-{i}.{name}-headless.{namespace}.svc.cluster.local:{CLUSTER_PORT}"
+            for i in range(settings.replicas)
+        )
+        lines += ["cluster {", f"  name: {name}", f"  port: {CLUSTER_PORT}",
+                  f"  routes: [{routes}]", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def manifests(release: str, namespace: str, settings: NatsSettings) -> list[Manifest]:
+    name = f"{release}-nats"
+    headless = f"{name}-headless"
+    selector = labels(release)
+    object_labels = {**selector, "app.kubernetes.io/managed-by": "dynamo-cdk8s"}
+    store = settings.jetstream.enabled and settings.jetstream.file_store_enabled
+    store_claim = f"{name}-js"
+    client_port = {"name": "nats", "port": CLIENT_PORT, "targetPort": "nats", "appProtocol": "tcp"}
+    headless_ports = [
+        client_port,
+        {"name": "monitor", "port": MONITOR_PORT, "targetPort": "monitor", "appProtocol": "http"},
+    ]
+    container_ports = [
+        {"name": "nats", "containerPort": CLIENT_PORT, "protocol": "TCP"},
+        {"name": "monitor", "containerPort": MONITOR_PORT, "protocol": "TCP"},
+    ]
+    if settings.replicas > 1:
+        headless_ports.append(
+            {"name": "cluster", "port": CLUSTER_PORT, "targetPort": "cluster", "appProtocol": "tcp"})
+        container_ports.append({"name": "cluster", "containerPort": CLUSTER_PORT, "protocol": "TCP"})
+    mounts = [{"name": "config", "mountPath": CONFIG_DIR}]
+    if store:
+        mounts.append({"name": store_claim, "mountPath": settings.jetstream.file_store_dir})
+    container: dict[str, Any] = {
+        "name": "nats",
+        "image": settings.image.reference,
+        "imagePullPolicy": settings.image.pull_policy,
+        "command": ["nats-server"],
+        "args": ["--config", f"{CONFIG_DIR}/nats.conf"],
+        "env": [
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "SERVER_NAME", "value": "$(POD_NAME)"},
+        ],
+        "ports": container_ports,
+        "startupProbe": _probe("/healthz", period=10, failures=90),
+        "livenessProbe": _probe("/healthz?js-enabled-only=true", period=30, failures=3),
+        "readinessProbe": _probe("/healthz?js-server-only=true", period=10, failures=3),
+        "volumeMounts": mounts,
+    }
+    resources = {}
+    if requests := settings.resources.requests.render():
+        resources["requests"] = requests
+    if limits := settings.resources.limits.render():
+        resources["limits"] = limits
+    if resources:
+        container["resources"] = resources
+    statefulset_spec: dict[str, Any] = {
+        "replicas": settings.replicas,
+        "selector": {"matchLabels": selector},
+        "serviceName": headless,
+        "podManagementPolicy": "Parallel",
+        "template": {
+            "metadata": {"labels": object_labels},
+            "spec": {
+                "containers": [container],
+                "enableServiceLinks": False,
+                "volumes": [{"name": "config", "configMap": {"name": f"{name}-config"}}],
+            },
+        },
+    }
+    if store:
+        claim_spec: dict[str, Any] = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": settings.jetstream.file_store_size}},
+        }
+        if settings.storage_class:
+            claim_spec["storageClassName"] = settings.storage_class
+        statefulset_spec["volumeClaimTemplates"] = [
+            {"metadata": {"name": store_claim}, "spec": claim_spec}
+        ]
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": metadata(f"{name}-config", namespace, object_labels),
+            "data": {"nats.conf": config_file(release, namespace, settings)},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": metadata(headless, namespace, object_labels),
+            "spec": {
+                "clusterIP": "None",
+                "publishNotReadyAddresses": True,
+                "ports": headless_ports,
+                "selector": selector,
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": metadata(name, namespace, object_labels),
+            "spec": {"ports": [client_port], "selector": selector},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": metadata(name, namespace, object_labels),
+            "spec": statefulset_spec,
+        },
+    ]
+
+
+def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "monitor"},
+        "initialDelaySeconds": 10,
+        "periodSeconds": period,
+        "timeoutSeconds": 5,
+        "failureThreshold": failures,
+        "successThreshold": 1,
+    }

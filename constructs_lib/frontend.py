@@ -1,0 +1,152 @@
+"""FrontendDeployment: the pod that serves the OpenAI API, with its Service and configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from cdk8s import ApiObject
+from constructs import Construct
+
+from . import _graph, _v01
+from ._k8s import emit, metadata
+from ._yaml import dump
+from .model.environment import MetricsSettings, Mode, Resources, ServiceSettings
+from .model.serve_config import Component, ServeConfig
+from .service_monitor import ServiceMonitor, ServiceMonitorProps
+from .workload import DynamoWorkloadProps, deployment
+
+FULL_GRAPH = (Component.FRONTEND, Component.PROCESSOR, Component.ROUTER,
+              Component.VLLM_WORKER, Component.PREFILL_WORKER)
+DEFAULT_HTTP_PORT = 8000
+METRICS_PORT_NAME = "metrics"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrontendDeploymentProps(DynamoWorkloadProps):
+    config: ServeConfig
+    """The configs.yaml that `dynamo serve` reads."""
+    mode: Mode = Mode.SINGLE
+    """single: the whole graph in this pod; multinode: prefill runs in a PrefillWorkerPool
+    too. Default: single."""
+    graph: Sequence[Component] = FULL_GRAPH
+    """The components linked in this pod, in order. Default: Frontend, Processor, Router,
+    VllmWorker, PrefillWorker."""
+    replicas: int = 1
+    resources: Resources = Resources()
+    """Default: no GPUs and no CPU or memory requests."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra labels of this pod only. Default: none."""
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    """Extra annotations of this pod only. Default: none."""
+    service: ServiceSettings = ServiceSettings()
+    """Default: a ClusterIP Service on port 80."""
+    metrics: MetricsSettings = MetricsSettings()
+    """Default: no metrics sidecar."""
+
+    def __post_init__(self) -> None:
+        if not self.graph:
+            raise ValueError("graph must link at least one component")
+        if self.replicas < 0:
+            raise ValueError(f"replicas must be at least 0, got {self.replicas}")
+
+
+class FrontendDeployment(Construct):
+    """The seed's `single` or `multinode-frontend` Deployment, its Service, its configs and
+    graph ConfigMaps, and optionally a metrics sidecar and a ServiceMonitor."""
+
+    def __init__(self, scope: Construct, id: str, props: FrontendDeploymentProps) -> None:
+        super().__init__(scope, id)
+        self.props = props
+        single = props.mode is Mode.SINGLE
+        self.component = "single" if single else "multinode-frontend"
+        self.deployment_name = f"{props.full_name}-{self.component}"
+        self.service_name = f"{props.full_name}-{'single' if single else 'multinode'}"
+        self.configs_config_map_name = f"{props.full_name}-configs"
+        self.graphs_config_map_name = f"{props.full_name}-graphs"
+        self.graph_file = "single.py" if single else "frontend.py"
+        frontend_section = props.config.frontend
+        self.http_port = (frontend_section.port if frontend_section and frontend_section.port
+                          else DEFAULT_HTTP_PORT)
+        self.selector_labels = props.selector_labels(self.component)
+        namespace = props.namespace
+
+        emit(self, "Configs", {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": metadata(self.configs_config_map_name, namespace, props.object_labels(self.component)),
+            "data": {"configs.yaml": dump(props.config.render())},
+        })
+        emit(self, "Graphs", {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": metadata(self.graphs_config_map_name, namespace, props.object_labels(self.component)),
+            "data": {self.graph_file: _graph.render(props.graph)},
+        })
+
+        pod_labels = {**props.object_labels(self.component), **props.pod_labels, **props.labels}
+        containers = [_v01.serve_container(
+            props,
+            name="single" if single else "frontend",
+            target=f"graphs.{self.graph_file.removesuffix('.py')}:{props.graph[0].value}",
+            port=self.http_port,
+            resources=props.resources,
+        )]
+        if props.metrics.enabled:
+            containers.append(self._metrics_container())
+        template = _v01.pod_template(
+            props,
+            labels=pod_labels,
+            annotations={**props.pod_annotations, **props.annotations},
+            containers=containers,
+            configs_config_map=self.configs_config_map_name,
+            graphs_config_map=self.graphs_config_map_name,
+        )
+        self.deployment: ApiObject = emit(self, "Deployment", deployment(
+            self.deployment_name, namespace, props.object_labels(self.component),
+            self.selector_labels, props.replicas, template))
+
+        ports: list[dict[str, Any]] = [
+            {"name": _v01.SERVE_PORT_NAME, "port": props.service.port,
+             "targetPort": _v01.SERVE_PORT_NAME, "protocol": "TCP"},
+        ]
+        if props.metrics.enabled:
+            ports.append({"name": METRICS_PORT_NAME, "port": props.metrics.port,
+                          "targetPort": METRICS_PORT_NAME, "protocol": "TCP"})
+        # Pods carry the extra labels too; selecting on them keeps the seed's Service selector.
+        self.service_selector = {**self.selector_labels, **props.pod_labels, **props.labels}
+        self.service: ApiObject = emit(self, "Service", {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": metadata(self.service_name, namespace, props.object_labels(self.component)),
+            "spec": {"type": props.service.type, "ports": ports, "selector": self.service_selector},
+        })
+
+        monitor = props.metrics.service_monitor
+        if props.metrics.enabled and monitor.enabled:
+            ServiceMonitor(self, "ServiceMonitor", ServiceMonitorProps(
+                name=props.full_name,
+                namespace=monitor.namespace,
+                service_namespace=namespace or "default",
+                selector=props.object_labels(self.component),
+                labels={**props.object_labels(self.component), **monitor.additional_labels},
+                port=METRICS_PORT_NAME,
+                interval=monitor.interval,
+                honor_labels=monitor.honor_labels,
+                relabelings=monitor.relabelings,
+            ))
+
+    def _metrics_container(self) -> dict[str, Any]:
+        """Dynamo's `metrics` component: reads the decode workers' load metrics over NATS and
+        serves them to Prometheus."""
+        metrics = self.props.metrics
+        image = metrics.image or self.props.image
+        return {
+            "name": METRICS_PORT_NAME,
+            "image": image.reference,
+            "imagePullPolicy": image.pull_policy,
+            "command": ["bash", "-lc"],
+            "args": [f"metrics --component VllmWorker --endpoint load_metrics --port {metrics.port}"],
+            "ports": [{"name": METRICS_PORT_NAME, "containerPort": metrics.port, "protocol": "TCP"}],
+            "env": _v01.dependency_env(self.props),
+        }

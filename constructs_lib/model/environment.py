@@ -1,0 +1,241 @@
+"""The typed description of one deployment environment (one file in `environments/`)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+from pydantic import ConfigDict, Field, PositiveInt, model_validator
+
+from . import naming
+from .base import (
+    Annotations,
+    DnsLabel,
+    DnsSubdomain,
+    Labels,
+    Port,
+    Quantity,
+    Replicas,
+    StrictModel,
+)
+from .serve_config import Component, ServeConfig
+
+PullPolicy = Literal["Always", "IfNotPresent", "Never"]
+ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
+
+
+class Mode(str, Enum):
+    """How the Dynamo graph is split into Deployments."""
+
+    SINGLE = "single"
+    """The whole graph in one pod."""
+    MULTINODE = "multinode"
+    """Frontend, Processor, Router and the decode worker in one pod; prefill workers in a pool."""
+
+
+class Generation(str, Enum):
+    """Which Dynamo runtime the manifests start."""
+
+    V0_1 = "v0.1"
+    """`dynamo serve` of a graph with a configs.yaml (the seed chart's Dynamo v0.1.1)."""
+    V1 = "1.x"
+    """One process per component: `python3 -m dynamo.frontend`, `python3 -m dynamo.vllm`."""
+
+
+class Image(StrictModel):
+    repository: str
+    tag: str | None = None
+    """Default: none; then `digest` is required."""
+    digest: str | None = None
+    """Default: none (pinned by tag)."""
+    pull_policy: PullPolicy = "IfNotPresent"
+
+    @property
+    def reference(self) -> str:
+        ref = self.repository
+        if self.tag:
+            ref += f":{self.tag}"
+        if self.digest:
+            ref += f"@{self.digest}"
+        return ref
+
+
+class ResourceList(StrictModel):
+    """CPU, memory and ephemeral storage; GPUs and RDMA devices have typed fields of their own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=False)
+
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+    ephemeral_storage: Quantity | None = Field(None, alias="ephemeral-storage")
+
+    def render(self) -> dict[str, int | float | str]:
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+class Resources(StrictModel):
+    gpus: int = Field(0, ge=0)
+    """`nvidia.com/gpu`, requested and limited alike (extended resources cannot overcommit).
+    Default: 0."""
+    requests: ResourceList = ResourceList()
+    """Default: no CPU or memory request."""
+    limits: ResourceList = ResourceList()
+    """Default: no CPU or memory limit."""
+
+
+class ServiceMonitorSettings(StrictModel):
+    enabled: bool = False
+    namespace: DnsLabel = "kube-system"
+    """Where the ServiceMonitor lives (where Prometheus looks). Default: kube-system."""
+    interval: str = "15s"
+    honor_labels: bool = False
+    additional_labels: Labels = {}
+    relabelings: list[dict[str, object]] = []
+
+
+class MetricsSettings(StrictModel):
+    """The `metrics` sidecar that exposes the decode workers' load metrics to Prometheus."""
+
+    enabled: bool = False
+    port: Port = 9091
+    image: Image | None = None
+    """Default: the Dynamo image."""
+    service_monitor: ServiceMonitorSettings = ServiceMonitorSettings()
+
+
+class FrontendSettings(StrictModel):
+    """The pod that serves HTTP: the whole graph (single mode) or all but the prefill pool."""
+
+    replicas: Replicas = 1
+    resources: Resources = Resources()
+    labels: Labels = {}
+    """Extra pod labels. Default: none."""
+    annotations: Annotations = {}
+    """Extra pod annotations. Default: none."""
+    metrics: MetricsSettings = MetricsSettings()
+    config: ServeConfig
+    graph: list[Component] = [
+        Component.FRONTEND,
+        Component.PROCESSOR,
+        Component.ROUTER,
+        Component.VLLM_WORKER,
+        Component.PREFILL_WORKER,
+    ]
+    """The components `dynamo serve` links, in order. Default: the seed's full chain."""
+
+
+class PrefillSettings(StrictModel):
+    """The prefill worker pool of multi-node mode."""
+
+    replicas: Replicas = 1
+    resources: Resources = Resources()
+    labels: Labels = {}
+    annotations: Annotations = {}
+    config: ServeConfig
+
+
+class ServiceSettings(StrictModel):
+    type: ServiceType = "ClusterIP"
+    port: Port = 80
+
+
+class ModelVolume(StrictModel):
+    """An existing PersistentVolumeClaim holding the model weights."""
+
+    enabled: bool = True
+    claim_name: DnsSubdomain = "ai-model"
+    mount_path: str = "/data"
+
+
+NetworkMode = Literal["tke-route-eni", "tke-bridge"]
+
+
+class RdmaSettings(StrictModel):
+    enabled: bool = True
+    network_mode: NetworkMode = "tke-route-eni"
+    host_network: bool = True
+    """Run the pods in the node's network namespace (only when RDMA is enabled). Default: true."""
+
+
+class EtcdSettings(StrictModel):
+    enabled: bool = True
+    """Deploy etcd with the release. Default: true."""
+    endpoints_override: str | None = None
+    """Use this etcd instead (host:port[,host:port]). Default: the release's own etcd."""
+    replicas: PositiveInt = 1
+    storage_size: Quantity = "20Gi"
+    storage_class: str | None = None
+    image: Image = Image(repository="quay.io/coreos/etcd", tag="v3.5.21")
+    resources: Resources = Resources(
+        requests=ResourceList.model_validate(
+            {"cpu": "250m", "memory": "256Mi", "ephemeral-storage": "50Mi"}),
+        limits=ResourceList.model_validate(
+            {"cpu": "375m", "memory": "384Mi", "ephemeral-storage": "2Gi"}),
+    )
+    """Default: the seed's etcd sizing (250m/256Mi requested, 375m/384Mi limit)."""
+
+
+class JetStreamSettings(StrictModel):
+    enabled: bool = True
+    file_store_enabled: bool = True
+    file_store_dir: str = "/data"
+    file_store_size: Quantity = "10Gi"
+    memory_store_size: Quantity = 0
+
+
+class NatsSettings(StrictModel):
+    enabled: bool = True
+    server_override: str | None = None
+    """Use this NATS instead (nats://host:port). Default: the release's own NATS."""
+    replicas: PositiveInt = 1
+    image: Image = Image(repository="nats", tag="2.11.0-alpine")
+    jetstream: JetStreamSettings = JetStreamSettings()
+    storage_class: str | None = None
+    resources: Resources = Resources()
+
+
+class DependencySettings(StrictModel):
+    etcd: EtcdSettings = EtcdSettings()
+    nats: NatsSettings = NatsSettings()
+
+
+class Environment(StrictModel):
+    """Everything needed to synthesize one deployment of Dynamo and its dependencies."""
+
+    release: DnsLabel
+    """The Helm release this replaces; it prefixes every resource name."""
+    namespace: DnsLabel = "default"
+    dynamo: Generation = Generation.V0_1
+    name_override: str | None = None
+    fullname_override: str | None = None
+    image: Image = Image(repository="tkeai.tencentcloudcr.com/tke-ai-playbook/dynamo",
+                         tag="v0.1.1-20250415")
+    image_pull_secrets: list[DnsSubdomain] = []
+    pod_labels: Labels = {}
+    pod_annotations: Annotations = {}
+    service: ServiceSettings = ServiceSettings()
+    model_volume: ModelVolume = ModelVolume()
+    rdma: RdmaSettings = RdmaSettings()
+    mode: Mode
+    frontend: FrontendSettings
+    prefill: PrefillSettings | None = None
+    """Required in multinode mode; not allowed in single mode."""
+    dependencies: DependencySettings = DependencySettings()
+
+    @model_validator(mode="after")
+    def _mode_matches_roles(self) -> Environment:
+        if self.mode is Mode.MULTINODE and self.prefill is None:
+            raise ValueError("mode multinode needs a prefill section (the prefill worker pool)")
+        if self.mode is Mode.SINGLE and self.prefill is not None:
+            raise ValueError("mode single runs the whole graph in one pod; remove the prefill section")
+        return self
+
+    @property
+    def name(self) -> str:
+        """`app.kubernetes.io/name` of the Dynamo pods."""
+        return naming.chart_name(self.name_override)
+
+    @property
+    def full_name(self) -> str:
+        """Prefix of every Dynamo resource name."""
+        return naming.full_name(self.release, self.name_override, self.fullname_override)

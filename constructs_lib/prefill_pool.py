@@ -1,0 +1,77 @@
+"""PrefillWorkerPool: pods that only run prefill workers, fed through the NATS prefill queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from cdk8s import ApiObject
+from constructs import Construct
+
+from . import _v01
+from ._k8s import emit, metadata
+from ._yaml import dump
+from .model.environment import Resources
+from .model.serve_config import Component, ServeConfig
+from .workload import DynamoWorkloadProps, deployment
+
+COMPONENT = "multinode-prefill"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrefillWorkerPoolProps(DynamoWorkloadProps):
+    config: ServeConfig
+    """The configs.yaml of the prefill pods (its PrefillWorker section)."""
+    graphs_config_map_name: str
+    """The graphs ConfigMap to mount, e.g. `FrontendDeployment.graphs_config_map_name`."""
+    http_port: int = 8000
+    """The port declared on the container, as the seed does. Default: 8000."""
+    replicas: int = 1
+    resources: Resources = Resources()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.config.prefill_worker is None:
+            raise ValueError("the prefill pool's config needs a PrefillWorker section")
+        if self.replicas < 0:
+            raise ValueError(f"replicas must be at least 0, got {self.replicas}")
+
+
+class PrefillWorkerPool(Construct):
+    """The seed's `multinode-prefill` Deployment and its own configs ConfigMap."""
+
+    def __init__(self, scope: Construct, id: str, props: PrefillWorkerPoolProps) -> None:
+        super().__init__(scope, id)
+        self.props = props
+        self.component = COMPONENT
+        self.deployment_name = f"{props.full_name}-{COMPONENT}"
+        self.configs_config_map_name = f"{props.full_name}-prefill-configs"
+        self.selector_labels = props.selector_labels(COMPONENT)
+        object_labels = props.object_labels(COMPONENT)
+
+        emit(self, "Configs", {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": metadata(self.configs_config_map_name, props.namespace, object_labels),
+            "data": {"configs.yaml": dump(props.config.render())},
+        })
+        container = _v01.serve_container(
+            props,
+            # The seed names this container "frontend"; kept so `kubectl logs -c` keeps working.
+            name="frontend",
+            target=f"{Component.PREFILL_WORKER.module}:{Component.PREFILL_WORKER.value}",
+            port=props.http_port,
+            resources=props.resources,
+        )
+        template = _v01.pod_template(
+            props,
+            labels={**object_labels, **props.pod_labels, **props.labels},
+            annotations={**props.pod_annotations, **props.annotations},
+            containers=[container],
+            configs_config_map=self.configs_config_map_name,
+            graphs_config_map=props.graphs_config_map_name,
+        )
+        self.deployment: ApiObject = emit(self, "Deployment", deployment(
+            self.deployment_name, props.namespace, object_labels, self.selector_labels,
+            props.replicas, template))

@@ -1,0 +1,104 @@
+"""Synthesizes environment files into `dist/<environment>/`, all or nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cdk8s
+
+from .chart import DynamoChart
+from .errors import ConfigError, Problem
+from .model.base import is_dns_label
+from .model.environment import Environment
+from .model.loader import load_environment
+
+# Objects that others refer to are applied first; Dynamo pods last, once etcd and NATS exist.
+_APPLY_ORDER = ["Namespace", "ServiceAccount", "Secret", "ConfigMap", "PersistentVolumeClaim",
+                "Service", "NetworkPolicy", "PodDisruptionBudget", "StatefulSet", "Deployment",
+                "ServiceMonitor", "PodMonitor"]
+
+
+@dataclass(frozen=True)
+class SynthesizedEnvironment:
+    name: str
+    environment: Environment
+    chart: DynamoChart
+    files: list[str]
+
+
+def environment_name(path: Path) -> str:
+    return path.name.removesuffix(".yaml").removesuffix(".yml")
+
+
+def load_all(paths: list[Path]) -> dict[str, Environment]:
+    """Validate every file before anything is written, reporting the problems of all of them."""
+    problems: list[Problem] = []
+    environments: dict[str, Environment] = {}
+    for path in paths:
+        name = environment_name(path)
+        if not is_dns_label(name):
+            problems.append(Problem(str(path), "", "the file name is the output folder and chart "
+                                    "name, so it must be a DNS label (lower-case, digits, '-')"))
+            continue
+        try:
+            environments[name] = load_environment(path)
+        except ConfigError as err:
+            problems.extend(err.problems)
+    if problems:
+        raise ConfigError(problems)
+    return environments
+
+
+def discover(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
+
+
+def synthesize(environments: dict[str, Environment], outdir: Path) -> list[SynthesizedEnvironment]:
+    """Write every environment into `outdir/<name>/`, replacing `outdir` only on success."""
+    outdir = outdir.resolve()
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+    try:
+        results = [_synthesize_one(name, env, staging / name) for name, env in environments.items()]
+        _replace(outdir, staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return results
+
+
+def _synthesize_one(name: str, environment: Environment, folder: Path) -> SynthesizedEnvironment:
+    app = cdk8s.App(outdir=str(folder), yaml_output_type=cdk8s.YamlOutputType.FILE_PER_RESOURCE)
+    chart = DynamoChart(app, name, environment)
+    app.synth()
+    files = sorted((p.name for p in folder.glob("*.k8s.yaml")), key=_apply_rank)
+    (folder / "kustomization.yaml").write_text(_kustomization(environment, files))
+    return SynthesizedEnvironment(name, environment, chart, files)
+
+
+def _apply_rank(file_name: str) -> tuple[int, str]:
+    kind = file_name.split(".", 1)[0]
+    rank = _APPLY_ORDER.index(kind) if kind in _APPLY_ORDER else len(_APPLY_ORDER)
+    return rank, file_name
+
+
+def _kustomization(environment: Environment, files: list[str]) -> str:
+    lines = ["apiVersion: kustomize.config.k8s.io/v1beta1", "kind: Kustomization",
+             "resources:"]
+    lines += [f"  - {f}" for f in files]
+    return "\n".join(lines) + "\n"
+
+
+def _replace(outdir: Path, staging: Path) -> None:
+    """Swap the new output in with renames, so a reader never sees a half-written dist/."""
+    if outdir.exists():
+        retired = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.old.", dir=outdir.parent))
+        os.rename(outdir, retired / outdir.name)
+        os.rename(staging, outdir)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.rename(staging, outdir)

@@ -1,0 +1,75 @@
+"""Props shared by the Dynamo workloads, and the labels that tie their objects together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from .model.environment import Image, ModelVolume
+from .rdma import RdmaPolicy
+
+DEFAULT_IMAGE = Image(repository="tkeai.tencentcloudcr.com/tke-ai-playbook/dynamo",
+                      tag="v0.1.1-20250415")
+COMPONENT_LABEL = "app.kubernetes.io/dynamo-component"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "dynamo-cdk8s"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DynamoWorkloadProps:
+    """What every Dynamo pod of one release shares."""
+
+    release: str
+    """The release name: the `app.kubernetes.io/instance` label."""
+    full_name: str
+    """Prefix of the resource names (the seed chart's `dynamo.fullname`)."""
+    etcd_endpoints: str
+    """ETCD_ENDPOINTS of the pods, e.g. `DependencyStack.etcd_endpoints`."""
+    nats_url: str
+    """NATS_SERVER of the pods, e.g. `DependencyStack.nats_url`."""
+    namespace: str | None = None
+    """Default: the chart's namespace."""
+    app_name: str = "dynamo"
+    """The `app.kubernetes.io/name` label. Default: dynamo."""
+    image: Image = DEFAULT_IMAGE
+    """Default: the seed's Dynamo v0.1.1 image."""
+    image_pull_secrets: Sequence[str] = ()
+    """Default: none."""
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
+    """Labels added to every pod (and to Service selectors). Default: none."""
+    pod_annotations: Mapping[str, str] = field(default_factory=dict)
+    """Default: none."""
+    model_volume: ModelVolume | None = ModelVolume()
+    """The claim holding the weights. Default: claim `ai-model` mounted at /data."""
+    rdma: RdmaPolicy | None = None
+    """Default: no RDMA."""
+
+    def selector_labels(self, component: str) -> dict[str, str]:
+        """The labels a Deployment selects its pods by; identical to the seed chart's."""
+        return {
+            "app.kubernetes.io/name": self.app_name,
+            "app.kubernetes.io/instance": self.release,
+            COMPONENT_LABEL: component,
+        }
+
+    def object_labels(self, component: str) -> dict[str, str]:
+        return {**self.selector_labels(component), **MANAGED_BY}
+
+
+def deployment(name: str, namespace: str | None, labels: Mapping[str, str],
+               selector: Mapping[str, str], replicas: int,
+               pod_template: dict[str, Any]) -> dict[str, Any]:
+    """A GPU Deployment: `Recreate`, because a rolling update needs GPUs a full cluster lacks."""
+    meta: dict[str, Any] = {"name": name, "labels": dict(labels)}
+    if namespace:
+        meta["namespace"] = namespace
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "strategy": {"type": "Recreate"},
+            "replicas": replicas,
+            "selector": {"matchLabels": dict(selector)},
+            "template": pod_template,
+        },
+    }
