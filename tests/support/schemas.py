@@ -1,0 +1,41 @@
+"""Strict validation of custom resources against their CRD's OpenAPI schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+
+def crd_schema(crd_file: Path, version: str = "v1") -> dict[str, Any]:
+    crd = yaml.safe_load(crd_file.read_text())
+    served = next(v for v in crd["spec"]["versions"] if v["name"] == version)
+    return served["schema"]["openAPIV3Schema"]
+
+
+def unknown_fields(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
+    """Fields the schema does not declare: what `--strict` means for built-in kinds."""
+    found: list[str] = []
+    if isinstance(value, dict) and "properties" in schema:
+        if schema.get("x-kubernetes-preserve-unknown-fields"):
+            return found
+        for key, item in value.items():
+            if key not in schema["properties"]:
+                found.append(f"{path}.{key}".lstrip("."))
+            else:
+                found += unknown_fields(item, schema["properties"][key], f"{path}.{key}")
+    elif isinstance(value, list) and "items" in schema:
+        for index, item in enumerate(value):
+            found += unknown_fields(item, schema["items"], f"{path}[{index}]")
+    return found
+
+
+def validate_custom_resource(document: dict[str, Any], crds: Path) -> None:
+    group = document["apiVersion"].split("/")[0]
+    schema = crd_schema(crds / f"{group}_{document['kind'].lower()}s.yaml")
+    jsonschema.validate(json.loads(json.dumps(document)), schema)
+    extra = unknown_fields(document, schema)
+    assert not extra, f"{document['kind']} has fields its CRD does not define: {extra}"

@@ -1,0 +1,75 @@
+"""Golden, determinism, parity and schema tests of every shipped environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from constructs_lib import synth
+from tests.conftest import ENVIRONMENTS, ROOT, SHIPPED, Synthesized
+from tests.support import parity
+
+SEED_EXAMPLES = ["single-node", "single-node-no-rdma", "multi-node", "multi-node-no-rdma"]
+KUBERNETES_VERSIONS = ["1.27.0", kubernetes_validate.latest_version()]
+
+
+def test_the_seed_examples_are_shipped() -> None:
+    assert set(SEED_EXAMPLES) <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_committed_dist_matches_a_fresh_synth(name: str, synthesized: dict[str, Synthesized]) -> None:
+    fresh = synthesized[name].folder
+    committed = ROOT / "dist" / name
+    assert committed.is_dir(), f"dist/{name} is missing: run `python main.py` and commit dist/"
+    fresh_files = sorted(p.name for p in fresh.iterdir())
+    assert sorted(p.name for p in committed.iterdir()) == fresh_files
+    for file in fresh_files:
+        assert (committed / file).read_bytes() == (fresh / file).read_bytes(), (
+            f"dist/{name}/{file} is stale: run `python main.py` and commit dist/")
+
+
+def test_no_stale_environment_folders_in_dist() -> None:
+    assert sorted(p.name for p in (ROOT / "dist").iterdir() if p.is_dir()) == sorted(SHIPPED)
+
+
+def test_two_synths_are_byte_identical(tmp_path: Path, synthesized: dict[str, Synthesized]) -> None:
+    environments = synth.load_all(synth.discover(ENVIRONMENTS))
+    synth.synthesize(environments, tmp_path / "again")
+    for name, result in synthesized.items():
+        for file in result.folder.iterdir():
+            assert (tmp_path / "again" / name / file.name).read_bytes() == file.read_bytes()
+
+
+@pytest.mark.parametrize("name", SEED_EXAMPLES)
+def test_reproduces_the_seed_render(name: str, shared: Path,
+                                    synthesized: dict[str, Synthesized]) -> None:
+    reference = parity.load_render(shared / "reference" / f"{name}.yaml")
+    own_templates = [doc for source, doc in reference if source.startswith("dynamo/templates/")]
+    assert len(own_templates) >= 4
+    assert parity.differences(reference, synthesized[name].documents, "default") == []
+
+
+def test_parity_check_notices_a_changed_field(shared: Path,
+                                              synthesized: dict[str, Synthesized]) -> None:
+    reference = parity.load_render(shared / "reference" / "single-node.yaml")
+    documents = yaml.safe_load(yaml.safe_dump(synthesized["single-node"].documents))
+    deployment = next(d for d in documents if d["kind"] == "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = 8001
+    assert any("containerPort" in p for p in parity.differences(reference, documents, "default"))
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_manifest_is_valid_kubernetes(name: str, version: str,
+                                            synthesized: dict[str, Synthesized]) -> None:
+    checked = 0
+    for document in synthesized[name].documents:
+        if "monitoring.coreos.com" in document["apiVersion"]:
+            continue
+        kubernetes_validate.validate(document, version, strict=True)
+        checked += 1
+    assert checked >= 8
