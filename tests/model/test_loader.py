@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from constructs_lib.errors import ConfigError
+from constructs_lib.model.loader import load_environment
+
+
+def problems(tmp_path: Path, text: str) -> list[str]:
+    file = tmp_path / "env.yaml"
+    file.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_environment(file)
+    return [str(p).removeprefix(f"{file}: ") for p in caught.value.problems]
+
+
+MINIMAL = """
+release: r1
+mode: single
+frontend:
+  config:
+    VllmWorker: {model: m}
+"""
+
+
+def test_a_minimal_environment_loads(tmp_path: Path) -> None:
+    file = tmp_path / "env.yaml"
+    file.write_text(MINIMAL)
+    assert load_environment(file).full_name == "r1-dynamo"
+
+
+def test_unknown_keys_name_the_path_and_the_allowed_keys(tmp_path: Path) -> None:
+    found = problems(tmp_path, MINIMAL + "rdma:\n  enable: true\n")
+    assert found == ["rdma.enable: unknown key; allowed here: enabled, host_network, network_mode"]
+
+
+def test_every_problem_of_a_file_is_reported(tmp_path: Path) -> None:
+    found = problems(tmp_path, MINIMAL + "rdma:\n  network_mode: tke-vpc\nservice:\n  port: 0\n")
+    assert sorted(found) == [
+        "rdma.network_mode: Input should be 'tke-route-eni' or 'tke-bridge' (received tke-vpc)",
+        "service.port: Input should be greater than or equal to 1 (received 0)",
+    ]
+
+
+def test_config_keys_are_reported_as_written(tmp_path: Path) -> None:
+    found = problems(tmp_path, MINIMAL.replace("{model: m}", "{model: m, tensor-parallel-size: -1}"))
+    assert found == ["frontend.config.VllmWorker.tensor-parallel-size: "
+                     "Input should be greater than 0 (received -1)"]
+
+
+def test_missing_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_environment(tmp_path / "absent.yaml")
+    assert problems(tmp_path, "release: [unclosed\n")[0].startswith("invalid YAML: line 2")
+    assert problems(tmp_path, "- a list\n") == ["expected a mapping of settings, got ['a list']"]
