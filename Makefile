@@ -1,13 +1,10 @@
-# The two commands of the README: `make synth` and `make test`. Both set up what they need.
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
-export CDK8S_CHECK_UPGRADE := false
-
+# The README's two commands, `make synth` and `make test`; each sets up what it needs first.
 .PHONY: synth test
 
 synth:
 	scripts/setup.sh
-	.venv/bin/python main.py
+	scripts/with-env .venv/bin/python main.py
 
 test:
 	scripts/setup.sh --with-test-services
-	.venv/bin/python -m pytest
+	scripts/with-env .venv/bin/python -m pytest

@@ -15,6 +15,13 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
+# The cdk8s CLI (for `npx cdk8s synth` and `npm run import`) and Node 22, which jsii then uses.
+lock_stamp=node_modules/.installed-$(sha1sum package-lock.json | cut -c1-12)
+if [ ! -f "$lock_stamp" ]; then
+  npm ci --silent --no-audit --no-fund
+  touch "$lock_stamp"
+fi
+
 if [ "${1:-}" = "--with-test-services" ]; then
   missing=()
   command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
