@@ -8,10 +8,18 @@ from typing import Any, Mapping, Sequence
 from cdk8s import ApiObject
 from constructs import Construct
 
-from . import _graph, _v01
+from . import _graph, _v01, _v1
 from ._k8s import emit, metadata
 from ._yaml import dump
-from .model.environment import MetricsSettings, Mode, Resources, ServiceSettings
+from .model.environment import (
+    Generation,
+    MetricsSettings,
+    Mode,
+    Resources,
+    ServiceSettings,
+    V1Settings,
+)
+from .model.roles import router_mode
 from .model.serve_config import Component, ServeConfig
 from .service_monitor import ServiceMonitor, ServiceMonitorProps
 from .workload import DynamoWorkloadProps, deployment
@@ -43,6 +51,11 @@ class FrontendDeploymentProps(DynamoWorkloadProps):
     """Default: a ClusterIP Service on port 80."""
     metrics: MetricsSettings = MetricsSettings()
     """Default: no metrics sidecar."""
+    generation: Generation = Generation.V0_1
+    """v0.1: `dynamo serve` of the graph in this pod; 1.x: only the HTTP frontend and router,
+    without GPUs (workers run in DecodeWorkerPool and PrefillWorkerPool). Default: v0.1."""
+    v1: V1Settings = V1Settings()
+    """Settings used by Dynamo 1.x. Default: see V1Settings."""
 
     def __post_init__(self) -> None:
         if not self.graph:
@@ -58,6 +71,12 @@ class FrontendDeployment(Construct):
     def __init__(self, scope: Construct, id: str, props: FrontendDeploymentProps) -> None:
         super().__init__(scope, id)
         self.props = props
+        frontend_section = props.config.frontend
+        self.http_port = (frontend_section.port if frontend_section and frontend_section.port
+                          else DEFAULT_HTTP_PORT)
+        if props.generation is Generation.V1:
+            self._render_v1()
+            return
         single = props.mode is Mode.SINGLE
         self.component = "single" if single else "multinode-frontend"
         self.deployment_name = f"{props.full_name}-{self.component}"
@@ -65,9 +84,6 @@ class FrontendDeployment(Construct):
         self.configs_config_map_name = f"{props.full_name}-configs"
         self.graphs_config_map_name = f"{props.full_name}-graphs"
         self.graph_file = "single.py" if single else "frontend.py"
-        frontend_section = props.config.frontend
-        self.http_port = (frontend_section.port if frontend_section and frontend_section.port
-                          else DEFAULT_HTTP_PORT)
         self.selector_labels = props.selector_labels(self.component)
         namespace = props.namespace
 
@@ -131,6 +147,46 @@ class FrontendDeployment(Construct):
                 selector=props.object_labels(self.component),
                 labels={**props.object_labels(self.component), **monitor.additional_labels},
                 port=METRICS_PORT_NAME,
+                interval=monitor.interval,
+                honor_labels=monitor.honor_labels,
+                relabelings=monitor.relabelings,
+            ))
+
+    def _render_v1(self) -> None:
+        """Dynamo 1.x: the OpenAI HTTP server and router alone, in a pod without GPUs."""
+        props = self.props
+        self.component = "frontend"
+        self.deployment_name = self.service_name = f"{props.full_name}-frontend"
+        self.selector_labels = props.selector_labels(self.component)
+        labels = props.object_labels(self.component)
+        container = _v1.frontend_container(props, props.v1, full_name=props.full_name,
+                                           http_port=self.http_port,
+                                           router_mode=router_mode(props.config))
+        template = _v1.pod_template(props, labels={**labels, **props.pod_labels, **props.labels},
+                                    annotations={**props.pod_annotations, **props.annotations},
+                                    container=container, worker=False)
+        self.deployment = emit(self, "Deployment", deployment(
+            self.deployment_name, props.namespace, labels, self.selector_labels, props.replicas,
+            template))
+        self.service_selector = {**self.selector_labels, **props.pod_labels, **props.labels}
+        self.service = emit(self, "Service", {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": metadata(self.service_name, props.namespace, labels),
+            "spec": {"type": props.service.type, "selector": self.service_selector, "ports": [
+                {"name": _v1.HTTP_PORT_NAME, "port": props.service.port,
+                 "targetPort": _v1.HTTP_PORT_NAME, "protocol": "TCP"}]},
+        })
+        monitor = props.metrics.service_monitor
+        if props.metrics.enabled and monitor.enabled:
+            # The 1.x frontend serves Prometheus metrics on its HTTP port.
+            ServiceMonitor(self, "ServiceMonitor", ServiceMonitorProps(
+                name=props.full_name,
+                namespace=monitor.namespace,
+                service_namespace=props.namespace or "default",
+                selector=labels,
+                labels={**labels, **monitor.additional_labels},
+                port=_v1.HTTP_PORT_NAME,
                 interval=monitor.interval,
                 honor_labels=monitor.honor_labels,
                 relabelings=monitor.relabelings,

@@ -8,10 +8,10 @@ from typing import Mapping
 from cdk8s import ApiObject
 from constructs import Construct
 
-from . import _v01
+from . import _v01, _v1
 from ._k8s import emit, metadata
 from ._yaml import dump
-from .model.environment import Resources
+from .model.environment import Generation, Resources, V1Settings
 from .model.serve_config import Component, ServeConfig
 from .workload import DynamoWorkloadProps, deployment
 
@@ -22,16 +22,25 @@ COMPONENT = "multinode-prefill"
 class PrefillWorkerPoolProps(DynamoWorkloadProps):
     config: ServeConfig
     """The configs.yaml of the prefill pods (its PrefillWorker section)."""
-    graphs_config_map_name: str
-    """The graphs ConfigMap to mount, e.g. `FrontendDeployment.graphs_config_map_name`."""
+    graphs_config_map_name: str | None = None
+    """The graphs ConfigMap to mount, e.g. `FrontendDeployment.graphs_config_map_name`.
+    Required for Dynamo v0.1."""
     http_port: int = 8000
     """The port declared on the container, as the seed does. Default: 8000."""
     replicas: int = 1
     resources: Resources = Resources()
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    generation: Generation = Generation.V0_1
+    """v0.1: pods of `dynamo serve` PrefillWorkers; 1.x: one `dynamo.vllm` prefill worker per
+    pod (`replicas` workers, `resources` each). Default: v0.1."""
+    served_model_name: str | None = None
+    """1.x: the model name clients ask for. Default: the model path."""
+    v1: V1Settings = V1Settings()
 
     def __post_init__(self) -> None:
+        if self.generation is Generation.V0_1 and not self.graphs_config_map_name:
+            raise ValueError("Dynamo v0.1 prefill pods need graphs_config_map_name")
         if self.config.prefill_worker is None:
             raise ValueError("the prefill pool's config needs a PrefillWorker section")
         if self.replicas < 0:
@@ -44,11 +53,15 @@ class PrefillWorkerPool(Construct):
     def __init__(self, scope: Construct, id: str, props: PrefillWorkerPoolProps) -> None:
         super().__init__(scope, id)
         self.props = props
+        if props.generation is Generation.V1:
+            self._render_v1()
+            return
         self.component = COMPONENT
         self.deployment_name = f"{props.full_name}-{COMPONENT}"
         self.configs_config_map_name = f"{props.full_name}-prefill-configs"
         self.selector_labels = props.selector_labels(COMPONENT)
         object_labels = props.object_labels(COMPONENT)
+        assert props.graphs_config_map_name is not None
 
         emit(self, "Configs", {
             "apiVersion": "v1",
@@ -75,3 +88,24 @@ class PrefillWorkerPool(Construct):
         self.deployment: ApiObject = emit(self, "Deployment", deployment(
             self.deployment_name, props.namespace, object_labels, self.selector_labels,
             props.replicas, template))
+
+    def _render_v1(self) -> None:
+        """Dynamo 1.x: one `dynamo.vllm --disaggregation-mode prefill` worker per pod."""
+        props = self.props
+        self.component = "prefill"
+        self.deployment_name = f"{props.full_name}-prefill"
+        self.selector_labels = props.selector_labels(self.component)
+        labels = props.object_labels(self.component)
+        arguments = _v1.engine_arguments(
+            props.config.effective(Component.PREFILL_WORKER),
+            served_model_name=props.served_model_name, mode="prefill",
+            kv_connector=props.v1.kv_connector)
+        container = _v1.worker_container(props, props.v1, name="worker", full_name=props.full_name,
+                                         arguments=arguments, resources=props.resources,
+                                         gpus=props.resources.gpus)
+        template = _v1.pod_template(props, labels={**labels, **props.pod_labels, **props.labels},
+                                    annotations={**props.pod_annotations, **props.annotations},
+                                    container=container, worker=True)
+        self.deployment = emit(self, "Deployment", deployment(
+            self.deployment_name, props.namespace, labels, self.selector_labels, props.replicas,
+            template))

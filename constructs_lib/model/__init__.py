@@ -18,6 +18,7 @@ from .environment import (
     Resources,
     ServiceMonitorSettings,
     ServiceSettings,
+    V1Settings,
 )
 from .serve_config import Component, EngineSection, FrontendSection, KvTransferConfig, ServeConfig
 
@@ -26,5 +27,5 @@ __all__ = [
     "FrontendSection", "FrontendSettings", "Generation", "Image", "JetStreamSettings",
     "KvTransferConfig", "MetricsSettings", "Mode", "ModelVolume", "NatsSettings",
     "PrefillSettings", "RdmaSettings", "ResourceList", "Resources", "ServeConfig",
-    "ServiceMonitorSettings", "ServiceSettings",
+    "ServiceMonitorSettings", "ServiceSettings", "V1Settings",
 ]

@@ -199,6 +199,23 @@ class DependencySettings(StrictModel):
     nats: NatsSettings = NatsSettings()
 
 
+class V1Settings(StrictModel):
+    """Settings only Dynamo 1.x uses, where the frontend and every worker are pods of their own."""
+
+    dynamo_namespace: DnsLabel | None = None
+    """DYN_NAMESPACE, the logical namespace the components discover each other in.
+    Default: the release's full name."""
+    system_port: int = Field(9090, ge=1024, le=32767)
+    """Each worker's health and metrics port (DYN_SYSTEM_PORT). Dynamo parses it as a signed
+    16-bit number, hence at most 32767. Default: 9090, as NVIDIA's operator uses."""
+    kv_connector: str = "NixlConnector"
+    """vLLM's KV connector for disaggregation; v0.1's DynamoNixlConnector became vLLM's
+    NixlConnector. Default: NixlConnector."""
+    frontend_resources: Resources = Resources(
+        requests=ResourceList(cpu="2", memory="4Gi"), limits=ResourceList(memory="4Gi"))
+    """CPU and memory of the frontend pod, which has no GPU. Default: 2 CPUs and 4Gi."""
+
+
 class Environment(StrictModel):
     """Everything needed to synthesize one deployment of Dynamo and its dependencies."""
 
@@ -221,6 +238,8 @@ class Environment(StrictModel):
     prefill: PrefillSettings | None = None
     """Required in multinode mode; not allowed in single mode."""
     dependencies: DependencySettings = DependencySettings()
+    v1: V1Settings = V1Settings()
+    """Used when `dynamo` is 1.x. Default: see V1Settings."""
 
     @model_validator(mode="after")
     def _mode_matches_roles(self) -> Environment:

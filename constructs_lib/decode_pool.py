@@ -1,0 +1,68 @@
+"""DecodeWorkerPool: Dynamo 1.x decode workers, one vLLM engine per pod."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from cdk8s import ApiObject
+from constructs import Construct
+
+from . import _v1
+from ._k8s import emit
+from .model.environment import Resources, V1Settings
+from .model.serve_config import Component, ServeConfig
+from .workload import DynamoWorkloadProps, deployment
+
+COMPONENT = "decode"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecodeWorkerPoolProps(DynamoWorkloadProps):
+    config: ServeConfig
+    """The configuration whose VllmWorker section (with Common inheritance) sets the engine."""
+    replicas: int = 1
+    """Decode pods, one worker each."""
+    resources: Resources = Resources()
+    """Per pod. Default: no GPUs and no CPU or memory requests."""
+    served_model_name: str | None = None
+    """The model name clients ask for. Default: the model path."""
+    disaggregated: bool = True
+    """Hand prefill to a PrefillWorkerPool (`--disaggregation-mode decode`); false runs both
+    phases here (`agg`). Default: true."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    v1: V1Settings = V1Settings()
+
+    def __post_init__(self) -> None:
+        if self.config.vllm_worker is None:
+            raise ValueError("the decode pool's config needs a VllmWorker section")
+        if self.replicas < 0:
+            raise ValueError(f"replicas must be at least 0, got {self.replicas}")
+
+
+class DecodeWorkerPool(Construct):
+    """A Deployment of `python3 -m dynamo.vllm` decode workers."""
+
+    def __init__(self, scope: Construct, id: str, props: DecodeWorkerPoolProps) -> None:
+        super().__init__(scope, id)
+        self.props = props
+        self.component = COMPONENT
+        self.deployment_name = f"{props.full_name}-{COMPONENT}"
+        self.selector_labels = props.selector_labels(COMPONENT)
+        labels = props.object_labels(COMPONENT)
+        arguments = _v1.engine_arguments(
+            props.config.effective(Component.VLLM_WORKER),
+            served_model_name=props.served_model_name,
+            mode=_v1.disaggregation_mode(COMPONENT, props.disaggregated),
+            kv_connector=props.v1.kv_connector,
+        )
+        container = _v1.worker_container(props, props.v1, name="worker", full_name=props.full_name,
+                                         arguments=arguments, resources=props.resources,
+                                         gpus=props.resources.gpus)
+        template = _v1.pod_template(props, labels={**labels, **props.pod_labels, **props.labels},
+                                    annotations={**props.pod_annotations, **props.annotations},
+                                    container=container, worker=True)
+        self.deployment: ApiObject = emit(self, "Deployment", deployment(
+            self.deployment_name, props.namespace, labels, self.selector_labels, props.replicas,
+            template))

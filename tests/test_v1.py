@@ -1,0 +1,80 @@
+"""Dynamo 1.x: argument translation, and the layout of the shipped 1.x environments."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from constructs_lib._v1 import engine_arguments
+from constructs_lib.model import V1Settings
+from tests.conftest import Synthesized
+from tests.support.builders import env_of, pod_spec
+
+
+def test_v01_settings_become_vllm_flags() -> None:
+    args = engine_arguments(
+        {"model": "/m", "block-size": 64, "enable-prefix-caching": False, "enforce-eager": True,
+         "remote-prefill": True, "router": "kv", "max-prefill-queue-size": 2,
+         "kv-transfer-config": '{"kv_connector":"DynamoNixlConnector"}',
+         "ServiceArgs": {"workers": 1}, "disable-log-requests": True},
+        served_model_name="served", mode="prefill", kv_connector="NixlConnector")
+    assert args == [
+        "--model", "/m", "--served-model-name", "served", "--disaggregation-mode", "prefill",
+        "--block-size", "64", "--no-enable-prefix-caching", "--enforce-eager",
+        "--kv-transfer-config", '{"kv_connector":"NixlConnector","kv_role":"kv_both"}',
+    ]
+
+
+def test_system_port_stays_within_what_dynamo_parses() -> None:
+    with pytest.raises(ValidationError, match="less than or equal to 32767"):
+        V1Settings(system_port=40000)
+
+
+def deployments(result: Synthesized) -> dict[str, dict]:
+    return {d["metadata"]["labels"]["app.kubernetes.io/dynamo-component"]: d
+            for d in result.all("Deployment")}
+
+
+def gpus(deployment: dict) -> int:
+    container = pod_spec(deployment)["containers"][0]
+    return int(container.get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0))
+
+
+@pytest.mark.parametrize("name, prefill_pods", [("single-node-v1", 4), ("multi-node-v1", 20)])
+def test_v1_environments_keep_the_seed_gpu_layout(name: str, prefill_pods: int,
+                                                  synthesized: dict[str, Synthesized]) -> None:
+    pools = deployments(synthesized[name])
+    assert set(pools) == {"frontend", "decode", "prefill"}
+    assert gpus(pools["frontend"]) == 0
+    assert (pools["decode"]["spec"]["replicas"], gpus(pools["decode"])) == (1, 4)
+    assert (pools["prefill"]["spec"]["replicas"], gpus(pools["prefill"])) == (prefill_pods, 1)
+    total = sum(d["spec"]["replicas"] * gpus(d) for d in pools.values())
+    assert total == (8 if name == "single-node-v1" else 24)
+
+
+def test_dev_environment_fits_one_gpu(synthesized: dict[str, Synthesized]) -> None:
+    pools = deployments(synthesized["dev"])
+    assert set(pools) == {"frontend", "decode"}
+    assert sum(d["spec"]["replicas"] * gpus(d) for d in pools.values()) == 1
+    args = pod_spec(pools["decode"])["containers"][0]["args"]
+    assert args[args.index("--disaggregation-mode") + 1] == "agg"
+
+
+@pytest.mark.parametrize("name", ["single-node-v1", "multi-node-v1", "dev"])
+def test_frontend_points_at_the_services_that_exist(name: str,
+                                                    synthesized: dict[str, Synthesized]) -> None:
+    result = synthesized[name]
+    frontend = deployments(result)["frontend"]
+    container = pod_spec(frontend)["containers"][0]
+    assert container["command"] == ["python3", "-m", "dynamo.frontend"]
+    services = {s["metadata"]["name"]: s for s in result.all("Service")}
+    env = env_of(container)
+    etcd_host, etcd_port = env["ETCD_ENDPOINTS"].removeprefix("http://").split(":")
+    nats_host, nats_port = env["NATS_SERVER"].removeprefix("nats://").split(":")
+    assert int(etcd_port) in {p["port"] for p in services[etcd_host]["spec"]["ports"]}
+    assert int(nats_port) in {p["port"] for p in services[nats_host]["spec"]["ports"]}
+    front = services[f"{result.environment.full_name}-frontend"]
+    assert all(frontend["spec"]["template"]["metadata"]["labels"].get(k) == v
+               for k, v in front["spec"]["selector"].items())
+    assert {"/live", "/health"} == {container["livenessProbe"]["httpGet"]["path"],
+                                    container["readinessProbe"]["httpGet"]["path"]}
