@@ -1,0 +1,543 @@
+"""Turn a synthesized Kubernetes container into a command that runs on 127.0.0.1.
+
+Input: a container dict as it appears in the synthesized YAML (``command``, ``args``,
+``env``, ``ports``, probes). Output: a :class:`LocalCommand` (argv, complete env, the
+local port of each container port, probe URLs) and, in ``notes``, every rule applied.
+
+The rules, and why each is needed (measured with ai-dynamo 1.6.1, no GPU):
+
+Every container
+  R1  Service host names (``<release>-etcd:2379``, also FQDN forms such as
+      ``<release>-etcd.ns.svc.cluster.local:2379``) in env values and args become
+      ``127.0.0.1:<local port>`` of the process started for that Service. There is no
+      cluster DNS locally.
+  R2  Every declared container port gets a distinct free local port in 20000-32767:
+      several pods use the same port (9090, 8000) and would collide on one host, and
+      Dynamo parses ``DYN_SYSTEM_PORT`` as a signed 16-bit number. A declared port that
+      no rule below rewrites is an error for Dynamo containers (it would still be bound
+      on its original number).
+  R3  ``fieldRef`` env values resolve to local stand-ins (pod name = the local name,
+      pod IP = 127.0.0.1); other ``valueFrom`` sources are rejected.
+  R4  After translation no argv or env value may still contain ``0.0.0.0`` or ``[::]``.
+  R5  ``$(VAR)`` references in command and args are expanded from the container env,
+      as the kubelet does.
+
+Dynamo containers (``python3 -m dynamo.*``)
+  D1  ``python3``/``python`` becomes the Dynamo venv's interpreter (the image's python
+      has Dynamo; locally the dedicated venv does).
+  D2  Loopback environment, overriding the manifest (see ``LOOPBACK_ENV``): the system
+      (health) server, TCP request plane, TCP response stream and event plane bind
+      0.0.0.0 or the host's address by default. ``DYN_EVENT_PLANE=nats`` is required on
+      top of the host variables: the zmq event plane binds its sockets on 0.0.0.0
+      whatever ``DYN_EVENT_PLANE_HOST`` says. The request plane stays as the manifest
+      says (tcp by default; loopback through ``DYN_TCP_RPC_HOST``).
+  D3  ``HF_HUB_OFFLINE=1`` (nothing may be downloaded) and ``HOME=<workdir>/home`` (the
+      frontend caches model cards under ``~/.cache/dynamo``; keep that out of the user's
+      home). ``DYN_SDK_DISABLE_ANSI_LOGGING=1`` keeps the log files plain text.
+  D4  ``DYN_SYSTEM_PORT`` is rewritten per R2 (the worker's ``system`` port).
+
+Frontend (``-m dynamo.frontend``)
+  F1  ``--http-port`` / ``DYN_HTTP_PORT`` rewritten per R2; when neither is given the
+      frontend's default 8000 is made explicit with ``--http-port``.
+  F2  ``--http-host 127.0.0.1`` / ``DYN_HTTP_HOST=127.0.0.1`` (default is 0.0.0.0).
+  F3  ``--model-path`` (if given) points at the tiny model folder.
+
+vLLM worker (``-m dynamo.vllm``) becomes the mock engine (``-m dynamo.mocker``)
+  W1  ``--model X`` -> ``--model-path <tiny model folder>``: the mocker needs only a
+      tokenizer and config.json, and cannot download.
+  W2  ``--served-model-name N`` -> ``--model-name N`` (first name if several): the name
+      clients use in requests.
+  W3  Flags the mocker accepts with the same meaning are kept (``MOCKER_FLAGS``): role
+      (``--disaggregation-mode``), block size (the KV router hashes with it), scheduler
+      limits, prefix caching, data parallelism. All other vLLM engine flags (tensor
+      parallelism, ``--kv-transfer-config``, GPU memory, ...) are dropped: the mocker
+      rejects unknown flags. Each dropped flag is listed in ``notes``. A flag's values
+      are the following tokens that do not start with ``--``.
+  W4  ``--speedup-ratio 0`` unless given: no simulated compute delay.
+
+etcd (``etcd ...``) and NATS (``nats-server ...``)
+  E1  etcd URL flags (``--listen-client-urls``, ``--advertise-client-urls``,
+      ``--listen-peer-urls``, ``--initial-advertise-peer-urls``, ``--initial-cluster``,
+      ``--listen-metrics-urls``), as flags or ``ETCD_*`` env, point at 127.0.0.1 and the
+      local ports of 2379/2380 (by the port in the original URL); ``--data-dir`` goes
+      under the work directory.
+  N1  ``nats-server``: the config file (the ConfigMap's text, written to the work
+      directory) is kept, with its ``store_dir`` pointed at the work directory;
+      command-line flags override the rest: ``-a 127.0.0.1 -p <client> -m <monitor>
+      -P <pidfile> -js`` (and ``-sd <dir>`` when the file has no ``store_dir``).
+      Cluster/leafnode blocks in the config are not rewritten: the caller's loopback
+      check catches them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .processes import LOOPBACK, PortAllocator
+
+# D2/D3: environment set on every Dynamo process, whatever the manifest says.
+LOOPBACK_ENV: dict[str, str] = {
+    "DYN_SYSTEM_HOST": LOOPBACK,  # worker /live, /health, /metrics server
+    "DYN_TCP_RPC_HOST": LOOPBACK,  # TCP request plane server (workers)
+    "DYN_TCP_RESPONSE_STREAM_HOST": LOOPBACK,  # response stream server (frontend)
+    "DYN_EVENT_PLANE_HOST": LOOPBACK,  # advertised event-plane address
+    "DYN_HTTP_RPC_HOST": LOOPBACK,  # mocker prefill bootstrap address, if enabled
+    "DYN_EVENT_PLANE": "nats",  # zmq binds 0.0.0.0 regardless of the host variable
+    "HF_HUB_OFFLINE": "1",
+    "DYN_SDK_DISABLE_ANSI_LOGGING": "1",
+}
+
+# W3: vLLM flags that the mocker accepts with the same meaning (checked against
+# ``python -m dynamo.mocker --help`` and its argument validation, ai-dynamo 1.6.1).
+MOCKER_FLAGS = frozenset(
+    {
+        "--disaggregation-mode", "--is-prefill-worker", "--is-decode-worker", "--endpoint",
+        "--block-size", "--max-model-len", "--max-num-seqs", "--max-num-batched-tokens",
+        "--enable-prefix-caching", "--no-enable-prefix-caching", "--enable-chunked-prefill",
+        "--no-enable-chunked-prefill", "--data-parallel-size", "--kv-cache-dtype",
+        "--discovery-backend", "--request-plane", "--response-plane",
+        "--event-plane",  # kept so that D2 can reject zmq
+        "--speedup-ratio",  # mocker-only, honoured if a manifest already sets it
+    }
+)  # fmt: skip
+
+ETCD_URL_FLAGS = (
+    "--listen-client-urls",
+    "--advertise-client-urls",
+    "--listen-peer-urls",
+    "--initial-advertise-peer-urls",
+    "--initial-cluster",
+    "--listen-metrics-urls",
+)
+
+NATS_CONFIG_FLAGS = ("-c", "--config")
+# Flags that N1 sets itself (each takes a value): dropped from the manifest's command.
+NATS_LOCAL_FLAGS = (
+    "-a", "--addr", "--net", "-p", "--port", "-m", "--http_port", "-sd", "--store_dir",
+    "-P", "--pid",
+)  # fmt: skip
+
+MAX_LOCAL_PORT = 32767
+
+
+@dataclass
+class LocalContext:
+    """What a translation needs to know about the local run.
+
+    ``services`` maps a Kubernetes Service ``(name, port)`` to the local port of the process
+    that serves it; register the etcd and NATS processes before translating the Dynamo
+    containers (see :meth:`expose`).
+    """
+
+    python: str
+    model_dir: Path
+    workdir: Path
+    ports: PortAllocator = field(default_factory=PortAllocator)
+    services: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def expose(self, service: str, port: int, local_port: int) -> None:
+        self.services[(service, port)] = local_port
+
+
+@dataclass
+class LocalCommand:
+    name: str
+    kind: str  # "frontend" | "worker" | "etcd" | "nats"
+    argv: list[str]
+    env: dict[str, str]
+    ports: dict[int, int]  # container port -> local port
+    named_ports: dict[str, int]  # container port name -> local port
+    liveness_url: str | None
+    readiness_url: str | None
+    notes: list[str]
+
+    def url(self, port_name: str, path: str = "/") -> str:
+        return f"http://{LOOPBACK}:{self.named_ports[port_name]}{path}"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _split_flags(args: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """Group ``args`` into (flag, values); ``--f=v`` gives (``--f``, [v]).
+
+    A flag's values are the following tokens that do not start with ``--``. Tokens
+    before the first flag are returned under the flag ``""``.
+    """
+    groups: list[tuple[str, list[str]]] = []
+    for token in args:
+        if token.startswith("--"):
+            flag, eq, value = token.partition("=")
+            groups.append((flag, [value] if eq else []))
+        elif groups:
+            groups[-1][1].append(token)
+        else:
+            groups.append(("", [token]))
+    return groups
+
+
+def _join_flags(groups: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
+    out: list[str] = []
+    for flag, values in groups:
+        if flag:
+            out.append(flag)
+        out.extend(values)
+    return out
+
+
+def _env_dict(container: Mapping[str, Any], pod_name: str, notes: list[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in container.get("env") or []:
+        name = item["name"]
+        if "value" in item:
+            env[name] = str(item["value"])
+        elif "valueFrom" in item:  # R3
+            ref = item["valueFrom"].get("fieldRef", {}).get("fieldPath")
+            local = {
+                "metadata.name": pod_name,
+                "metadata.namespace": "default",
+                "status.podIP": LOOPBACK,
+                "status.hostIP": LOOPBACK,
+                "spec.nodeName": "localhost",
+            }.get(ref or "")
+            if local is None:
+                raise ValueError(f"env {name}: unsupported valueFrom {item['valueFrom']}")
+            env[name] = local
+            notes.append(f"R3 env {name} from {ref} -> {local}")
+        else:
+            env[name] = ""
+    if container.get("envFrom"):
+        raise ValueError("envFrom is not supported by the local translation")
+    return env
+
+
+_ANY_ADDRESS = re.compile(r"(?<![\d.])0\.0\.0\.0(?![\d.])|\[::\]")
+_VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def _expand(text: str, env: Mapping[str, str]) -> str:
+    """R5: Kubernetes ``$(VAR)`` expansion in command and args (``$$`` is a literal ``$``;
+    an unknown variable stays as written, as the kubelet does)."""
+
+    def repl(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        return env.get(match.group(1), match.group(0))
+
+    return _VAR_REF.sub(repl, text)
+
+
+def _substitute_services(text: str, ctx: LocalContext) -> str:
+    """R1: ``svc[.ns.svc.cluster.local]:port`` -> ``127.0.0.1:local``."""
+    for (service, port), local in ctx.services.items():
+        pattern = rf"(?<![\w.-]){re.escape(service)}(?:\.[A-Za-z0-9.-]+)?:{port}(?!\d)"
+        text = re.sub(pattern, f"{LOOPBACK}:{local}", text)
+    return text
+
+
+def _allocate_ports(
+    container: Mapping[str, Any], ctx: LocalContext
+) -> tuple[dict[int, int], dict[str, int]]:
+    ports: dict[int, int] = {}
+    named: dict[str, int] = {}
+    for item in container.get("ports") or []:
+        number = int(item["containerPort"])
+        if number not in ports:
+            local = ctx.ports.allocate()
+            if local > MAX_LOCAL_PORT:
+                raise ValueError(f"local port {local} above {MAX_LOCAL_PORT}")
+            ports[number] = local
+        if item.get("name"):
+            named[item["name"]] = ports[number]
+    return ports, named
+
+
+def _probe_url(container: Mapping[str, Any], probe: str, ports: Mapping[int, int]) -> str | None:
+    spec = (container.get(probe) or {}).get("httpGet")
+    if not spec:
+        return None
+    port = spec["port"]
+    if isinstance(port, str) and not port.isdigit():
+        by_name = {p.get("name"): int(p["containerPort"]) for p in container.get("ports") or []}
+        port = by_name[port]
+    return f"http://{LOOPBACK}:{ports[int(port)]}{spec.get('path', '/')}"
+
+
+def _module(argv: Sequence[str]) -> str | None:
+    for i, token in enumerate(argv[:-1]):
+        if token == "-m":
+            return argv[i + 1]
+    return None
+
+
+def _kind(argv: Sequence[str]) -> str:
+    module = _module(argv)
+    if module == "dynamo.frontend":
+        return "frontend"
+    if module in ("dynamo.vllm", "dynamo.mocker"):
+        return "worker"
+    program = os.path.basename(argv[0]) if argv else ""
+    if program == "etcd":
+        return "etcd"
+    if program == "nats-server":
+        return "nats"
+    raise ValueError(f"don't know how to run {argv!r} locally")
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def translate_container(
+    name: str,
+    container: Mapping[str, Any],
+    ctx: LocalContext,
+    nats_config_text: str | None = None,
+    pod_name: str | None = None,
+) -> LocalCommand:
+    """Translate one container.
+
+    ``name`` names the local process (log file, data directories); ``pod_name`` is what
+    ``metadata.name`` resolves to (default ``name``; a StatefulSet's first pod is
+    ``<statefulset>-0``); ``nats_config_text`` is the NATS config file (from its ConfigMap),
+    written localized to ``<workdir>/<name>.conf``.
+    """
+    notes: list[str] = []
+    env = _env_dict(container, pod_name or name, notes)
+    raw = [str(x) for x in (container.get("command") or []) + (container.get("args") or [])]
+    argv = [_expand(x, env) for x in raw]  # R5
+    kind = _kind(argv)
+    ports, named = _allocate_ports(container, ctx)
+    consumed: set[int] = set()
+
+    def local_port(value: str, what: str) -> str:
+        number = int(value)
+        if number not in ports:
+            # The port is not declared in the container: give it one anyway.
+            ports[number] = ctx.ports.allocate()
+            notes.append(f"R2 {what} {number} is not a declared container port")
+        consumed.add(number)
+        notes.append(f"R2 {what} {number} -> {ports[number]}")
+        return str(ports[number])
+
+    if kind in ("frontend", "worker"):
+        argv, env = _translate_dynamo(kind, argv, env, ctx, notes, local_port)
+    elif kind == "etcd":
+        argv, env = _translate_etcd(name, argv, env, ctx, ports, notes, consumed)
+    else:
+        argv = _translate_nats(argv, ctx, name, ports, nats_config_text, notes, consumed)
+
+    # R1 on whatever is left (args and env values).
+    argv = [_substitute_services(a, ctx) for a in argv]
+    env = {k: _substitute_services(v, ctx) for k, v in env.items()}
+
+    unconsumed = sorted(set(ports) - consumed)
+    if unconsumed:
+        message = f"container ports {unconsumed} are not rewritten by any rule"
+        if kind in ("frontend", "worker"):
+            raise ValueError(f"{name}: {message}")
+        notes.append(f"R2 {message} (not started locally)")
+    leftovers = [x for x in [*argv, *env.values()] if _ANY_ADDRESS.search(x)]
+    if leftovers:  # R4
+        raise ValueError(f"{name}: still binds 0.0.0.0 after translation: {leftovers}")
+
+    return LocalCommand(
+        name=name,
+        kind=kind,
+        argv=argv,
+        env=env,
+        ports=ports,
+        named_ports=named,
+        liveness_url=_probe_url(container, "livenessProbe", ports),
+        readiness_url=_probe_url(container, "readinessProbe", ports),
+        notes=notes,
+    )
+
+
+def _translate_dynamo(
+    kind: str,
+    argv: list[str],
+    env: dict[str, str],
+    ctx: LocalContext,
+    notes: list[str],
+    local_port: Callable[[str, str], str],
+) -> tuple[list[str], dict[str, str]]:
+    try:
+        m_index = argv.index("-m")
+    except ValueError as exc:
+        raise ValueError(f"expected 'python3 -m dynamo.X', got {argv!r}") from exc
+    prefix, module, rest = argv[:m_index], argv[m_index + 1], argv[m_index + 2 :]
+    if os.path.basename(prefix[0]) in ("python", "python3"):  # D1
+        prefix = [ctx.python, *prefix[1:]]
+        notes.append(f"D1 {argv[0]} -> {ctx.python}")
+    groups = _split_flags(rest)
+
+    if kind == "frontend":
+        out: list[tuple[str, list[str]]] = []
+        has_port = False
+        for flag, values in groups:
+            if flag == "--http-port":  # F1
+                values, has_port = [local_port(values[0], "--http-port")], True
+            elif flag == "--http-host":  # F2
+                values = [LOOPBACK]
+            elif flag == "--model-path":  # F3
+                values = [str(ctx.model_dir)]
+            out.append((flag, values))
+        if "DYN_HTTP_PORT" in env:  # F1
+            env["DYN_HTTP_PORT"] = local_port(env["DYN_HTTP_PORT"], "DYN_HTTP_PORT")
+            has_port = True
+        if not has_port:
+            out.append(("--http-port", [local_port("8000", "default http port")]))
+        if not any(flag == "--http-host" for flag, _ in out):
+            out.append(("--http-host", [LOOPBACK]))
+        env["DYN_HTTP_HOST"] = LOOPBACK  # F2
+        groups = out
+    else:
+        if module == "dynamo.vllm":
+            module = "dynamo.mocker"
+            notes.append("W dynamo.vllm -> dynamo.mocker")
+        out = []
+        for flag, values in groups:
+            if flag == "--model" or flag == "--model-path":  # W1
+                out.append(("--model-path", [str(ctx.model_dir)]))
+            elif flag in ("--served-model-name", "--model-name"):  # W2
+                if len(values) > 1:
+                    notes.append(f"W2 --served-model-name: kept {values[0]!r} of {values}")
+                out.append(("--model-name", values[:1]))
+            elif flag in MOCKER_FLAGS:  # W3
+                out.append((flag, values))
+            else:
+                notes.append(f"W3 dropped {' '.join([flag, *values])}")
+        if not any(flag == "--speedup-ratio" for flag, _ in out):  # W4
+            out.append(("--speedup-ratio", ["0"]))
+        groups = out
+
+    if "DYN_SYSTEM_PORT" in env:  # D4
+        env["DYN_SYSTEM_PORT"] = local_port(env["DYN_SYSTEM_PORT"], "DYN_SYSTEM_PORT")
+    for flag, values in groups:  # D2: an event plane given as a flag wins over the env
+        if flag == "--event-plane" and values != ["nats"]:
+            raise ValueError(f"--event-plane {values} binds beyond loopback; use nats")
+    home = Path(ctx.workdir) / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    for key, value in {**LOOPBACK_ENV, "HOME": str(home)}.items():  # D2, D3
+        if env.get(key) != value:
+            notes.append(f"D2 env {key}={value}" + (f" (was {env[key]!r})" if key in env else ""))
+        env[key] = value
+    return [*prefix, "-m", module, *_join_flags(groups)], env
+
+
+def _translate_etcd(
+    name: str,
+    argv: list[str],
+    env: dict[str, str],
+    ctx: LocalContext,
+    ports: dict[int, int],
+    notes: list[str],
+    consumed: set[int],
+) -> tuple[list[str], dict[str, str]]:
+    data_dir = Path(ctx.workdir) / f"{name}-data"
+
+    own_name = next(
+        (v[0] for f, v in _split_flags(argv[1:]) if f == "--name" and v), env.get("ETCD_NAME")
+    )
+
+    def rewrite_url(url: str) -> str:
+        parsed = urlsplit(url)
+        if parsed.port is None:
+            raise ValueError(f"etcd URL without port: {url!r}")
+        if parsed.port not in ports:
+            ports[parsed.port] = ctx.ports.allocate()
+        consumed.add(parsed.port)
+        return f"{parsed.scheme}://{LOOPBACK}:{ports[parsed.port]}"
+
+    def rewrite_urls(flag: str, value: str) -> str:
+        if flag != "--initial-cluster":
+            return ",".join(rewrite_url(url) for url in value.split(","))
+        # name=url,...: only this member runs locally, under its own --name.
+        members = [part.partition("=") for part in value.split(",")]
+        mine = [m for m in members if m[0] == own_name] or members[:1]
+        name = own_name or mine[0][0]
+        if len(members) > 1 or mine[0][0] != name:
+            notes.append(f"E1 initial cluster reduced to this member ({name})")
+        return f"{name}={rewrite_url(mine[0][2])}"
+
+    groups = _split_flags(argv[1:])
+    out: list[tuple[str, list[str]]] = []
+    for flag, values in groups:
+        if flag in ETCD_URL_FLAGS:
+            values = [rewrite_urls(flag, ",".join(values))]
+            notes.append(f"E1 {flag} -> {values[0]}")
+        elif flag == "--data-dir":
+            values = [str(data_dir)]
+            notes.append(f"E1 --data-dir -> {data_dir}")
+        out.append((flag, values))
+    for flag in ETCD_URL_FLAGS:
+        key = "ETCD_" + flag[2:].upper().replace("-", "_")
+        if key in env:
+            env[key] = rewrite_urls(flag, env[key])
+            notes.append(f"E1 env {key} -> {env[key]}")
+    if "ETCD_DATA_DIR" in env:
+        env["ETCD_DATA_DIR"] = str(data_dir)
+    return [argv[0], *_join_flags(out)], env
+
+
+def _translate_nats(
+    argv: list[str],
+    ctx: LocalContext,
+    name: str,
+    ports: dict[int, int],
+    config_text: str | None,
+    notes: list[str],
+    consumed: set[int],
+) -> list[str]:
+    store = Path(ctx.workdir) / f"{name}-data"
+    local_flags = ["-a", LOOPBACK, "-P", str(Path(ctx.workdir) / f"{name}.pid"), "-js"]
+    nats_config = None
+    if config_text is not None:
+        text, has_store = localize_nats_config(config_text, store)
+        if not has_store:
+            local_flags += ["-sd", str(store)]
+        nats_config = Path(ctx.workdir) / f"{name}.conf"
+        nats_config.write_text(text)
+    else:
+        local_flags += ["-sd", str(store)]
+    kept: list[str] = []
+    tokens = iter(argv[1:])
+    for token in tokens:
+        flag = token.partition("=")[0]
+        if flag in NATS_CONFIG_FLAGS or flag in NATS_LOCAL_FLAGS:
+            if "=" not in token:
+                next(tokens, None)
+            if flag in NATS_CONFIG_FLAGS and config_text is None:
+                notes.append("N1 config file dropped (no local copy given)")
+        elif token not in ("-js", "--jetstream"):
+            kept.append(token)
+    if nats_config is not None:
+        kept = ["--config", str(nats_config), *kept]
+        notes.append(f"N1 --config -> {nats_config}")
+    for port in (4222, 8222):
+        if port not in ports:
+            ports[port] = ctx.ports.allocate()
+        consumed.add(port)
+    kept += ["-p", str(ports[4222]), "-m", str(ports[8222]), *local_flags]
+    notes.append(f"N1 client 4222 -> {ports[4222]}, monitor 8222 -> {ports[8222]}")
+    return [argv[0], *kept]
+
+
+_STORE_DIR = re.compile(r'^(\s*"?store_dir"?\s*[:=]\s*)("[^"]*"|[^\s,}]+)', re.MULTILINE)
+
+
+def localize_nats_config(text: str, store_dir: Path) -> tuple[str, bool]:
+    """N1: point ``store_dir`` of a NATS config at ``store_dir``.
+
+    nats-server 2.9 refuses ``-sd`` when the file sets ``store_dir`` ("Duplicate
+    'store_dir' configuration"), so the file itself is rewritten. Returns the new text and
+    whether it had a ``store_dir``. (``-P`` and the other flags override the file fine.)
+    """
+    new, count = _STORE_DIR.subn(lambda m: f'{m.group(1)}"{store_dir}"', text)
+    return new, count > 0

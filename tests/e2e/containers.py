@@ -1,0 +1,148 @@
+"""Hand-written container dicts that follow the synthesized Dynamo 1.x contract.
+
+They stand in for what the charts synthesize (Deployments for the frontend and the
+decode/prefill workers, StatefulSets for etcd and NATS) until the e2e test reads the real
+YAML. Release ``rel`` in namespace ``e2e``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+RELEASE = "rel"
+NAMESPACE = "e2e"
+DYN_NAMESPACE = "e2e-rel"
+MODEL_PATH = "/data/some/model"
+SERVED_MODEL_NAME = "some/model"
+
+ETCD_SERVICE = f"{RELEASE}-etcd"
+NATS_SERVICE = f"{RELEASE}-nats"
+
+# Service name -> the container port it targets (same number as the Service port).
+ETCD_SERVICES = {ETCD_SERVICE: 2379}
+NATS_SERVICES = {NATS_SERVICE: 4222}
+
+Container = dict[str, Any]
+
+
+def _env(**values: str) -> list[dict[str, Any]]:
+    return [{"name": k, "value": v} for k, v in values.items()]
+
+
+def _http_probe(path: str, port: str) -> dict[str, Any]:
+    return {"httpGet": {"path": path, "port": port}, "periodSeconds": 10}
+
+
+DEPENDENCY_ENV = _env(
+    DYN_NAMESPACE=DYN_NAMESPACE,
+    DYN_DISCOVERY_BACKEND="etcd",
+    ETCD_ENDPOINTS=f"http://{ETCD_SERVICE}:2379",
+    NATS_SERVER=f"nats://{NATS_SERVICE}:4222",
+)
+
+_headless = f"{ETCD_SERVICE}-headless.{NAMESPACE}.svc.cluster.local"
+
+ETCD: Container = {
+    "name": "etcd",
+    "image": "quay.io/coreos/etcd:v3.5.21",
+    "command": ["etcd"],
+    "args": [
+        "--name=$(POD_NAME)",
+        "--data-dir=/var/lib/etcd/data",
+        "--listen-client-urls=http://0.0.0.0:2379",
+        f"--advertise-client-urls=http://$(POD_NAME).{_headless}:2379",
+        "--listen-peer-urls=http://0.0.0.0:2380",
+        f"--initial-advertise-peer-urls=http://$(POD_NAME).{_headless}:2380",
+        f"--initial-cluster={RELEASE}-etcd-0=http://{RELEASE}-etcd-0.{_headless}:2380",
+        "--initial-cluster-state=new",
+        "--auto-compaction-retention=1",
+    ],
+    "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+    "ports": [
+        {"name": "client", "containerPort": 2379},
+        {"name": "peer", "containerPort": 2380},
+    ],
+    "readinessProbe": _http_probe("/health", "client"),
+}
+
+NATS_CONFIG = """\
+port: 4222
+http_port: 8222
+server_name: $SERVER_NAME
+pid_file: "/var/run/nats/nats.pid"
+lame_duck_duration: 30s
+jetstream {
+  store_dir: /data
+  max_memory_store: 256MB
+  max_file_store: 1GB
+}
+"""
+
+NATS: Container = {
+    "name": "nats",
+    "image": "nats:2.10-alpine",
+    "command": ["nats-server", "--config", "/etc/nats-config/nats.conf"],
+    "env": [{"name": "SERVER_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+    "ports": [
+        {"name": "client", "containerPort": 4222},
+        {"name": "monitor", "containerPort": 8222},
+    ],
+    "livenessProbe": _http_probe("/healthz?js-enabled-only=true", "monitor"),
+    "readinessProbe": _http_probe("/healthz?js-server-only=true", "monitor"),
+}
+
+FRONTEND: Container = {
+    "name": "frontend",
+    "image": "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.6.1",
+    "command": ["python3", "-m", "dynamo.frontend"],
+    "args": ["--http-port", "8000", "--router-mode", "kv"],
+    "env": [*DEPENDENCY_ENV, *_env(DYN_HTTP_PORT="8000")],
+    "ports": [{"name": "http", "containerPort": 8000, "protocol": "TCP"}],
+    "livenessProbe": _http_probe("/live", "http"),
+    "readinessProbe": _http_probe("/health", "http"),
+}
+
+_KV_TRANSFER = '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
+
+
+def _worker_args(mode: str) -> list[str]:
+    args = [
+        "--model", MODEL_PATH,
+        "--served-model-name", SERVED_MODEL_NAME,
+        "--disaggregation-mode", mode,
+        "--tensor-parallel-size", "4",
+        "--block-size", "64",
+        "--max-model-len", "16384",
+        "--kv-transfer-config", _KV_TRANSFER,
+        "--gpu-memory-utilization", "0.9",
+        "--enforce-eager",
+        "--max-num-seqs", "64",
+    ]  # fmt: skip
+    return args
+
+
+def worker(mode: str) -> Container:
+    """A ``dynamo.vllm`` worker container; ``mode`` is ``decode`` or ``prefill``."""
+    return {
+        "name": "main",
+        "image": "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.6.1",
+        "command": ["python3", "-m", "dynamo.vllm"],
+        "args": _worker_args(mode),
+        "env": [
+            *DEPENDENCY_ENV,
+            *_env(
+                DYN_SYSTEM_ENABLED="true",
+                DYN_SYSTEM_PORT="9090",
+                DYN_SYSTEM_USE_ENDPOINT_HEALTH_STATUS='["generate"]',
+                DYN_HEALTH_CHECK_ENABLED="false",
+            ),
+        ],
+        "ports": [{"name": "system", "containerPort": 9090, "protocol": "TCP"}],
+        "livenessProbe": _http_probe("/live", "system"),
+        "readinessProbe": _http_probe("/health", "system"),
+        "resources": {"limits": {"nvidia.com/gpu": "4"}},
+    }
+
+
+DECODE = worker("decode")
+PREFILL = worker("prefill")
