@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from . import _run_local_command
 from .errors import ConfigError
 
 EXIT_INPUT_ERROR = 2
@@ -24,6 +25,14 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def resolve_environment(name_or_path: str) -> Path:
+    """An environment given by file, or by name in environments/."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    return Path("environments") / f"{name_or_path}.yaml"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m constructs_lib",
@@ -37,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--output", "-o", default=os.environ.get("CDK8S_OUTDIR", "dist"),
                        help="output folder (default: $CDK8S_OUTDIR or dist)")
     synth.set_defaults(run=_synth)
+    _run_local_command.add_parser(commands, resolve_environment)
     return parser
 
 

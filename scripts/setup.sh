@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what synthesis and the tests need, idempotently: the Python venv with the project,
-# the pinned cdk8s CLI, and (for the tests, as root) Debian's etcd and nats-server.
+# the pinned cdk8s CLI, and for the tests Debian's etcd and nats-server (as root) and the
+# Dynamo 1.x runtime (scripts/install-dynamo-runtime.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,4 +36,6 @@ if [ "${1:-}" = "--with-test-services" ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
+  # The Dynamo 1.x runtime for the end-to-end test, in a venv of its own.
+  scripts/install-dynamo-runtime.sh >/dev/null
 fi

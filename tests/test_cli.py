@@ -28,3 +28,9 @@ def test_bad_input_exits_2_with_one_line_per_problem_and_no_traceback(tmp_path: 
     assert f"{bad}: release: 'R1' is not a valid DNS-1123 label" in lines[0]
     assert any(line.startswith(f"{bad}: rdma.enable: unknown key") for line in lines)
     assert not (tmp_path / "out").exists()
+
+
+def test_run_local_refuses_a_v01_environment(capsys) -> None:
+    assert main(["run-local", str(ENVIRONMENTS / "single-node.yaml")]) == 2
+    assert "dynamo: run-local runs Dynamo 1.x environments; this one is v0.1" in (
+        capsys.readouterr().err)

@@ -9,13 +9,14 @@
         stack.wait_ready()
 
 Dependencies are started and waited for one by one (their Service addresses must be known
-before the Dynamo containers are translated). ``services`` maps each Kubernetes Service
-name to the container port it targets; the Service port is taken to be the same number.
+before the Dynamo containers are translated). ``services`` gives each Kubernetes Service
+name with a container port it targets (a Service may appear once per port); the Service port is
+taken to be the same number.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Self
 
@@ -60,7 +61,7 @@ class LocalStack:
         self,
         name: str,
         container: Mapping[str, Any],
-        services: Mapping[str, int],
+        services: Mapping[str, int] | Iterable[tuple[str, int]],
         nats_config_text: str | None = None,
         pod_name: str | None = None,
     ) -> LocalCommand:
@@ -81,7 +82,8 @@ class LocalStack:
             else f"http://{LOOPBACK}:{command.ports[8222]}/healthz"
         )
         self.group.wait_http(url, timeout=self.timeout, process=name)
-        for service, container_port in services.items():
+        pairs = services.items() if isinstance(services, Mapping) else services
+        for service, container_port in pairs:
             self.ctx.expose(service, container_port, command.ports[container_port])
         return command
 

@@ -19,8 +19,8 @@ Every container
   R3  ``fieldRef`` env values resolve to local stand-ins (pod name = the local name,
       pod IP = 127.0.0.1); other ``valueFrom`` sources are rejected.
   R4  After translation no argv or env value may still contain ``0.0.0.0`` or ``[::]``.
-  R5  ``$(VAR)`` references in command and args are expanded from the container env,
-      as the kubelet does.
+  R5  ``$(VAR)`` references in command, args and env values are expanded from the
+      container env (env values from the variables defined before them), as the kubelet does.
 
 Dynamo containers (``python3 -m dynamo.*``)
   D1  ``python3``/``python`` becomes the Dynamo venv's interpreter (the image's python
@@ -196,7 +196,8 @@ def _env_dict(container: Mapping[str, Any], pod_name: str, notes: list[str]) -> 
     for item in container.get("env") or []:
         name = item["name"]
         if "value" in item:
-            env[name] = str(item["value"])
+            # R5: a value may refer to variables defined before it, as in Kubernetes.
+            env[name] = _expand(str(item["value"]), env)
         elif "valueFrom" in item:  # R3
             ref = item["valueFrom"].get("fieldRef", {}).get("fieldPath")
             local = {
