@@ -8,3 +8,9 @@ synth:
 test:
 	scripts/setup.sh --with-test-services
 	scripts/with-env .venv/bin/python -m pytest
+
+# Synthesis speed and memory (bench/bench.py), written to bench/results.md.
+.PHONY: bench
+bench:
+	scripts/setup.sh
+	scripts/with-env .venv/bin/python bench/bench.py

@@ -63,7 +63,14 @@ def synthesize(environments: dict[str, Environment], outdir: Path) -> list[Synth
     outdir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
     try:
-        results = [_synthesize_one(name, env, staging / name) for name, env in environments.items()]
+        # One App for all environments, a chart (and output folder) each: every synth pays for
+        # the jsii runtime once, and each App costs calls into it.
+        app = cdk8s.App(outdir=str(staging),
+                        yaml_output_type=cdk8s.YamlOutputType.FOLDER_PER_CHART_FILE_PER_RESOURCE)
+        charts = {name: DynamoChart(app, name, env) for name, env in environments.items()}
+        app.synth()
+        results = [_finish(name, environments[name], chart, staging / name)
+                   for name, chart in charts.items()]
         _replace(outdir, staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -71,10 +78,8 @@ def synthesize(environments: dict[str, Environment], outdir: Path) -> list[Synth
     return results
 
 
-def _synthesize_one(name: str, environment: Environment, folder: Path) -> SynthesizedEnvironment:
-    app = cdk8s.App(outdir=str(folder), yaml_output_type=cdk8s.YamlOutputType.FILE_PER_RESOURCE)
-    chart = DynamoChart(app, name, environment)
-    app.synth()
+def _finish(name: str, environment: Environment, chart: DynamoChart,
+            folder: Path) -> SynthesizedEnvironment:
     files = sorted((p.name for p in folder.glob("*.k8s.yaml")), key=_apply_rank)
     (folder / "kustomization.yaml").write_text(_kustomization(environment, files))
     return SynthesizedEnvironment(name, environment, chart, files)
