@@ -328,6 +328,12 @@ def test_a_different_metrics_image_is_kept() -> None:
     assert env.frontend.metrics.image.reference.endswith("dynamo:v0.1.2")
 
 
+def test_an_image_needs_a_repository() -> None:
+    assert problems(MULTINODE, sets=("multinode.metrics.image.tag=v2",)) == [
+        "--set: multinode.metrics.image.repository: is missing while multinode.metrics.image.tag "
+        "is set; give the image's repository"]
+
+
 def test_only_the_prometheus_operators_service_monitor_api_is_allowed() -> None:
     assert problems(sets=("single.metrics.serviceMonitor.apiVersion=monitoring.coreos.com/v2",)) == [
         "--set: single.metrics.serviceMonitor.apiVersion: monitoring.coreos.com/v2 is not "

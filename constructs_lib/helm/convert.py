@@ -210,6 +210,10 @@ class _Converter:
                                          "its placeholder appVersion 1.16.0, which is not a "
                                          "Dynamo image tag)")
             return None
+        if repository in ("", None):
+            self.problem((*path, "repository"), f"is missing while {dotted((*path, 'tag'))} is "
+                                                "set; give the image's repository")
+            return None
         image = {"repository": repository, "tag": tag}
         pull_policy = self.get((*path, "pullPolicy"), None)
         if pull_policy is not None:
