@@ -118,6 +118,17 @@ def test_an_output_folder_with_other_files_is_refused_and_kept(
     assert [p.name for p in output.iterdir()] == ["README.md"]
 
 
+def test_the_environment_file_may_not_go_inside_the_output(
+        values_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output, environment = tmp_path / "out", tmp_path / "out" / "env.yaml"
+    assert run("-f", str(values_file), "--release", "r1", "--output", str(output),
+               "--write-environment", str(environment)) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"--write-environment: {environment} is inside --output {output}, whose contents are "
+        "replaced; write the environment file elsewhere (e.g. environments/)"]
+    assert not output.exists()
+
+
 @pytest.mark.parametrize("content, message", [
     ("rdma: [\n", "invalid YAML: line 2, column 1: expected the node content, but found "
                   "'<stream end>'"),

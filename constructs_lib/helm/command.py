@@ -65,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
     warnings += conversion.warnings
     output = Path(args.output)
     _check_replaceable(output)
+    if args.write_environment and output.resolve() in Path(args.write_environment).resolve().parents:
+        raise ConfigError([Problem("--write-environment", "", (
+            f"{args.write_environment} is inside --output {output}, whose contents are replaced; "
+            "write the environment file elsewhere (e.g. environments/)"))])
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
 
