@@ -48,7 +48,8 @@ def test_unknown_keys_are_errors_naming_file_and_key_and_nothing_is_written(
 def test_unknown_keys_and_invalid_values_are_reported_together(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("rdma:\n  enabled: false\n  networkMode: tke-direct\nmultinode:\n  replicas: -1\n")
+    bad.write_text("rdma:\n  enabled: false\n  networkMode: tke-direct\n"
+                   "multinode:\n  replicas: -1\n")
     code = run("-f", str(bad), "--set", "single.enable=false,multinode.enable=true",
                "--set", "configs=Frontend: [", "--release", "r1", "--output", str(tmp_path / "out"))
     assert code == 2
@@ -94,7 +95,8 @@ def test_ignore_unknown_warns_and_writes(values_file: Path, tmp_path: Path,
         "# Converted from the seed Helm chart's values by",
         f"#   python -m constructs_lib from-helm-values -f {values_file} --set rdma.enabled=true "
         "--release r1 --namespace default",
-        "# Synthesizing this file gives the manifests that command wrote; edit this file from now on.",
+        "# Synthesizing this file gives the manifests that command wrote; edit this file from now "
+        "on.",
         "#",
         "# Notes from the conversion:",
         "#   --set: rdma.enabled: unknown key (did you mean rdma.enable?); allowed under rdma: "

@@ -261,7 +261,8 @@ def test_invalid_config_values_are_named_by_their_key_inside_configs() -> None:
     assert problems({}, {"configs": configs}) == [
         "f1.yaml: configs.VllmWorker.tensor-parallel-size: Input should be greater than 0 "
         "(received -4)"]
-    assert problems(MULTINODE, sets=("prefillConfigs=PrefillWorker: {tensor_parallel_size: 1}",)) == [
+    prefill = "prefillConfigs=PrefillWorker: {tensor_parallel_size: 1}"
+    assert problems(MULTINODE, sets=(prefill,)) == [
         "--set: prefillConfigs.PrefillWorker: unknown key 'tensor_parallel_size'; did you mean "
         "'tensor-parallel-size'? (received {'tensor_parallel_size': 1})"]
 
@@ -323,7 +324,8 @@ def test_metrics_and_service_monitor_settings() -> None:
 
 
 def test_a_different_metrics_image_is_kept() -> None:
-    env = converted(sets=("single.metrics.enable=true", "single.metrics.image.tag=v0.1.2")).environment
+    env = converted(sets=("single.metrics.enable=true",
+                          "single.metrics.image.tag=v0.1.2")).environment
     assert env.frontend.metrics.image is not None
     assert env.frontend.metrics.image.reference.endswith("dynamo:v0.1.2")
 
@@ -335,7 +337,8 @@ def test_an_image_needs_a_repository() -> None:
 
 
 def test_only_the_prometheus_operators_service_monitor_api_is_allowed() -> None:
-    assert problems(sets=("single.metrics.serviceMonitor.apiVersion=monitoring.coreos.com/v2",)) == [
+    api = "single.metrics.serviceMonitor.apiVersion=monitoring.coreos.com/v2"
+    assert problems(sets=(api,)) == [
         "--set: single.metrics.serviceMonitor.apiVersion: monitoring.coreos.com/v2 is not "
         "supported; allowed: monitoring.coreos.com/v1"]
 
@@ -446,7 +449,8 @@ def test_image_settings() -> None:
 
 
 def test_image_problems() -> None:
-    assert problems({"image": {"tag": ""}, "imagePullSecrets": ["regcred", {"name": "Bad_Name"}]}) == [
+    secrets = ["regcred", {"name": "Bad_Name"}]
+    assert problems({"image": {"tag": ""}, "imagePullSecrets": secrets}) == [
         "f0.yaml: image.tag: is empty; set the image tag (the chart would have used its "
         "placeholder appVersion 1.16.0, which is not a Dynamo image tag)",
         "f0.yaml: imagePullSecrets[0]: expected {name: <secret>}, got regcred",

