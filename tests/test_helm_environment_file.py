@@ -8,7 +8,7 @@ import yaml
 
 from constructs_lib.helm.environment_file import render
 from constructs_lib.model.loader import load_environment
-from tests.test_helm_convert import MULTINODE, converted
+from tests.support.helm_values import MULTINODE, converted
 
 
 def _round_trip(text: str, tmp_path: Path):  # type: ignore[no-untyped-def]
