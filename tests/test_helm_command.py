@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from constructs_lib.cli import main
-from tests.conftest import ROOT
+from tests.conftest import ROOT, read_documents
 
 SMALL_VALUES = {"rdma": {"enable": False}, "etcd": {"persistence": {"size": "5Gi"}}}
 
@@ -106,6 +106,33 @@ def test_ignore_unknown_warns_and_writes(values_file: Path, tmp_path: Path,
     assert written["rdma"] == {"enabled": False}
     assert written["dependencies"] == {"etcd": {"storage_size": "5Gi"}}
     assert not list(tmp_path.glob(".from-helm-values.*")), "the staging folder is left behind"
+
+
+def test_files_layer_in_order_and_set_comes_last(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    first, second = tmp_path / "base.yaml", tmp_path / "prod.yaml"
+    first.write_text(yaml.safe_dump({
+        "service": {"port": 81}, "podLabels": {"team": "llm"},
+        "imagePullSecrets": [{"name": "a"}, {"name": "b"}],
+        "single": {"resources": {"limits": {"memory": "64Gi"}}}}))
+    second.write_text(yaml.safe_dump({
+        "service": {"port": 82}, "podLabels": {"tier": "prod"},
+        "imagePullSecrets": [{"name": "c"}],
+        # null deletes the chart's GPU request; the limits map merges with the first file's
+        "single": {"resources": {"requests": None, "limits": {"nvidia.com/gpu": 4}}}}))
+    environment = tmp_path / "r1.yaml"
+    code = run("-f", str(first), "-f", str(second), "--set", "service.port=83",
+               "--set", "imagePullSecrets[1].name=d", "--release", "r1",
+               "--output", str(tmp_path / "out"), "--write-environment", str(environment))
+    assert code == 0, capsys.readouterr().err
+    written = yaml.safe_load(environment.read_text())
+    assert written["service"] == {"port": 83}
+    assert written["pod_labels"] == {"team": "llm", "tier": "prod"}
+    assert written["image_pull_secrets"] == ["c", "d"]
+    assert written["frontend"]["resources"] == {"gpus": 4, "limits": {"memory": "64Gi"}}
+    [deployment] = [d for d in read_documents(tmp_path / "out") if d["kind"] == "Deployment"]
+    serve = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert serve["resources"]["limits"]["nvidia.com/gpu"] == 4
 
 
 def test_an_output_folder_with_other_files_is_refused_and_kept(

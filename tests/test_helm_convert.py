@@ -8,7 +8,6 @@ from constructs_lib.model import Component, Mode
 from constructs_lib.model.environment import EtcdSettings
 from tests.support.helm_values import MULTINODE, PREFILL_CONFIGS, converted, problems, warnings
 
-
 # -- the chart's defaults -------------------------------------------------------------------
 
 def test_the_charts_defaults_are_the_single_node_example() -> None:

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .. import synth
 from ..errors import ConfigError, Problem
 from . import environment_file
 from .convert import convert
@@ -87,8 +88,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _synthesize(environment: Any, work: Path) -> list[str]:
-    from .. import synth  # the jsii runtime starts only once the input is known to be good
-
     results = synth.synthesize({environment.release: environment}, work / "out")
     return results[0].files
 
