@@ -166,6 +166,15 @@ def test_synthesizing_the_written_environment_gives_the_same_files(
         assert (result.folder / file.name).read_bytes() == file.read_bytes(), file.name
 
 
+@pytest.mark.parametrize("name", FEATURES)
+def test_the_features_manifests_are_valid_kubernetes(name: str,
+                                                     migrated: dict[str, Migrated]) -> None:
+    for document in migrated[name].documents:
+        if "monitoring.coreos.com" not in document["apiVersion"]:
+            kubernetes_validate.validate(document, kubernetes_validate.latest_version(),
+                                         strict=True)
+
+
 def test_the_seeds_router_section_is_reported(migrated: dict[str, Migrated]) -> None:
     assert migrated["multi-node"].stderr == (
         f"warning: {migrated['multi-node'].case.files[0]}: configs.router: converted to Router: "
