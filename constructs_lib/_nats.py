@@ -112,7 +112,10 @@ def manifests(release: str, namespace: str, settings: NatsSettings) -> list[Mani
             },
         },
     }
-    if store:
+    if store and not settings.jetstream.file_store_pvc:
+        statefulset_spec["template"]["spec"]["volumes"].append(
+            {"name": store_claim, "emptyDir": {}})
+    elif store:
         claim_spec: dict[str, Any] = {
             "accessModes": ["ReadWriteOnce"],
             "resources": {"requests": {"storage": settings.jetstream.file_store_size}},

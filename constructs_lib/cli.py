@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--output", "-o", default=os.environ.get("CDK8S_OUTDIR", "dist"),
                        help="output folder (default: $CDK8S_OUTDIR or dist)")
     synth.set_defaults(run=_synth)
+    from .helm import command as from_helm_values
+
+    from_helm_values.register(commands)
     _run_local_command.add_parser(commands, resolve_environment)
     return parser
 

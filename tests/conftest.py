@@ -17,7 +17,8 @@ from constructs_lib import synth  # noqa: E402
 from constructs_lib.model import Environment  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+# ../shared next to the main checkout; DYNAMO_SHARED points elsewhere (e.g. from a worktree).
+SHARED = Path(os.environ.get("DYNAMO_SHARED", ROOT.parent / "shared"))
 ENVIRONMENTS = ROOT / "environments"
 SHIPPED = [synth.environment_name(p) for p in synth.discover(ENVIRONMENTS)]
 

@@ -179,6 +179,9 @@ class JetStreamSettings(StrictModel):
     enabled: bool = True
     file_store_enabled: bool = True
     file_store_dir: str = "/data"
+    file_store_pvc: bool = True
+    """Keep the file store on a PersistentVolumeClaim of file_store_size; false keeps it in an
+    emptyDir, lost with the pod. Default: true."""
     file_store_size: Quantity = "10Gi"
     memory_store_size: Quantity = 0
 

@@ -1,0 +1,1 @@
+"""Migration from the seed Helm chart: its values files and `--set` flags -> an Environment."""

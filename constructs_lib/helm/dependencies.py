@@ -1,0 +1,64 @@
+"""The etcd and NATS subcharts' values (the keys this project translates) -> dependencies."""
+
+from __future__ import annotations
+
+from .merge import Path
+from .reader import MISSING, Reader
+from .resources import convert_resources
+
+
+def convert_dependencies(r: Reader) -> None:
+    etcd: Path = ("etcd",)
+    field = "dependencies.etcd"
+    r.mapping(etcd)
+    enabled = r.flag((*etcd, "enable"), False)
+    r.put(f"{field}.enabled", (*etcd, "enable"), enabled)
+    override = r.text(("etcdEndpointsOverride",), "")
+    if override not in ("", None, MISSING):
+        r.put(f"{field}.endpoints_override", ("etcdEndpointsOverride",), override)
+    elif not enabled:
+        r.problem(("etcdEndpointsOverride",), (
+            "is empty while etcd.enable is false, so the pods would look for an etcd that "
+            "nothing deploys; give the external etcd's host:port"))
+    r.put(f"{field}.replicas", (*etcd, "replicaCount"),
+          r.integer((*etcd, "replicaCount"), MISSING))
+    r.put(f"{field}.storage_size", (*etcd, "persistence", "size"),
+          r.get((*etcd, "persistence", "size"), MISSING))
+    # As in the bitnami chart, empty resources leave etcd's default sizing in place.
+    if r.get((*etcd, "resources"), None):
+        r.put(f"{field}.resources", (*etcd, "resources"), {})
+        convert_resources(r, f"{field}.resources", (*etcd, "resources"), gpus=False)
+    if r.flag((*etcd, "auth", "rbac", "create"), False):
+        r.problem((*etcd, "auth", "rbac", "create"), (
+            "true is not supported: this project's etcd runs without authentication, as the "
+            "seed's did (it set false); allowed: false"))
+    for probe in ("readinessProbe", "livenessProbe"):
+        if r.flag((*etcd, probe, "enabled"), False):
+            r.warn((*etcd, probe, "enabled"), (
+                "is ignored: this project's etcd has no probes, as the seed's etcd had none "
+                "(it disabled both)"))
+
+    nats: Path = ("nats",)
+    field = "dependencies.nats"
+    r.mapping(nats)
+    enabled = r.flag((*nats, "enable"), False)
+    r.put(f"{field}.enabled", (*nats, "enable"), enabled)
+    override = r.text(("natsServerOverride",), "")
+    if override not in ("", None, MISSING):
+        r.put(f"{field}.server_override", ("natsServerOverride",), override)
+    elif not enabled:
+        r.problem(("natsServerOverride",), (
+            "is empty while nats.enable is false, so the pods would look for a NATS that "
+            "nothing deploys; give the external server's nats://host:port"))
+    jetstream: Path = (*nats, "config", "jetstream")
+    store: Path = (*jetstream, "fileStore")
+    field = f"{field}.jetstream"
+    r.put(f"{field}.enabled", (*jetstream, "enabled"),
+          r.flag((*jetstream, "enabled"), False))
+    r.put(f"{field}.file_store_enabled", (*store, "enabled"),
+          r.flag((*store, "enabled"), False))
+    r.put(f"{field}.file_store_dir", (*store, "dir"), r.text((*store, "dir")))
+    r.put(f"{field}.file_store_pvc", (*store, "pvc", "enabled"),
+          r.flag((*store, "pvc", "enabled"), False))
+    r.put(f"{field}.file_store_size", (*store, "pvc", "size"),
+          r.get((*store, "pvc", "size"), MISSING))
