@@ -6,6 +6,7 @@ from typing import Any
 
 from ._k8s import Manifest, metadata
 from .model.environment import EtcdSettings
+from .model.naming import DependencyNames
 
 CLIENT_PORT = 2379
 PEER_PORT = 2380
@@ -23,8 +24,8 @@ def labels(release: str) -> dict[str, str]:
 
 
 def manifests(release: str, namespace: str, settings: EtcdSettings) -> list[Manifest]:
-    name = f"{release}-etcd"
-    headless = f"{name}-headless"
+    names = DependencyNames(release)
+    name, headless = names.etcd, names.etcd_headless
     selector = labels(release)
     object_labels = {**selector, "app.kubernetes.io/managed-by": "dynamo-cdk8s"}
     peer_domain = f"{headless}.{namespace}.svc.cluster.local"

@@ -6,6 +6,7 @@ from typing import Any
 
 from ._k8s import Manifest, metadata
 from .model.environment import NatsSettings
+from .model.naming import DependencyNames
 
 CLIENT_PORT = 4222
 CLUSTER_PORT = 6222
@@ -24,7 +25,8 @@ def labels(release: str) -> dict[str, str]:
 
 def config_file(release: str, namespace: str, settings: NatsSettings) -> str:
     """nats.conf; `$SERVER_NAME` is expanded by nats-server from the pod's environment."""
-    name = f"{release}-nats"
+    names = DependencyNames(release)
+    name = names.nats
     lines = [
         f"port: {CLIENT_PORT}",
         f"http_port: {MONITOR_PORT}",
@@ -44,7 +46,7 @@ def config_file(release: str, namespace: str, settings: NatsSettings) -> str:
         lines.append("}")
     if settings.replicas > 1:
         routes = ", ".join(
-            f"nats://{name}-{i}.{name}-headless.{namespace}.svc.cluster.local:{CLUSTER_PORT}"
+            f"nats://{name}-{i}.{names.nats_headless}.{namespace}.svc.cluster.local:{CLUSTER_PORT}"
             for i in range(settings.replicas)
         )
         lines += ["cluster {", f"  name: {name}", f"  port: {CLUSTER_PORT}",
@@ -53,12 +55,12 @@ def config_file(release: str, namespace: str, settings: NatsSettings) -> str:
 
 
 def manifests(release: str, namespace: str, settings: NatsSettings) -> list[Manifest]:
-    name = f"{release}-nats"
-    headless = f"{name}-headless"
+    names = DependencyNames(release)
+    name, headless = names.nats, names.nats_headless
     selector = labels(release)
     object_labels = {**selector, "app.kubernetes.io/managed-by": "dynamo-cdk8s"}
     store = settings.jetstream.enabled and settings.jetstream.file_store_enabled
-    store_claim = f"{name}-js"
+    store_claim = names.nats_store_claim
     client_port = {"name": "nats", "port": CLIENT_PORT, "targetPort": "nats", "appProtocol": "tcp"}
     headless_ports = [
         client_port,
@@ -108,7 +110,7 @@ def manifests(release: str, namespace: str, settings: NatsSettings) -> list[Mani
             "spec": {
                 "containers": [container],
                 "enableServiceLinks": False,
-                "volumes": [{"name": "config", "configMap": {"name": f"{name}-config"}}],
+                "volumes": [{"name": "config", "configMap": {"name": names.nats_config_map}}],
             },
         },
     }
@@ -129,7 +131,7 @@ def manifests(release: str, namespace: str, settings: NatsSettings) -> list[Mani
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": metadata(f"{name}-config", namespace, object_labels),
+            "metadata": metadata(names.nats_config_map, namespace, object_labels),
             "data": {"nats.conf": config_file(release, namespace, settings)},
         },
         {

@@ -9,28 +9,56 @@ from pathlib import Path
 from typing import Sequence
 
 from . import _run_local_command
-from .errors import ConfigError
+from .errors import ConfigError, Problem
 
 EXIT_INPUT_ERROR = 2
+EXIT_OUTPUT_ERROR = 1
+
+
+def _print_warnings(warnings: list[Problem]) -> None:
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _synth(args: argparse.Namespace) -> int:
     from . import synth
 
     paths = [Path(p) for p in args.environments] or synth.discover(Path(args.environments_dir))
-    environments = synth.load_all(paths)
+    warnings: list[Problem] = []
+    environments = synth.load_all(paths, warnings)
+    _print_warnings(warnings)
     results = synth.synthesize(environments, Path(args.output))
     for result in results:
         print(f"{result.name}: {len(result.files)} resources -> {Path(args.output) / result.name}")
     return 0
 
 
-def resolve_environment(name_or_path: str) -> Path:
-    """An environment given by file, or by name in environments/."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+def _environment_file(reference: str, directory: Path) -> Path:
+    """A path as given, or the file of that name in the environments folder."""
+    path = Path(reference)
+    if path.suffix in (".yaml", ".yml") or path.exists() or len(path.parts) > 1:
         return path
-    return Path("environments") / f"{name_or_path}.yaml"
+    for candidate in (directory / f"{reference}.yaml", directory / f"{reference}.yml"):
+        if candidate.is_file():
+            return candidate
+    known = sorted(p.stem for p in directory.glob("*.y*ml")) if directory.is_dir() else []
+    raise ConfigError([Problem(reference, "", (
+        f"neither an environment file nor an environment in {directory}/"
+        + (f" (it has: {', '.join(known)})" if known else "")))])
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from . import plan_report
+    from .model import placement
+    from .model.loader import load_environment
+
+    path = _environment_file(args.environment, Path(args.environments_dir))
+    warnings: list[Problem] = []
+    environment = load_environment(path, warnings)
+    _print_warnings(warnings)
+    name = path.name.removesuffix(".yaml").removesuffix(".yml")
+    print(plan_report.text(placement.plan(environment), name), end="")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     from .helm import command as from_helm_values
 
     from_helm_values.register(commands)
-    _run_local_command.add_parser(commands, resolve_environment)
+    plan = commands.add_parser(
+        "plan", help="print where every pod of an environment would run, node by node")
+    plan.add_argument("environment",
+                      help="an environment file, or the name of one in --environments-dir")
+    plan.add_argument("--environments-dir", default="environments")
+    plan.set_defaults(run=_plan)
+    _run_local_command.add_parser(
+        commands, lambda reference: _environment_file(reference, Path("environments")))
     return parser
 
 
@@ -62,3 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in err.problems:
             print(problem, file=sys.stderr)
         return EXIT_INPUT_ERROR
+    except OSError as err:
+        # The output could not be written (a read-only or full disk); the input was fine.
+        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        return EXIT_OUTPUT_ERROR

@@ -9,6 +9,7 @@ from constructs import Construct
 from . import _etcd, _nats
 from ._k8s import emit
 from .model.environment import EtcdSettings, NatsSettings
+from .model.naming import DependencyNames
 
 ETCD_CLIENT_PORT = 2379
 NATS_CLIENT_PORT = 4222
@@ -42,8 +43,9 @@ class DependencyStack(Construct):
     def __init__(self, scope: Construct, id: str, props: DependencyStackProps) -> None:
         super().__init__(scope, id)
         self.props = props
-        self.etcd_service_name = f"{props.release}-etcd"
-        self.nats_service_name = f"{props.release}-nats"
+        names = DependencyNames(props.release)
+        self.etcd_service_name = names.etcd
+        self.nats_service_name = names.nats
 
         if props.etcd.enabled:
             for index, manifest in enumerate(_etcd.manifests(props.release, props.namespace, props.etcd)):

@@ -19,14 +19,15 @@ from .model.environment import (
     ServiceSettings,
     V1Settings,
 )
+from .model.naming import DynamoNames
 from .model.roles import router_mode
+from .model.serve_config import DEFAULT_HTTP_PORT as DEFAULT_HTTP_PORT  # re-exported
 from .model.serve_config import Component, ServeConfig
 from .service_monitor import ServiceMonitor, ServiceMonitorProps
 from .workload import DynamoWorkloadProps, deployment
 
 FULL_GRAPH = (Component.FRONTEND, Component.PROCESSOR, Component.ROUTER,
               Component.VLLM_WORKER, Component.PREFILL_WORKER)
-DEFAULT_HTTP_PORT = 8000
 METRICS_PORT_NAME = "metrics"
 
 
@@ -71,18 +72,17 @@ class FrontendDeployment(Construct):
     def __init__(self, scope: Construct, id: str, props: FrontendDeploymentProps) -> None:
         super().__init__(scope, id)
         self.props = props
-        frontend_section = props.config.frontend
-        self.http_port = (frontend_section.port if frontend_section and frontend_section.port
-                          else DEFAULT_HTTP_PORT)
+        self.http_port = props.config.http_port
         if props.generation is Generation.V1:
             self._render_v1()
             return
         single = props.mode is Mode.SINGLE
-        self.component = "single" if single else "multinode-frontend"
-        self.deployment_name = f"{props.full_name}-{self.component}"
-        self.service_name = f"{props.full_name}-{'single' if single else 'multinode'}"
-        self.configs_config_map_name = f"{props.full_name}-configs"
-        self.graphs_config_map_name = f"{props.full_name}-graphs"
+        names = DynamoNames(props.full_name, single=single)
+        self.component = names.frontend_component
+        self.deployment_name = names.frontend_deployment
+        self.service_name = names.frontend_service
+        self.configs_config_map_name = names.configs_config_map
+        self.graphs_config_map_name = names.graphs_config_map
         self.graph_file = "single.py" if single else "frontend.py"
         self.selector_labels = props.selector_labels(self.component)
         namespace = props.namespace
@@ -141,7 +141,7 @@ class FrontendDeployment(Construct):
         monitor = props.metrics.service_monitor
         if props.metrics.enabled and monitor.enabled:
             ServiceMonitor(self, "ServiceMonitor", ServiceMonitorProps(
-                name=props.full_name,
+                name=names.service_monitor,
                 namespace=monitor.namespace,
                 service_namespace=namespace or "default",
                 selector=props.object_labels(self.component),

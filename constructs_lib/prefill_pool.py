@@ -12,10 +12,11 @@ from . import _v01, _v1
 from ._k8s import emit, metadata
 from ._yaml import dump
 from .model.environment import Generation, Resources, V1Settings
-from .model.serve_config import Component, ServeConfig
+from .model.naming import PREFILL_COMPONENT, DynamoNames
+from .model.serve_config import DEFAULT_HTTP_PORT, Component, ServeConfig
 from .workload import DynamoWorkloadProps, deployment
 
-COMPONENT = "multinode-prefill"
+COMPONENT = PREFILL_COMPONENT
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,7 +26,7 @@ class PrefillWorkerPoolProps(DynamoWorkloadProps):
     graphs_config_map_name: str | None = None
     """The graphs ConfigMap to mount, e.g. `FrontendDeployment.graphs_config_map_name`.
     Required for Dynamo v0.1."""
-    http_port: int = 8000
+    http_port: int = DEFAULT_HTTP_PORT
     """The port declared on the container, as the seed does. Default: 8000."""
     replicas: int = 1
     resources: Resources = Resources()
@@ -57,8 +58,9 @@ class PrefillWorkerPool(Construct):
             self._render_v1()
             return
         self.component = COMPONENT
-        self.deployment_name = f"{props.full_name}-{COMPONENT}"
-        self.configs_config_map_name = f"{props.full_name}-prefill-configs"
+        names = DynamoNames(props.full_name, single=False)
+        self.deployment_name = names.prefill_deployment
+        self.configs_config_map_name = names.prefill_configs_config_map
         self.selector_labels = props.selector_labels(COMPONENT)
         object_labels = props.object_labels(COMPONENT)
         assert props.graphs_config_map_name is not None

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import cdk8s
 
+from . import plan_report
 from .chart import DynamoChart
 from .errors import ConfigError, Problem
+from .model import placement
 from .model.base import is_dns_label
 from .model.environment import Environment
 from .model.loader import load_environment
@@ -34,8 +36,11 @@ def environment_name(path: Path) -> str:
     return path.name.removesuffix(".yaml").removesuffix(".yml")
 
 
-def load_all(paths: list[Path]) -> dict[str, Environment]:
-    """Validate every file before anything is written, reporting the problems of all of them."""
+def load_all(paths: list[Path], warnings: list[Problem] | None = None) -> dict[str, Environment]:
+    """Validate every file before anything is written, reporting the problems of all of them.
+
+    Warnings about legal but probably unintended settings are appended to `warnings` if given.
+    """
     problems: list[Problem] = []
     environments: dict[str, Environment] = {}
     for path in paths:
@@ -45,7 +50,7 @@ def load_all(paths: list[Path]) -> dict[str, Environment]:
                                     "name, so it must be a DNS label (lower-case, digits, '-')"))
             continue
         try:
-            environments[name] = load_environment(path)
+            environments[name] = load_environment(path, warnings)
         except ConfigError as err:
             problems.extend(err.problems)
     if problems:
@@ -54,7 +59,12 @@ def load_all(paths: list[Path]) -> dict[str, Environment]:
 
 
 def discover(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
+    if not directory.is_dir():
+        raise ConfigError([Problem(str(directory), "", "no such folder of environment files")])
+    found = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
+    if not found:
+        raise ConfigError([Problem(str(directory), "", "holds no environment files (*.yaml)")])
+    return found
 
 
 def synthesize(environments: dict[str, Environment], outdir: Path) -> list[SynthesizedEnvironment]:
@@ -82,6 +92,7 @@ def _finish(name: str, environment: Environment, chart: DynamoChart,
             folder: Path) -> SynthesizedEnvironment:
     files = sorted((p.name for p in folder.glob("*.k8s.yaml")), key=_apply_rank)
     (folder / "kustomization.yaml").write_text(_kustomization(environment, files))
+    (folder / "PLAN.md").write_text(plan_report.markdown(placement.plan(environment), name))
     return SynthesizedEnvironment(name, environment, chart, files)
 
 

@@ -1,3 +1,5 @@
+"""The command line: exit codes, one line per problem, no traceback, and all-or-nothing output."""
+
 from __future__ import annotations
 
 import os
@@ -5,32 +7,145 @@ import subprocess
 import sys
 from pathlib import Path
 
-from constructs_lib.cli import main
+import pytest
+
+from constructs_lib import cli, synth
 from tests.conftest import ENVIRONMENTS, ROOT
+
+GOOD = ENVIRONMENTS / "multi-node.yaml"
+
+
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """`python -m constructs_lib ARGS` in a fresh interpreter, as a user runs it."""
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    return subprocess.run([sys.executable, "-m", "constructs_lib", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("content, expected", [
+    (None, "file not found"),
+    ("release: [r1\n", "invalid YAML: line 2, column 1: expected ',' or ']', but got '<stream "
+                       "end>' (while parsing a flow sequence that starts at line 1, column 10)"),
+    (GOOD.read_text().replace("  replicas: 2\n", "  replicas: two\n"),
+     "prefill.replicas: Input should be a valid integer (received two)"),
+    (GOOD.read_text().replace("mode: multinode\n", "mode: multinode\nnode_pool: 3\n"),
+     "node_pool: unknown key; allowed here: dependencies, dynamo, frontend, fullname_override, "
+     "image, image_pull_secrets, mode, model_volume, name_override, namespace, nodes, "
+     "pod_annotations, pod_labels, prefill, rdma, release, service, v1"),
+], ids=["missing-file", "invalid-yaml", "wrong-type", "unknown-key"])
+def test_bad_input_is_one_line_without_traceback(content: str | None, expected: str,
+                                                 tmp_path: Path) -> None:
+    path = tmp_path / "prod.yaml"
+    if content is not None:
+        path.write_text(content)
+    result = run("synth", str(path), "--output", str(tmp_path / "dist"))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"{path}: {expected}"]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "dist").exists()
+
+
+def test_plan_prints_the_placement_table() -> None:
+    result = run("plan", "multi-node")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("node-")]
+    assert [(r[0], r[1], r[3], r[4], r[5]) for r in rows] == [
+        ("node-1", "8", "8", "deepseek-r1-llama-70b-dynamo-multinode-frontend", "1/1"),
+        ("node-2", "8", "8", "deepseek-r1-llama-70b-dynamo-multinode-prefill", "1/2"),
+        ("node-3", "8", "8", "deepseek-r1-llama-70b-dynamo-multinode-prefill", "2/2"),
+    ]
+    assert result.stderr == ""
+
+
+def test_plan_takes_a_path_and_prints_warnings_on_stderr(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["plan", str(ENVIRONMENTS / "single-node-no-rdma.yaml")]) == 0
+    captured = capsys.readouterr()
+    assert "node-1  8 of 8" in captured.out
+    assert captured.err.startswith(
+        f"warning: {ENVIRONMENTS / 'single-node-no-rdma.yaml'}: rdma.enabled: false, while the "
+        "decode worker prefills remotely")
+
+
+def test_plan_of_an_unknown_environment_lists_the_known_ones(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["plan", "prod", "--environments-dir", str(ENVIRONMENTS)]) == 2
+    assert capsys.readouterr().err == (
+        f"prod: neither an environment file nor an environment in {ENVIRONMENTS}/ (it has: "
+        "multi-node, multi-node-no-rdma, single-node, single-node-no-rdma)\n")
+
+
+def test_plan_of_an_environment_that_does_not_fit_says_what_is_missing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "small.yaml"
+    path.write_text(GOOD.read_text().replace("  count: 3\n", "  count: 2\n"))
+    assert cli.main(["plan", str(path)]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"{path}: nodes.count: 2, but the deployment needs 3 nodes of 8 GPUs")
+
+
+def test_a_missing_environments_folder_is_an_input_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nowhere"
+    assert cli.main(["synth", "--environments-dir", str(missing), "-o", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"{missing}: no such folder of environment files\n"
+
+
+def test_a_file_that_is_not_text_is_an_input_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"release: r1\n\xff\xfe\n")
+    assert cli.main(["plan", str(path)]) == 2
+    assert capsys.readouterr().err == f"{path}: is not UTF-8 text (byte 12)\n"
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_a_failing_synth_leaves_the_previous_output_byte_identical(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "dist"
+    assert cli.main(["synth", str(GOOD), "--output", str(out)]) == 0
+    before = snapshot(out)
+    assert "multi-node/PLAN.md" in before
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.read_text().replace("  count: 3\n", "  count: 2\n"))
+    capsys.readouterr()
+    assert cli.main(["synth", str(GOOD), str(bad), "--output", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(f"{bad}: nodes.count: 2")
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "dist"]
+
+
+def test_an_error_while_writing_leaves_the_previous_output_byte_identical(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "dist"
+    environments = synth.load_all([GOOD, ENVIRONMENTS / "single-node.yaml"])
+    synth.synthesize(environments, out)
+    before = snapshot(out)
+    real = synth._synthesize_one
+
+    def fail_on_the_second(name: str, *args: object) -> object:
+        if name == "single-node":
+            raise OSError(28, "No space left on device")
+        return real(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(synth, "_synthesize_one", fail_on_the_second)
+    with pytest.raises(OSError):
+        synth.synthesize(environments, out)
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dist"]
 
 
 def test_synth_writes_each_environment_into_its_folder(tmp_path: Path, capsys) -> None:
-    assert main(["synth", str(ENVIRONMENTS / "single-node.yaml"), "-o", str(tmp_path)]) == 0
+    assert cli.main(["synth", str(ENVIRONMENTS / "single-node.yaml"), "-o", str(tmp_path)]) == 0
     assert (tmp_path / "single-node" / "kustomization.yaml").is_file()
     assert "single-node:" in capsys.readouterr().out
 
 
-def test_bad_input_exits_2_with_one_line_per_problem_and_no_traceback(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("release: R1\nmode: single\nfrontend:\n  config: {}\nrdma: {enable: true}\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "constructs_lib", "synth", str(bad), "-o", str(tmp_path / "out")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"})
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert f"{bad}: release: 'R1' is not a valid DNS-1123 label" in lines[0]
-    assert any(line.startswith(f"{bad}: rdma.enable: unknown key") for line in lines)
-    assert not (tmp_path / "out").exists()
-
-
 def test_run_local_refuses_a_v01_environment(capsys) -> None:
-    assert main(["run-local", str(ENVIRONMENTS / "single-node.yaml")]) == 2
+    assert cli.main(["run-local", str(ENVIRONMENTS / "single-node.yaml")]) == 2
     assert "dynamo: run-local runs Dynamo 1.x environments; this one is v0.1" in (
         capsys.readouterr().err)

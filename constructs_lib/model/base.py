@@ -5,15 +5,25 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 # Kubernetes' own patterns (apimachinery validation), so that a name refused here would have
 # been refused by the API server too, only hours later.
 _DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _DNS_1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+# The distribution reference grammar that container runtimes parse image names with.
+_IMAGE_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE_HOST_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_IMAGE_REGISTRY = rf"{_IMAGE_HOST_LABEL}(?:\.{_IMAGE_HOST_LABEL})*(?::[0-9]+)?"
+_IMAGE_REPOSITORY = re.compile(
+    rf"^(?:{_IMAGE_REGISTRY}/)?{_IMAGE_PATH_COMPONENT}(?:/{_IMAGE_PATH_COMPONENT})*$")
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_IMAGE_DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[A-Fa-f0-9]{32,}$")
+_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 
 
 class StrictModel(BaseModel):
@@ -24,6 +34,12 @@ class StrictModel(BaseModel):
 
 def is_dns_label(value: str, max_length: int = 63) -> bool:
     return len(value) <= max_length and bool(_DNS_1123_LABEL.match(value))
+
+
+def is_dns_1035_label(value: str, max_length: int = 63) -> bool:
+    """A Service name: a DNS label that starts with a letter (it becomes a DNS name and an
+    environment variable prefix in every pod of the namespace)."""
+    return len(value) <= max_length and bool(_DNS_1035_LABEL.match(value))
 
 
 def is_dns_subdomain(value: str) -> bool:
@@ -81,6 +97,44 @@ def _label_value(value: Any) -> str:
     return value
 
 
+def _image_repository(value: str) -> str:
+    first, _, rest = value.partition("/")
+    if len(value) > 255 or not _IMAGE_REPOSITORY.match(value) or (
+            rest and any(c.isupper() for c in first) and "." not in first and ":" not in first):
+        raise ValueError(
+            f"{value!r} is not an image repository: [registry[:port]/]path, the path in "
+            "lower-case letters, digits and '.', '_', '-' separated by '/', without a tag "
+            "(the tag goes in `tag`)"
+        )
+    return value
+
+
+def _image_tag(value: str) -> str:
+    if not _IMAGE_TAG.match(value):
+        raise ValueError(
+            f"{value!r} is not an image tag: at most 128 letters, digits, '_', '.' or '-', not "
+            "starting with '.' or '-'"
+        )
+    return value
+
+
+def _image_digest(value: str) -> str:
+    algorithm, _, encoded = value.partition(":")
+    if not _IMAGE_DIGEST.match(value) or (algorithm == "sha256" and not
+                                          re.fullmatch(r"[a-f0-9]{64}", encoded)):
+        raise ValueError(
+            f"{value!r} is not an image digest: algorithm:hex, such as sha256: followed by 64 "
+            "lower-case hex digits"
+        )
+    return value
+
+
+def _duration(value: str) -> str:
+    if not _DURATION.match(value):
+        raise ValueError(f"{value!r} is not a duration such as 15s, 1m or 1m30s")
+    return value
+
+
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 DnsSubdomain = Annotated[str, AfterValidator(_dns_subdomain)]
 Quantity = Annotated[int | float | str, BeforeValidator(_quantity)]
@@ -88,8 +142,15 @@ LabelKey = Annotated[str, AfterValidator(_qualified_key)]
 LabelValue = Annotated[str, BeforeValidator(_label_value)]
 Labels = dict[LabelKey, LabelValue]
 Annotations = dict[LabelKey, str]
-Port = Annotated[int, Field(ge=1, le=65535)]
-Replicas = Annotated[int, Field(ge=0)]
+ImageRepository = Annotated[str, AfterValidator(_image_repository)]
+ImageTag = Annotated[str, AfterValidator(_image_tag)]
+ImageDigest = Annotated[str, AfterValidator(_image_digest)]
+Duration = Annotated[str, AfterValidator(_duration)]
+# Counts are strict: YAML's `true`, `2.0` or `"2"` would otherwise be taken for a number.
+Port = Annotated[int, Strict(), Field(ge=1, le=65535)]
+Count = Annotated[int, Strict(), Field(ge=0)]
+PositiveCount = Annotated[int, Strict(), Field(ge=1)]
+Replicas = Count
 
 
 def quantity_value(quantity: int | float | str) -> float:

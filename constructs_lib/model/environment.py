@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from enum import Enum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, PositiveInt, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from . import naming
 from .base import (
     Annotations,
+    Count,
     DnsLabel,
     DnsSubdomain,
+    Duration,
+    ImageDigest,
+    ImageRepository,
+    ImageTag,
     Labels,
+    LabelValue,
     Port,
+    PositiveCount,
     Quantity,
     Replicas,
     StrictModel,
@@ -43,12 +51,21 @@ class Generation(str, Enum):
 
 
 class Image(StrictModel):
-    repository: str
-    tag: str | None = None
+    repository: ImageRepository
+    tag: ImageTag | None = None
     """Default: none; then `digest` is required."""
-    digest: str | None = None
+    digest: ImageDigest | None = None
     """Default: none (pinned by tag)."""
     pull_policy: PullPolicy = "IfNotPresent"
+
+    @model_validator(mode="after")
+    def _pinned(self) -> Image:
+        if not self.tag and not self.digest:
+            raise ValueError(
+                f"neither tag nor digest given (received repository {self.repository} only); "
+                "an untagged image runs whatever :latest is when a node pulls it"
+            )
+        return self
 
     @property
     def reference(self) -> str:
@@ -74,7 +91,7 @@ class ResourceList(StrictModel):
 
 
 class Resources(StrictModel):
-    gpus: int = Field(0, ge=0)
+    gpus: Count = 0
     """`nvidia.com/gpu`, requested and limited alike (extended resources cannot overcommit).
     Default: 0."""
     requests: ResourceList = ResourceList()
@@ -87,7 +104,7 @@ class ServiceMonitorSettings(StrictModel):
     enabled: bool = False
     namespace: DnsLabel = "kube-system"
     """Where the ServiceMonitor lives (where Prometheus looks). Default: kube-system."""
-    interval: str = "15s"
+    interval: Duration = "15s"
     honor_labels: bool = False
     additional_labels: Labels = {}
     relabelings: list[dict[str, object]] = []
@@ -103,6 +120,16 @@ class MetricsSettings(StrictModel):
     service_monitor: ServiceMonitorSettings = ServiceMonitorSettings()
 
 
+def _distinct_components(graph: list[Component]) -> list[Component]:
+    repeated = sorted({c.value for c in graph if graph.count(c) > 1})
+    if repeated:
+        raise ValueError(f"{', '.join(repeated)} linked more than once; each component runs once")
+    return graph
+
+
+Graph = Annotated[list[Component], Field(min_length=1), AfterValidator(_distinct_components)]
+
+
 class FrontendSettings(StrictModel):
     """The pod that serves HTTP: the whole graph (single mode) or all but the prefill pool."""
 
@@ -114,7 +141,7 @@ class FrontendSettings(StrictModel):
     """Extra pod annotations. Default: none."""
     metrics: MetricsSettings = MetricsSettings()
     config: ServeConfig
-    graph: list[Component] = [
+    graph: Graph = [
         Component.FRONTEND,
         Component.PROCESSOR,
         Component.ROUTER,
@@ -157,12 +184,29 @@ class RdmaSettings(StrictModel):
     """Run the pods in the node's network namespace (only when RDMA is enabled). Default: true."""
 
 
+_HOST_PORT = re.compile(r"^(https?://)?[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?:[0-9]{1,5}$")
+_NATS_URL = re.compile(r"^(nats|tls)://([^:@/]+(:[^@/]*)?@)?[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?"
+                       r"(:[0-9]{1,5})?$")
+
+
+def _etcd_endpoints(value: str) -> str:
+    if not all(_HOST_PORT.match(e) for e in value.split(",")):
+        raise ValueError(f"{value!r} is not a list of etcd endpoints host:port[,host:port]")
+    return value
+
+
+def _nats_url(value: str) -> str:
+    if not _NATS_URL.match(value):
+        raise ValueError(f"{value!r} is not a NATS URL such as nats://nats.shared.svc:4222")
+    return value
+
+
 class EtcdSettings(StrictModel):
     enabled: bool = True
     """Deploy etcd with the release. Default: true."""
-    endpoints_override: str | None = None
+    endpoints_override: Annotated[str, AfterValidator(_etcd_endpoints)] | None = None
     """Use this etcd instead (host:port[,host:port]). Default: the release's own etcd."""
-    replicas: PositiveInt = 1
+    replicas: PositiveCount = 1
     storage_size: Quantity = "20Gi"
     storage_class: str | None = None
     image: Image = Image(repository="quay.io/coreos/etcd", tag="v3.5.21")
@@ -188,9 +232,9 @@ class JetStreamSettings(StrictModel):
 
 class NatsSettings(StrictModel):
     enabled: bool = True
-    server_override: str | None = None
+    server_override: Annotated[str, AfterValidator(_nats_url)] | None = None
     """Use this NATS instead (nats://host:port). Default: the release's own NATS."""
-    replicas: PositiveInt = 1
+    replicas: PositiveCount = 1
     image: Image = Image(repository="nats", tag="2.11.0-alpine")
     jetstream: JetStreamSettings = JetStreamSettings()
     storage_class: str | None = None
@@ -219,6 +263,27 @@ class V1Settings(StrictModel):
     """CPU and memory of the frontend pod, which has no GPU. Default: 2 CPUs and 4Gi."""
 
 
+def _name_prefix(value: str) -> str:
+    # Helm cuts the prefix at 63 characters, so only the characters are checked here; the
+    # length of every name made from it is checked with the other cross-field rules.
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", value):
+        raise ValueError(f"{value!r} is not a name prefix: lower-case letters, digits and '-', "
+                         "starting and ending with a letter or digit")
+    return value
+
+
+class NodePool(StrictModel):
+    """The GPU nodes the deployment may use; `plan` places every pod on one of them."""
+
+    count: PositiveCount
+    gpus_per_node: PositiveCount
+    gpu_product: LabelValue | None = None
+    """The nodes' `nvidia.com/gpu.product` label (e.g. NVIDIA-H20), shown in the plan.
+    Default: not stated. It is deliberately not turned into a nodeSelector: the label comes
+    from GPU Feature Discovery, which not every TKE node runs, and a selector on a missing label
+    leaves every pod Pending."""
+
+
 class Environment(StrictModel):
     """Everything needed to synthesize one deployment of Dynamo and its dependencies."""
 
@@ -226,8 +291,9 @@ class Environment(StrictModel):
     """The Helm release this replaces; it prefixes every resource name."""
     namespace: DnsLabel = "default"
     dynamo: Generation = Generation.V0_1
-    name_override: str | None = None
-    fullname_override: str | None = None
+    name_override: DnsLabel | None = None
+    fullname_override: Annotated[str, AfterValidator(_name_prefix)] | None = None
+    """Replaces the `<release>-dynamo` prefix of the Dynamo resource names. Default: none."""
     image: Image = Image(repository="tkeai.tencentcloudcr.com/tke-ai-playbook/dynamo",
                          tag="v0.1.1-20250415")
     image_pull_secrets: list[DnsSubdomain] = []
@@ -243,13 +309,18 @@ class Environment(StrictModel):
     dependencies: DependencySettings = DependencySettings()
     v1: V1Settings = V1Settings()
     """Used when `dynamo` is 1.x. Default: see V1Settings."""
+    nodes: NodePool | None = None
+    """The GPU node pool. Default: none declared; the plan then says how many nodes of
+    8 GPUs the deployment needs, and nothing is refused for lack of room."""
 
     @model_validator(mode="after")
-    def _mode_matches_roles(self) -> Environment:
-        if self.mode is Mode.MULTINODE and self.prefill is None:
-            raise ValueError("mode multinode needs a prefill section (the prefill worker pool)")
-        if self.mode is Mode.SINGLE and self.prefill is not None:
-            raise ValueError("mode single runs the whole graph in one pod; remove the prefill section")
+    def _follows_the_rules(self) -> Environment:
+        # Cross-field rules run once every field is valid, and report all they find together.
+        from .rules import RuleViolations, problems
+
+        found = problems(self)
+        if found:
+            raise RuleViolations(found)
         return self
 
     @property
@@ -261,3 +332,12 @@ class Environment(StrictModel):
     def full_name(self) -> str:
         """Prefix of every Dynamo resource name."""
         return naming.full_name(self.release, self.name_override, self.fullname_override)
+
+    @property
+    def names(self) -> naming.DynamoNames:
+        """The names of the Dynamo resources, as the constructs give them."""
+        return naming.DynamoNames(self.full_name, single=self.mode is Mode.SINGLE)
+
+    @property
+    def dependency_names(self) -> naming.DependencyNames:
+        return naming.DependencyNames(self.release)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, Problem, show
 from .environment import Environment
+from .rules import RuleViolations, warnings as rule_warnings
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
@@ -52,6 +53,10 @@ def problems_from(error: ValidationError, source: str, root: type[BaseModel],
                   prefix: tuple[int | str, ...] = ()) -> list[Problem]:
     problems = []
     for item in error.errors(include_url=False):
+        violations = item.get("ctx", {}).get("error")
+        if isinstance(violations, RuleViolations):
+            problems += [Problem(source, f.field, f.message) for f in violations.findings]
+            continue
         loc = tuple(p for p in item["loc"] if not str(p).startswith("function-"))
         # pydantic names union members in the location; the user never wrote those
         loc = tuple(p for p in loc if not (isinstance(p, str) and p in _UNION_TAGS))
@@ -64,7 +69,11 @@ def problems_from(error: ValidationError, source: str, root: type[BaseModel],
             message = "required, but missing"
         else:
             text = item["msg"].removeprefix("Value error, ")
-            message = f"{text} (received {show(received)})" if "received" not in text else text
+            # Messages that quote the value already need no "(received ...)" after them.
+            quoted = isinstance(received, str) and text.startswith(repr(received))
+            if not quoted and "received" not in text:
+                text += f" (received {show(received)})"
+            message = text
         problems.append(Problem(source, field_path(prefix + loc), message))
     return problems
 
@@ -79,22 +88,36 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError([Problem(str(path), "", "file not found")]) from None
     except OSError as err:
         raise ConfigError([Problem(str(path), "", f"cannot be read ({err.strerror})")]) from None
+    except UnicodeDecodeError as err:
+        problem = Problem(str(path), "", f"is not UTF-8 text (byte {err.start})")
+        raise ConfigError([problem]) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         reason = getattr(err, "problem", None) or str(err)
+        context, start = getattr(err, "context", None), getattr(err, "context_mark", None)
+        if context and start:
+            # Where the parser noticed is often a line after the mistake; say where it began.
+            reason += (f" ({context} that starts at line {start.line + 1}, "
+                       f"column {start.column + 1})")
         raise ConfigError([Problem(str(path), "", f"invalid YAML: {where}{reason}")]) from None
 
 
-def load_environment(path: Path | str) -> Environment:
-    """Load and validate one environment file; raises ConfigError listing every problem."""
+def load_environment(path: Path | str, warnings: list[Problem] | None = None) -> Environment:
+    """Load and validate one environment file; raises ConfigError listing every problem.
+
+    Settings that are legal but probably unintended are appended to `warnings` when given.
+    """
     path = Path(path)
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError([Problem(str(path), "", f"expected a mapping of settings, got {show(data)}")])
     try:
-        return Environment.model_validate(data)
+        environment = Environment.model_validate(data)
     except ValidationError as err:
         raise ConfigError(problems_from(err, str(path), Environment)) from None
+    if warnings is not None:
+        warnings += [Problem(str(path), f.field, f.message) for f in rule_warnings(environment)]
+    return environment

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 CHART_NAME = "dynamo"
 _HELM_NAME_LIMIT = 63
 
@@ -29,3 +31,85 @@ def full_name(release: str, name_override: str | None, fullname_override: str | 
     if name in release:
         return _trunc(release)
     return _trunc(f"{release}-{name}")
+
+
+# Every name below is public API: renaming one makes `kubectl apply` create a second object
+# beside the old one. The constructs and the name rules both read them from here.
+
+FRONTEND_COMPONENT = {True: "single", False: "multinode-frontend"}
+PREFILL_COMPONENT = "multinode-prefill"
+
+
+@dataclass(frozen=True)
+class DynamoNames:
+    """Names of the Dynamo resources of one release, as the seed chart gives them."""
+
+    full_name: str
+    single: bool
+
+    @property
+    def frontend_component(self) -> str:
+        """The `app.kubernetes.io/dynamo-component` label of the frontend pod."""
+        return FRONTEND_COMPONENT[self.single]
+
+    @property
+    def frontend_deployment(self) -> str:
+        return f"{self.full_name}-{self.frontend_component}"
+
+    @property
+    def frontend_service(self) -> str:
+        return f"{self.full_name}-{'single' if self.single else 'multinode'}"
+
+    @property
+    def configs_config_map(self) -> str:
+        return f"{self.full_name}-configs"
+
+    @property
+    def graphs_config_map(self) -> str:
+        return f"{self.full_name}-graphs"
+
+    @property
+    def prefill_deployment(self) -> str:
+        return f"{self.full_name}-{PREFILL_COMPONENT}"
+
+    @property
+    def prefill_configs_config_map(self) -> str:
+        return f"{self.full_name}-prefill-configs"
+
+    @property
+    def service_monitor(self) -> str:
+        return self.full_name
+
+
+@dataclass(frozen=True)
+class DependencyNames:
+    """Names of etcd's and NATS's resources, as the seed's subcharts give them."""
+
+    release: str
+
+    @property
+    def etcd(self) -> str:
+        """etcd's StatefulSet and client Service."""
+        return f"{self.release}-etcd"
+
+    @property
+    def etcd_headless(self) -> str:
+        return f"{self.etcd}-headless"
+
+    @property
+    def nats(self) -> str:
+        """NATS's StatefulSet and client Service."""
+        return f"{self.release}-nats"
+
+    @property
+    def nats_headless(self) -> str:
+        return f"{self.nats}-headless"
+
+    @property
+    def nats_config_map(self) -> str:
+        return f"{self.nats}-config"
+
+    @property
+    def nats_store_claim(self) -> str:
+        """The JetStream volume claim template of the NATS StatefulSet."""
+        return f"{self.nats}-js"

@@ -19,15 +19,15 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
-    PositiveInt,
     PrivateAttr,
-    NonNegativeInt,
     model_validator,
 )
 
-from .base import Port, StrictModel
+from .base import Count, Port, PositiveCount, Quantity, StrictModel
 
 RouterMode = Literal["kv", "round-robin", "random"]
+DEFAULT_HTTP_PORT = 8000
+"""The Frontend component's HTTP port when its section does not set `port`."""
 
 
 class Component(str, Enum):
@@ -89,15 +89,15 @@ _KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 class ServiceResources(StrictModel):
     """What one worker process of a component gets (`ServiceArgs.resources`)."""
 
-    gpu: NonNegativeInt | None = None
-    cpu: str | int | None = None
-    memory: str | None = None
+    gpu: Count | None = None
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
 
 
 class ServiceArgs(StrictModel):
     """How many worker processes a component spawns in its pod, and what each one gets."""
 
-    workers: PositiveInt | None = None
+    workers: PositiveCount | None = None
     resources: ServiceResources | None = None
 
 
@@ -148,21 +148,21 @@ class EngineSection(Section):
 
     model: str | None = None
     served_model_name: str | None = Field(None, alias="served-model-name")
-    block_size: PositiveInt | None = Field(None, alias="block-size")
-    max_model_len: PositiveInt | None = Field(None, alias="max-model-len")
-    max_num_batched_tokens: PositiveInt | None = Field(None, alias="max-num-batched-tokens")
-    max_num_seqs: PositiveInt | None = Field(None, alias="max-num-seqs")
+    block_size: PositiveCount | None = Field(None, alias="block-size")
+    max_model_len: PositiveCount | None = Field(None, alias="max-model-len")
+    max_num_batched_tokens: PositiveCount | None = Field(None, alias="max-num-batched-tokens")
+    max_num_seqs: PositiveCount | None = Field(None, alias="max-num-seqs")
     router: RouterMode | None = None
-    min_workers: PositiveInt | None = Field(None, alias="min-workers")
+    min_workers: PositiveCount | None = Field(None, alias="min-workers")
     kv_transfer_config: KvTransfer | None = Field(None, alias="kv-transfer-config")
-    tensor_parallel_size: PositiveInt | None = Field(None, alias="tensor-parallel-size")
-    pipeline_parallel_size: PositiveInt | None = Field(None, alias="pipeline-parallel-size")
+    tensor_parallel_size: PositiveCount | None = Field(None, alias="tensor-parallel-size")
+    pipeline_parallel_size: PositiveCount | None = Field(None, alias="pipeline-parallel-size")
     enable_prefix_caching: bool | None = Field(None, alias="enable-prefix-caching")
     enable_chunked_prefill: bool | None = Field(None, alias="enable-chunked-prefill")
     remote_prefill: bool | None = Field(None, alias="remote-prefill")
     conditional_disagg: bool | None = Field(None, alias="conditional-disagg")
-    max_local_prefill_length: NonNegativeInt | None = Field(None, alias="max-local-prefill-length")
-    max_prefill_queue_size: NonNegativeInt | None = Field(None, alias="max-prefill-queue-size")
+    max_local_prefill_length: Count | None = Field(None, alias="max-local-prefill-length")
+    max_prefill_queue_size: Count | None = Field(None, alias="max-prefill-queue-size")
     gpu_memory_utilization: Fraction | None = Field(None, alias="gpu-memory-utilization")
     disable_log_requests: bool | None = Field(None, alias="disable-log-requests")
     enforce_eager: bool | None = Field(None, alias="enforce-eager")
@@ -173,19 +173,22 @@ class EngineSection(Section):
     @model_validator(mode="after")
     def _check_pass_through_arguments(self) -> EngineSection:
         known = [f.alias or name for name, f in type(self).model_fields.items()]
+        mistakes = []
         for key, value in (self.model_extra or {}).items():
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
             if close:
-                raise ValueError(f"unknown key {key!r}; did you mean {close[0]!r}?")
-            if not _KEBAB.match(key):
-                raise ValueError(
+                mistakes.append(f"unknown key {key!r}; did you mean {close[0]!r}?")
+            elif not _KEBAB.match(key):
+                mistakes.append(
                     f"unknown key {key!r}: engine arguments are vLLM flag names without "
                     "the leading '--', in lower-case kebab-case (for example enforce-eager)"
                 )
-            if not isinstance(value, (str, int, float, bool)) and not (
+            elif not isinstance(value, (str, int, float, bool)) and not (
                 isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value)
             ):
-                raise ValueError(f"engine argument {key!r} must be a scalar or a list of scalars")
+                mistakes.append(f"engine argument {key!r} must be a scalar or a list of scalars")
+        if mistakes:
+            raise ValueError("; ".join(mistakes))
         return self
 
 
@@ -204,15 +207,23 @@ class ServeConfig(_KeepsKeyOrder):
     @model_validator(mode="after")
     def _inherited_keys_exist(self) -> ServeConfig:
         common = self.common.own() if self.common else {}
+        mistakes = []
         for component in Component:
             section = self.section(component)
             for key in (section.common_configs or []) if section else []:
                 if key not in common:
-                    raise ValueError(
+                    mistakes.append(
                         f"{component.value}.common-configs names {key!r}, which Common does not "
                         f"define (Common has: {', '.join(common) or 'nothing'})"
                     )
+        if mistakes:
+            raise ValueError("; ".join(mistakes))
         return self
+
+    @property
+    def http_port(self) -> int:
+        """The port the Frontend component listens on."""
+        return self.frontend.port if self.frontend and self.frontend.port else DEFAULT_HTTP_PORT
 
     def section(self, component: Component) -> Section | None:
         return {

@@ -1,0 +1,48 @@
+"""The deployment fits its declared node pool (see ..placement for how pods are placed)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterator
+
+from .. import placement
+from . import Finding
+
+if TYPE_CHECKING:
+    from ..environment import Environment
+
+
+def _gpus(count: int) -> str:
+    return f"{count} GPU" if count == 1 else f"{count} GPUs"
+
+
+def deployment_fits_nodes(env: Environment) -> Iterator[Finding]:
+    """Every GPU pod finds a node of the declared pool; otherwise say what is missing where."""
+    if env.nodes is None:
+        return
+    plan = placement.plan(env)
+    if plan.fits:
+        return
+    size, count = plan.gpus_per_node, len(plan.nodes)
+    too_big: dict[str, placement.PodReplica] = {}
+    for pod in plan.gpu_pods:
+        if pod.gpus > size:
+            too_big.setdefault(pod.deployment, pod)
+    if too_big:
+        for pod in too_big.values():
+            yield Finding("nodes.gpus_per_node",
+                          f"{size}, but each {pod.deployment} pod requests {pod.gpus} "
+                          f"nvidia.com/gpu and a pod cannot span nodes: {_gpus(pod.gpus - size)} "
+                          "missing on every node that would run one")
+        return
+    missing = ", ".join(f"{p.label} ({_gpus(p.gpus)})" for p in plan.unplaced)
+    shortfall = plan.requested - plan.capacity
+    reasons = [f"{plan.requested} nvidia.com/gpu requested, {plan.capacity} available"
+               + (f" ({shortfall} missing)" if shortfall > 0 else "")]
+    ports = sorted({port for p in plan.gpu_pods for port in p.host_ports
+                    if sum(port in q.host_ports for q in plan.gpu_pods) > count})
+    if ports:
+        reasons.append(f"pods in the host network that declare port "
+                       f"{', '.join(map(str, ports))} cannot share a node")
+    yield Finding("nodes.count",
+                  f"{count}, but the deployment needs {plan.needed_nodes} nodes of "
+                  f"{_gpus(size)}: {'; '.join(reasons)}; no node is left for {missing}")

@@ -1,0 +1,46 @@
+"""Rules on which sections an environment needs: roles for its mode, and its dependencies."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterator
+
+from . import Finding
+
+if TYPE_CHECKING:
+    from ..environment import Environment
+
+
+def mode_matches_roles(env: Environment) -> Iterator[Finding]:
+    """multinode needs the prefill pool's section; single runs everything in one pod."""
+    from ..environment import Mode
+
+    if env.mode is Mode.MULTINODE and env.prefill is None:
+        yield Finding("prefill", "missing, but mode multinode runs the prefill workers in a pool "
+                                 "of their own, which this section describes")
+    if env.mode is Mode.SINGLE and env.prefill is not None:
+        yield Finding("prefill", "given, but mode single runs the whole graph in one pod; remove "
+                                 "this section or set mode: multinode")
+
+
+def prefill_pool_runs_prefill_workers(env: Environment) -> Iterator[Finding]:
+    """The prefill pod starts `dynamo serve components.prefill_worker:PrefillWorker`."""
+    from ..environment import Mode
+
+    if env.mode is Mode.MULTINODE and env.prefill and env.prefill.config.prefill_worker is None:
+        present = ", ".join(env.prefill.config.render()) or "no section"
+        yield Finding("prefill.config.PrefillWorker",
+                      f"missing (the config has {present}); the prefill pod runs only "
+                      "PrefillWorker, configured by this section")
+
+
+def dependencies_are_reachable(env: Environment) -> Iterator[Finding]:
+    """A dependency that is not deployed must be named by an override."""
+    etcd, nats = env.dependencies.etcd, env.dependencies.nats
+    if not etcd.enabled and not etcd.endpoints_override:
+        yield Finding("dependencies.etcd.enabled",
+                      "false, but dependencies.etcd.endpoints_override is not set: the Dynamo "
+                      "pods would have no etcd; set it to the etcd to use (host:port)")
+    if not nats.enabled and not nats.server_override:
+        yield Finding("dependencies.nats.enabled",
+                      "false, but dependencies.nats.server_override is not set: the Dynamo "
+                      "pods would have no NATS; set it to the NATS to use (nats://host:port)")

@@ -1,0 +1,48 @@
+"""Environments built in tests: shipped files with changes, with or without their rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import model_validator
+
+from constructs_lib.model import Environment
+
+ENVIRONMENTS = Path(__file__).resolve().parents[2] / "environments"
+
+
+class Unchecked(Environment):
+    """An Environment whose cross-field rules do not run, so that a test can hand a rule (or
+    the planner) exactly the environment that rule exists to refuse."""
+
+    @model_validator(mode="after")
+    def _follows_the_rules(self) -> Unchecked:
+        return self
+
+
+def data(base: str, **changes: Any) -> dict[str, Any]:
+    """A shipped environment's settings with `changes` deep-merged in (None deletes a key)."""
+    loaded = yaml.safe_load((ENVIRONMENTS / f"{base}.yaml").read_text())
+    return merge(loaded, changes)
+
+
+def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def unchecked(base: str, **changes: Any) -> Environment:
+    return Unchecked.model_validate(data(base, **changes))
+
+
+def checked(base: str, **changes: Any) -> Environment:
+    return Environment.model_validate(data(base, **changes))

@@ -1,0 +1,42 @@
+"""How the placement plan reads: the terminal table and PLAN.md."""
+
+from __future__ import annotations
+
+from constructs_lib import plan_report
+from constructs_lib.model import placement
+from tests.support.environments import checked, unchecked
+
+
+def test_the_table_shows_each_pod_with_its_node_gpus_rdma_and_ports() -> None:
+    text = plan_report.text(placement.plan(checked("multi-node")), "multi-node")
+    lines = text.splitlines()
+    assert lines[0] == ("Placement plan of multi-node: 3 nodes x 8 GPUs (NVIDIA-H20), as "
+                        "declared in `nodes`; 24 of 24 GPUs requested (nvidia.com/gpu).")
+    assert lines[2].split() == ["NODE", "GPUS", "USED", "POD", "ITS", "GPUS", "RDMA", "HOST",
+                                "PORTS"]
+    assert lines[3].split() == ["node-1", "8", "of", "8",
+                                "deepseek-r1-llama-70b-dynamo-multinode-frontend", "1/1", "8",
+                                "(4", "decode", "+", "4", "prefill)", "yes", "8000"]
+    assert "pods that declare the same port (8000) never share a node" in text
+
+
+def test_pods_of_one_node_share_its_row_group() -> None:
+    env = checked("multi-node-no-rdma", nodes={"count": 2, "gpus_per_node": 16})
+    lines = plan_report.text(placement.plan(env), "x").splitlines()
+    assert [line.split()[0] for line in lines[3:6]] == ["node-1", "deepseek-r1-llama-70b-dynamo-"
+                                                        "multinode-prefill", "node-2"]
+    assert "hostNetwork off" in lines[-2]
+
+
+def test_a_plan_that_does_not_fit_shows_the_pods_left_over() -> None:
+    markdown = plan_report.markdown(placement.plan(unchecked("multi-node", nodes={"count": 2})),
+                                    "small")
+    assert ("| no node | - | deepseek-r1-llama-70b-dynamo-multinode-prefill 2/2 | 8 (8 prefill) "
+            "| yes | 8000 |") in markdown
+    assert "- Does not fit: 1 pod(s) find no node; the pods need 3 nodes." in markdown
+
+
+def test_without_a_pool_the_plan_states_the_default_node_size() -> None:
+    text = plan_report.text(placement.plan(checked("single-node", nodes=None)), "s")
+    assert text.startswith("Placement plan of s: no node pool declared: the pods need 1 node x "
+                           "8 GPUs (the default node size)")

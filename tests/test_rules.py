@@ -1,0 +1,263 @@
+"""The cross-field rules, called directly on environments built to break them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from constructs_lib.errors import ConfigError
+from constructs_lib.model import Environment, rules
+from constructs_lib.model.loader import load_environment
+from constructs_lib.model.rules import advice, disaggregation, gpus, names, ports, structure
+from tests.conftest import ENVIRONMENTS, SHIPPED, Synthesized
+from tests.support.environments import checked, data, unchecked
+
+
+def fields(findings: object) -> list[str]:
+    return [f.field for f in findings]  # type: ignore[attr-defined]
+
+
+def only(findings: object) -> rules.Finding:
+    found = list(findings)  # type: ignore[call-overload]
+    assert len(found) == 1, found
+    return found[0]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_shipped_environments_break_no_rule(name: str) -> None:
+    assert rules.problems(checked(name)) == []
+
+
+# --- GPU arithmetic -------------------------------------------------------------------------
+
+def test_the_prefill_pod_must_request_what_its_workers_take() -> None:
+    env = unchecked("multi-node", prefill={"resources": {"gpus": 4}})
+    finding = only(gpus.pod_gpus_match_workers(env))
+    assert finding.field == "prefill.resources.gpus"
+    assert finding.message.startswith("4 nvidia.com/gpu, but the components of the prefill pod "
+                                      "ask for 8: PrefillWorker 8 x 1")
+
+
+def test_only_the_components_of_the_graph_count() -> None:
+    graph = ["Frontend", "Processor", "Router", "VllmWorker"]
+    env = unchecked("multi-node", frontend={"graph": graph})
+    finding = only(gpus.pod_gpus_match_workers(env))
+    assert finding.field == "frontend.resources.gpus"
+    assert "ask for 4: VllmWorker 1 x 4 (" in finding.message
+    fixed = unchecked("multi-node", frontend={"graph": graph, "resources": {"gpus": 4}})
+    assert list(gpus.pod_gpus_match_workers(fixed)) == []
+
+
+def test_a_worker_without_service_args_takes_one_gpu() -> None:
+    env = unchecked("single-node", frontend={"config": {"VllmWorker": {"ServiceArgs": None}}})
+    assert "VllmWorker 1 x 1 + PrefillWorker 4 x 1" in only(
+        gpus.pod_gpus_match_workers(env)).message
+    finding = only(gpus.parallelism_matches_worker_gpus(env))
+    assert finding.field == "frontend.config.VllmWorker.tensor-parallel-size"
+    assert "the component's default gives each VllmWorker worker 1" in finding.message
+
+
+def test_pipeline_parallelism_counts_towards_the_worker_gpus() -> None:
+    split = {"tensor-parallel-size": 2, "pipeline-parallel-size": 2}
+    env = unchecked("single-node", frontend={"config": {"VllmWorker": split}})
+    assert list(gpus.parallelism_matches_worker_gpus(env)) == []
+    env = unchecked("single-node", frontend={"config": {"VllmWorker": {
+        **split, "pipeline-parallel-size": 4}}})
+    assert only(gpus.parallelism_matches_worker_gpus(env)).message.startswith(
+        "2 x pipeline-parallel-size 4 needs 8 GPUs per worker, but ServiceArgs.resources.gpu "
+        "gives each VllmWorker worker 4")
+
+
+# --- across roles ---------------------------------------------------------------------------
+
+def test_prefill_and_decode_must_accept_the_same_prompt_length() -> None:
+    env = unchecked("multi-node", prefill={"config": {"PrefillWorker": {"max-model-len": 8192}}})
+    finding = only(disaggregation.decode_and_prefill_serve_the_same_model(env))
+    assert finding.field == "prefill.config.PrefillWorker.max-model-len"
+    assert finding.message.startswith(
+        "8192, but the decode worker's (frontend.config.VllmWorker.max-model-len) is 3500")
+
+
+def test_values_inherited_from_common_are_compared_where_they_are_written() -> None:
+    env = unchecked("single-node", frontend={"config": {"PrefillWorker": {"block-size": 32}}})
+    finding = only(disaggregation.decode_and_prefill_serve_the_same_model(env))
+    assert finding.field == "frontend.config.PrefillWorker.block-size"
+    assert "(frontend.config.Common.block-size) is 64" in finding.message
+
+
+@pytest.mark.parametrize("prefill_role, decode_role, compatible", [
+    ("kv_producer", "kv_consumer", True),
+    ("kv_both", "kv_both", True),
+    ("kv_consumer", "kv_consumer", False),
+    ("kv_producer", "kv_producer", False),
+])
+def test_kv_roles_must_let_prefill_produce_and_decode_consume(
+        prefill_role: str, decode_role: str, compatible: bool) -> None:
+    def kv(role: str) -> str:
+        return f'{{"kv_connector":"DynamoNixlConnector","kv_role":"{role}"}}'
+    decode, prefill = ({"kv-transfer-config": kv(decode_role)},
+                       {"kv-transfer-config": kv(prefill_role)})
+    env = unchecked("multi-node",
+                    frontend={"config": {"VllmWorker": decode, "PrefillWorker": prefill}},
+                    prefill={"config": {"PrefillWorker": prefill}})
+    found = list(disaggregation.decode_and_prefill_serve_the_same_model(env))
+    assert (found == []) is compatible
+    assert all(f.message.startswith(f"kv_role {prefill_role} with the decode worker's kv_role "
+                                    f"{decode_role}") for f in found)
+
+
+def test_remote_prefill_needs_a_connector_on_every_prefill_side() -> None:
+    env = unchecked("multi-node", prefill={"config": {"PrefillWorker": {
+        "kv-transfer-config": None}}})
+    finding = only(disaggregation.remote_prefill_has_what_it_needs(env))
+    assert finding.field == "prefill.config.PrefillWorker.kv-transfer-config"
+    # The other rule leaves a missing connector to this one: one mistake, one line.
+    assert list(disaggregation.decode_and_prefill_serve_the_same_model(env)) == []
+
+
+def test_without_remote_prefill_no_connector_is_needed() -> None:
+    env = unchecked("multi-node", frontend={"config": {"VllmWorker": {
+        "remote-prefill": False, "kv-transfer-config": None}}})
+    assert list(disaggregation.remote_prefill_has_what_it_needs(env)) == []
+
+
+def test_remote_prefill_needs_a_prefill_worker_that_runs() -> None:
+    env = unchecked("single-node", frontend={
+        "graph": ["Frontend", "Processor", "Router", "VllmWorker"]})
+    finding = only(disaggregation.remote_prefill_has_what_it_needs(env))
+    assert finding.field == "frontend.config.VllmWorker.remote-prefill"
+    assert "(PrefillWorker is not in frontend.graph)" in finding.message
+
+
+@pytest.mark.parametrize("key, value, refused", [
+    ("enforce-eager", False, True),
+    ("enforce-eager", True, False),
+    ("enable-prefix-caching", True, True),
+    ("disable-async-output-proc", False, True),
+    ("pipeline-parallel-size", 1, False),
+])
+def test_settings_the_prefill_worker_overrides_are_refused(key: str, value: object,
+                                                           refused: bool) -> None:
+    env = unchecked("multi-node", prefill={"config": {"PrefillWorker": {key: value}}})
+    found = list(disaggregation.no_setting_dynamo_overrides(env))
+    assert fields(found) == ([f"prefill.config.PrefillWorker.{key}"] if refused else [])
+
+
+# --- names and ports ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_rules_check_the_names_the_constructs_give(
+        name: str, synthesized: dict[str, Synthesized]) -> None:
+    generated = {(g.kind, g.name) for g in names.generated_names(synthesized[name].environment)}
+    emitted = {(d["kind"], d["metadata"]["name"]) for d in synthesized[name].documents}
+    assert generated == emitted
+
+
+def test_fullname_override_renames_dynamo_objects_but_not_the_dependencies() -> None:
+    env = unchecked("single-node", fullname_override="r1-serving")
+    by_field = {(g.field, g.name) for g in names.generated_names(env)}
+    assert ("fullname_override", "r1-serving-single") in by_field
+    assert ("release", "deepseek-r1-llama-70b-etcd") in by_field
+
+
+def test_a_service_monitor_is_named_when_it_is_made() -> None:
+    env = unchecked("multi-node", fullname_override="x" * 60, frontend={"metrics": {
+        "enabled": True, "service_monitor": {"enabled": True}}})
+    assert ("ServiceMonitor", "x" * 60) in {(g.kind, g.name) for g in names.generated_names(env)}
+    finding = only(names.generated_names_are_valid(env))
+    assert finding.field == "fullname_override"
+    assert f"{'x' * 60}-multinode (70 characters) cannot be a Service name" in finding.message
+
+
+def test_ports_of_a_disabled_sidecar_do_not_collide() -> None:
+    env = unchecked("single-node", frontend={"metrics": {"enabled": False, "port": 8000}})
+    assert list(ports.ports_are_distinct(env)) == []
+
+
+def test_an_external_dependency_needs_no_deployed_one() -> None:
+    env = unchecked("single-node", dependencies={"nats": {
+        "enabled": False, "server_override": "nats://nats.shared.svc:4222"}})
+    assert list(structure.dependencies_are_reachable(env)) == []
+
+
+# --- all problems at once -------------------------------------------------------------------
+
+def test_every_problem_of_a_stage_is_reported_together() -> None:
+    env = unchecked("single-node",
+                    dependencies={"etcd": {"enabled": False}, "nats": {"enabled": False}},
+                    frontend={"metrics": {"enabled": True, "port": 80}})
+    assert fields(rules.problems(env)) == ["dependencies.etcd.enabled",
+                                           "dependencies.nats.enabled", "frontend.metrics.port"]
+    pods = unchecked("multi-node", frontend={"resources": {"gpus": 6}},
+                     prefill={"resources": {"gpus": 7}, "config": {"PrefillWorker": {
+                         "block-size": 64}}})
+    assert fields(rules.problems(pods)) == ["frontend.resources.gpus", "prefill.resources.gpus",
+                                            "prefill.config.PrefillWorker.block-size"]
+
+
+def test_pod_rules_wait_for_a_sound_shape() -> None:
+    env = unchecked("multi-node", mode="single", frontend={"resources": {"gpus": 6}})
+    assert fields(rules.problems(env)) == ["prefill"]
+
+
+def test_validating_in_python_raises_every_finding() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Environment.model_validate(data("multi-node", frontend={"resources": {"gpus": 6}},
+                                        prefill={"resources": {"gpus": 7}}))
+    text = str(caught.value)
+    assert "frontend.resources.gpus: 6 nvidia.com/gpu" in text
+    assert "prefill.resources.gpus: 7 nvidia.com/gpu" in text
+
+
+def test_the_loader_reports_every_field_error_of_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "two-mistakes.yaml"
+    path.write_text((ENVIRONMENTS / "multi-node.yaml").read_text()
+                    .replace("  replicas: 2\n", "  replicas: -2\n")
+                    .replace("rdma:\n  enabled: true\n", "rdma:\n  enabled: maybe\n"))
+    with pytest.raises(ConfigError) as caught:
+        load_environment(path)
+    assert [p.field for p in caught.value.problems] == ["rdma.enabled", "prefill.replicas"]
+
+
+# --- warnings -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, expected", [
+    ("single-node", []),
+    ("multi-node", []),
+    ("single-node-no-rdma", ["remote_prefill_without_rdma"]),
+    ("multi-node-no-rdma", ["remote_prefill_without_rdma", "single_decode_worker_without_rdma"]),
+])
+def test_the_shipped_environments_warn_only_without_rdma(name: str, expected: list[str]) -> None:
+    assert [w.rule for w in rules.warnings(checked(name))] == expected
+
+
+def test_more_decode_workers_silence_the_single_decode_warning() -> None:
+    env = checked("multi-node-no-rdma", nodes={"count": 4}, frontend={"replicas": 2})
+    assert list(advice.single_decode_worker_without_rdma(env)) == []
+
+
+def test_prefill_workers_without_remote_prefill_are_idle() -> None:
+    env = checked("multi-node", frontend={"config": {"VllmWorker": {"remote-prefill": False}}})
+    finding = only(advice.prefill_workers_without_work(env))
+    assert finding.field == "frontend.config.VllmWorker.remote-prefill"
+    assert "the PrefillWorkers' 20 GPUs stay idle" in finding.message
+
+
+def test_a_section_no_process_reads_is_pointed_out() -> None:
+    env = checked("multi-node", prefill={"config": {"VllmWorker": {"model": "/data/m"}}})
+    finding = only(advice.unused_config_sections(env))
+    assert finding.field == "prefill.config.VllmWorker"
+
+
+def test_rdma_settings_without_rdma_are_pointed_out_only_when_written() -> None:
+    assert list(advice.rdma_settings_without_rdma(checked("single-node-no-rdma"))) == []
+    env = checked("single-node-no-rdma", rdma={"host_network": True})
+    assert fields(advice.rdma_settings_without_rdma(env)) == ["rdma.host_network"]
+
+
+def test_an_overridden_dependency_that_is_still_deployed_is_pointed_out() -> None:
+    env = checked("single-node", dependencies={"etcd": {"endpoints_override": "etcd.shared:2379"}})
+    assert fields(advice.overridden_dependencies_still_deployed(env)) == [
+        "dependencies.etcd.endpoints_override"]
