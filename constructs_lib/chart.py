@@ -118,7 +118,7 @@ class DynamoChart(Chart):
         if metrics.enabled and metrics.service_monitor.enabled:
             monitor = metrics.service_monitor
             PodMonitor(self, "WorkerMonitor", PodMonitorProps(
-                name=f"{env.full_name}-workers",
+                name=env.v1_names.worker_monitor,
                 namespace=monitor.namespace,
                 pod_namespace=env.namespace,
                 selector={"app.kubernetes.io/name": env.name,

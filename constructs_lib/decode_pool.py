@@ -11,6 +11,7 @@ from constructs import Construct
 from . import _v1
 from ._k8s import emit
 from .model.environment import Resources, V1Settings
+from .model.naming import V1Names
 from .model.serve_config import Component, ServeConfig
 from .workload import DynamoWorkloadProps, deployment
 
@@ -48,7 +49,7 @@ class DecodeWorkerPool(Construct):
         super().__init__(scope, id)
         self.props = props
         self.component = COMPONENT
-        self.deployment_name = f"{props.full_name}-{COMPONENT}"
+        self.deployment_name = V1Names(props.full_name).deployment(COMPONENT)
         self.selector_labels = props.selector_labels(COMPONENT)
         labels = props.object_labels(COMPONENT)
         arguments = _v1.engine_arguments(

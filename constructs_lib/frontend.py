@@ -19,7 +19,7 @@ from .model.environment import (
     ServiceSettings,
     V1Settings,
 )
-from .model.naming import DynamoNames
+from .model.naming import DynamoNames, V1Names
 from .model.roles import router_mode
 from .model.serve_config import DEFAULT_HTTP_PORT as DEFAULT_HTTP_PORT  # re-exported
 from .model.serve_config import Component, ServeConfig
@@ -155,8 +155,10 @@ class FrontendDeployment(Construct):
     def _render_v1(self) -> None:
         """Dynamo 1.x: the OpenAI HTTP server and router alone, in a pod without GPUs."""
         props = self.props
+        names = V1Names(props.full_name)
         self.component = "frontend"
-        self.deployment_name = self.service_name = f"{props.full_name}-frontend"
+        self.deployment_name = names.deployment(self.component)
+        self.service_name = names.frontend_service
         self.selector_labels = props.selector_labels(self.component)
         labels = props.object_labels(self.component)
         container = _v1.frontend_container(props, props.v1, full_name=props.full_name,
@@ -181,7 +183,7 @@ class FrontendDeployment(Construct):
         if props.metrics.enabled and monitor.enabled:
             # The 1.x frontend serves Prometheus metrics on its HTTP port.
             ServiceMonitor(self, "ServiceMonitor", ServiceMonitorProps(
-                name=props.full_name,
+                name=names.service_monitor,
                 namespace=monitor.namespace,
                 service_namespace=props.namespace or "default",
                 selector=labels,

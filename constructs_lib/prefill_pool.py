@@ -12,7 +12,7 @@ from . import _v01, _v1
 from ._k8s import emit, metadata
 from ._yaml import dump
 from .model.environment import Generation, Resources, V1Settings
-from .model.naming import PREFILL_COMPONENT, DynamoNames
+from .model.naming import PREFILL_COMPONENT, DynamoNames, V1Names
 from .model.serve_config import DEFAULT_HTTP_PORT, Component, ServeConfig
 from .workload import DynamoWorkloadProps, deployment
 
@@ -95,7 +95,7 @@ class PrefillWorkerPool(Construct):
         """Dynamo 1.x: one `dynamo.vllm --disaggregation-mode prefill` worker per pod."""
         props = self.props
         self.component = "prefill"
-        self.deployment_name = f"{props.full_name}-prefill"
+        self.deployment_name = V1Names(props.full_name).deployment(self.component)
         self.selector_labels = props.selector_labels(self.component)
         labels = props.object_labels(self.component)
         arguments = _v1.engine_arguments(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from constructs_lib import cli, synth
-from tests.conftest import ENVIRONMENTS, ROOT
+from tests.conftest import ENVIRONMENTS, ROOT, SHIPPED
 
 GOOD = ENVIRONMENTS / "multi-node.yaml"
 
@@ -72,7 +72,7 @@ def test_plan_of_an_unknown_environment_lists_the_known_ones(
     assert cli.main(["plan", "prod", "--environments-dir", str(ENVIRONMENTS)]) == 2
     assert capsys.readouterr().err == (
         f"prod: neither an environment file nor an environment in {ENVIRONMENTS}/ (it has: "
-        "multi-node, multi-node-no-rdma, single-node, single-node-no-rdma)\n")
+        f"{', '.join(sorted(SHIPPED))})\n")
 
 
 def test_plan_of_an_environment_that_does_not_fit_says_what_is_missing(
@@ -125,14 +125,14 @@ def test_an_error_while_writing_leaves_the_previous_output_byte_identical(
     environments = synth.load_all([GOOD, ENVIRONMENTS / "single-node.yaml"])
     synth.synthesize(environments, out)
     before = snapshot(out)
-    real = synth._synthesize_one
+    real = synth._finish
 
     def fail_on_the_second(name: str, *args: object) -> object:
         if name == "single-node":
             raise OSError(28, "No space left on device")
         return real(name, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(synth, "_synthesize_one", fail_on_the_second)
+    monkeypatch.setattr(synth, "_finish", fail_on_the_second)
     with pytest.raises(OSError):
         synth.synthesize(environments, out)
     assert snapshot(out) == before

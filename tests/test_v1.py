@@ -78,3 +78,15 @@ def test_frontend_points_at_the_services_that_exist(name: str,
                for k, v in front["spec"]["selector"].items())
     assert {"/live", "/health"} == {container["livenessProbe"]["httpGet"]["path"],
                                     container["readinessProbe"]["httpGet"]["path"]}
+
+
+def test_v1_plan_places_each_worker_pod_and_keeps_the_frontend_off_gpu_nodes(
+        synthesized: dict[str, Synthesized]) -> None:
+    from constructs_lib.model import placement
+
+    plan = placement.plan(synthesized["multi-node-v1"].environment)
+    assert plan.fits and [n.used for n in plan.nodes] == [8, 8, 8]
+    first = [(p.deployment.rsplit("-", 1)[1], p.gpus) for p in plan.nodes[0].pods]
+    assert first == [("decode", 4)] + [("prefill", 1)] * 4
+    assert all(p.deployment.endswith("-prefill") for n in plan.nodes[1:] for p in n.pods)
+    assert any("frontend" in pod for pod in plan.other_pods)

@@ -339,5 +339,10 @@ class Environment(StrictModel):
         return naming.DynamoNames(self.full_name, single=self.mode is Mode.SINGLE)
 
     @property
+    def v1_names(self) -> naming.V1Names:
+        """The names of the Dynamo 1.x resources, as the constructs give them."""
+        return naming.V1Names(self.full_name)
+
+    @property
     def dependency_names(self) -> naming.DependencyNames:
         return naming.DependencyNames(self.release)

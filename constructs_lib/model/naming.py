@@ -81,6 +81,32 @@ class DynamoNames:
         return self.full_name
 
 
+V1_COMPONENTS = ("frontend", "decode", "prefill")
+
+
+@dataclass(frozen=True)
+class V1Names:
+    """Names of the Dynamo 1.x resources of one release: a Deployment per component."""
+
+    full_name: str
+
+    def deployment(self, component: str) -> str:
+        """`<full name>-frontend`, `-decode` or `-prefill`."""
+        return f"{self.full_name}-{component}"
+
+    @property
+    def frontend_service(self) -> str:
+        return self.deployment("frontend")
+
+    @property
+    def service_monitor(self) -> str:
+        return self.full_name
+
+    @property
+    def worker_monitor(self) -> str:
+        return f"{self.full_name}-workers"
+
+
 @dataclass(frozen=True)
 class DependencyNames:
     """Names of etcd's and NATS's resources, as the seed's subcharts give them."""

@@ -109,6 +109,10 @@ class Plan:
 
 def pod_replicas(env: Environment) -> list[PodReplica]:
     """Every Dynamo pod the environment runs, frontend first."""
+    from .environment import Generation
+
+    if env.dynamo is Generation.V1:
+        return _v1_pod_replicas(env)
     replicas = []
     for pod in pods(env):
         for index in range(pod.replicas):
@@ -121,6 +125,34 @@ def pod_replicas(env: Environment) -> list[PodReplica]:
                 decode_gpus=pod.decode_gpus,
                 prefill_gpus=pod.prefill_gpus,
                 host_ports=pod.ports if pod.host_network else (),
+                rdma=env.rdma.enabled,
+            ))
+    return replicas
+
+
+def _v1_pod_replicas(env: Environment) -> list[PodReplica]:
+    """Dynamo 1.x runs every worker as a pod of its own, and the frontend without a GPU."""
+    from .roles import decode_role, prefill_role
+
+    host_network = env.rdma.enabled and env.rdma.host_network
+    names = env.v1_names
+    pools = [("frontend", env.frontend.replicas, 0, (env.frontend.config.http_port,))]
+    for role in (decode_role(env), prefill_role(env)):
+        if role.workers:
+            gpus = role.groups[0].gpus_per_worker
+            pools.append((role.name, role.workers, gpus, (env.v1.system_port,)))
+    replicas = []
+    for component, count, gpus, ports in pools:
+        for index in range(count):
+            replicas.append(PodReplica(
+                role=component,
+                deployment=names.deployment(component),
+                replica=index + 1,
+                replicas=count,
+                gpus=gpus,
+                decode_gpus=gpus if component == "decode" else 0,
+                prefill_gpus=gpus if component == "prefill" else 0,
+                host_ports=ports if host_network else (),
                 rdma=env.rdma.enabled,
             ))
     return replicas

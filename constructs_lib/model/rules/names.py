@@ -26,6 +26,7 @@ _KIND_RULES: dict[str, tuple[Callable[[str], bool], int, str]] = {
     "Deployment": (is_dns_subdomain, 253, _SUBDOMAIN),
     "ConfigMap": (is_dns_subdomain, 253, _SUBDOMAIN),
     "ServiceMonitor": (is_dns_subdomain, 253, _SUBDOMAIN),
+    "PodMonitor": (is_dns_subdomain, 253, _SUBDOMAIN),
 }
 
 
@@ -40,18 +41,30 @@ class GeneratedName(NamedTuple):
 
 def generated_names(env: Environment) -> list[GeneratedName]:
     """Every object name the environment produces, with the setting that decides it."""
-    from ..environment import Mode
+    from ..environment import Generation, Mode
+    from ..roles import prefill_role
 
     field = "fullname_override" if env.fullname_override else "release"
     names, deps = env.names, env.dependency_names
-    dynamo = [("Deployment", names.frontend_deployment), ("Service", names.frontend_service),
-              ("ConfigMap", names.configs_config_map), ("ConfigMap", names.graphs_config_map)]
-    if env.mode is Mode.MULTINODE:
-        dynamo += [("Deployment", names.prefill_deployment),
-                   ("ConfigMap", names.prefill_configs_config_map)]
     metrics = env.frontend.metrics
-    if metrics.enabled and metrics.service_monitor.enabled:
-        dynamo.append(("ServiceMonitor", names.service_monitor))
+    monitored = metrics.enabled and metrics.service_monitor.enabled
+    dynamo: list[tuple[str, str]]
+    if env.dynamo is Generation.V1:
+        v1 = env.v1_names
+        dynamo = [("Deployment", v1.deployment("frontend")), ("Service", v1.frontend_service),
+                  ("Deployment", v1.deployment("decode"))]
+        if prefill_role(env).workers:
+            dynamo.append(("Deployment", v1.deployment("prefill")))
+        if monitored:
+            dynamo += [("ServiceMonitor", v1.service_monitor), ("PodMonitor", v1.worker_monitor)]
+    else:
+        dynamo = [("Deployment", names.frontend_deployment), ("Service", names.frontend_service),
+                  ("ConfigMap", names.configs_config_map), ("ConfigMap", names.graphs_config_map)]
+        if env.mode is Mode.MULTINODE:
+            dynamo += [("Deployment", names.prefill_deployment),
+                       ("ConfigMap", names.prefill_configs_config_map)]
+        if monitored:
+            dynamo.append(("ServiceMonitor", names.service_monitor))
     dependencies = []
     if env.dependencies.etcd.enabled:
         dependencies += [("Service", deps.etcd), ("Service", deps.etcd_headless),
