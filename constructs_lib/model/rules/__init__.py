@@ -61,7 +61,7 @@ def warnings(env: Environment) -> list[Finding]:
     return _run(ADVICE_RULES, env)
 
 
-from . import advice, disaggregation, gpus, names, ports, structure  # noqa: E402
+from . import advice, disaggregation, gpus, names, ports, runtime_v1, structure  # noqa: E402
 from .capacity import deployment_fits_nodes  # noqa: E402
 
 SHAPE_RULES: tuple[Rule, ...] = (
@@ -78,6 +78,7 @@ POD_RULES: tuple[Rule, ...] = (
     gpus.parallelism_matches_worker_gpus,
     disaggregation.decode_and_prefill_serve_the_same_model,
     disaggregation.remote_prefill_has_what_it_needs,
+    runtime_v1.one_prefill_pool_in_v1,
     disaggregation.no_setting_dynamo_overrides,
 )
 PLACEMENT_RULES: tuple[Rule, ...] = (deployment_fits_nodes,)
