@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .. import synth
 from ..errors import ConfigError, Problem
 from . import environment_file
 from .convert import convert
@@ -88,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _synthesize(environment: Any, work: Path) -> list[str]:
+    # Imported here: synth starts the jsii runtime, which `--help` does not need.
+    from .. import synth
+
     results = synth.synthesize({environment.release: environment}, work / "out")
     return results[0].files
 
