@@ -19,7 +19,8 @@ _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 class StrictModel(BaseModel):
     """Immutable, and refuses keys it does not know: a misspelt key is an error, not a no-op."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              use_attribute_docstrings=True)
 
 
 def is_dns_label(value: str, max_length: int = 63) -> bool:

@@ -63,7 +63,8 @@ class Image(StrictModel):
 class ResourceList(StrictModel):
     """CPU, memory and ephemeral storage; GPUs and RDMA devices have typed fields of their own."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=False,
+                              use_attribute_docstrings=True)
 
     cpu: Quantity | None = None
     memory: Quantity | None = None
