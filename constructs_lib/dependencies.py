@@ -20,6 +20,7 @@ class DependencyStackProps:
     """Prefix of the resource names (`<release>-etcd`, `<release>-nats`), as the seed's
     subcharts name them."""
     namespace: str
+    """Namespace of the etcd and NATS objects (their Service addresses include it)."""
     etcd: EtcdSettings = EtcdSettings()
     """Default: one etcd member with 20Gi of storage."""
     nats: NatsSettings = NatsSettings()
@@ -68,6 +69,7 @@ class DependencyStack(Construct):
 
     @property
     def nats_url(self) -> str:
+        """`nats://host:port` of the NATS client Service (or the external server)."""
         if self.props.nats.server_override:
             return self.props.nats.server_override
         return f"nats://{self.nats_service_name}:{NATS_CLIENT_PORT}"

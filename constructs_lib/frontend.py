@@ -41,6 +41,7 @@ class FrontendDeploymentProps(DynamoWorkloadProps):
     """The components linked in this pod, in order. Default: Frontend, Processor, Router,
     VllmWorker, PrefillWorker."""
     replicas: int = 1
+    """Frontend pods. Default: 1."""
     resources: Resources = Resources()
     """Default: no GPUs and no CPU or memory requests."""
     labels: Mapping[str, str] = field(default_factory=dict)

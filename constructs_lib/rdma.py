@@ -40,6 +40,7 @@ class RdmaPolicy(Construct):
 
     @property
     def networks_annotation(self) -> str:
+        """The value of the `tke.cloud.tencent.com/networks` pod annotation."""
         return f"{self.props.network_mode},{RDMA_NETWORK}"
 
     def apply(self, pod_template: dict[str, Any], containers: Iterable[str] | None = None) -> None:
