@@ -31,7 +31,7 @@ it a warning). Exit code 2 on any input problem, and nothing is written.
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
-        "from-helm-values", help="convert a seed Helm chart release's values into manifests",
+        "from-helm-values", help="convert seed Helm chart values into manifests",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-f", "--values", dest="files", action="append", required=True,
                         metavar="FILE", help="a values file; repeat to layer several")
