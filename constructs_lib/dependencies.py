@@ -47,10 +47,12 @@ class DependencyStack(Construct):
         self.nats_service_name = f"{props.release}-nats"
 
         if props.etcd.enabled:
-            for index, manifest in enumerate(_etcd.manifests(props.release, props.namespace, props.etcd)):
+            etcd = _etcd.manifests(props.release, props.namespace, props.etcd)
+            for index, manifest in enumerate(etcd):
                 emit(self, f"etcd-{index}", manifest)
         if props.nats.enabled:
-            for index, manifest in enumerate(_nats.manifests(props.release, props.namespace, props.nats)):
+            nats = _nats.manifests(props.release, props.namespace, props.nats)
+            for index, manifest in enumerate(nats):
                 emit(self, f"nats-{index}", manifest)
 
     @property

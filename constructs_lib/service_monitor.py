@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from cdk8s import ApiObject
 from constructs import Construct
@@ -24,7 +25,7 @@ class ServiceMonitorProps:
     port: str
     """Name of the Service port to scrape."""
     labels: Mapping[str, str] = field(default_factory=dict)
-    """Labels of the ServiceMonitor itself (a Prometheus may select monitors by them). Default: none."""
+    """Labels of the ServiceMonitor itself (Prometheus may select by them). Default: none."""
     path: str = "/metrics"
     """HTTP path of the metrics. Default: /metrics."""
     interval: str = "15s"

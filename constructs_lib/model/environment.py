@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import ConfigDict, Field, PositiveInt, model_validator
@@ -24,7 +24,7 @@ PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     """How the Dynamo graph is split into Deployments."""
 
     SINGLE = "single"
@@ -33,7 +33,7 @@ class Mode(str, Enum):
     """Frontend, Processor, Router and the decode worker in one pod; prefill workers in a pool."""
 
 
-class Generation(str, Enum):
+class Generation(StrEnum):
     """Which Dynamo runtime the manifests start."""
 
     V0_1 = "v0.1"
@@ -250,7 +250,8 @@ class Environment(StrictModel):
         if self.mode is Mode.MULTINODE and self.prefill is None:
             raise ValueError("mode multinode needs a prefill section (the prefill worker pool)")
         if self.mode is Mode.SINGLE and self.prefill is not None:
-            raise ValueError("mode single runs the whole graph in one pod; remove the prefill section")
+            raise ValueError(
+                "mode single runs the whole graph in one pod; remove the prefill section")
         return self
 
     @property

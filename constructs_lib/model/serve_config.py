@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -33,7 +33,7 @@ from .base import Port, StrictModel
 RouterMode = Literal["kv", "round-robin", "random"]
 
 
-class Component(str, Enum):
+class Component(StrEnum):
     """The v0.1 components a graph can link, named as their classes are."""
 
     FRONTEND = "Frontend"
