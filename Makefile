@@ -14,3 +14,10 @@ test:
 bench:
 	scripts/setup.sh
 	scripts/with-env .venv/bin/python bench/bench.py
+
+# Lint and type-check: ruff (rules in pyproject.toml) and mypy --strict on the library.
+.PHONY: lint
+lint:
+	scripts/setup.sh
+	.venv/bin/ruff check .
+	.venv/bin/mypy --strict constructs_lib

@@ -2,19 +2,64 @@
 
 The public constructs are importable from here; the typed environment model lives in
 `constructs_lib.model`.
+
+The constructs are loaded on first use (PEP 562): importing them starts the jsii runtime (a Node
+process, about a second), which `constructs_lib.model`, the CLI's `--help` and the schema and
+docs commands do not need.
 """
 
-from .chart import DynamoChart
-from .dependencies import DependencyStack, DependencyStackProps
-from .frontend import FrontendDeployment, FrontendDeploymentProps
-from .prefill_pool import PrefillWorkerPool, PrefillWorkerPoolProps
-from .rdma import RdmaPolicy, RdmaPolicyProps
-from .service_monitor import ServiceMonitor, ServiceMonitorProps
-from .workload import DynamoWorkloadProps
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .chart import DynamoChart
+    from .decode_pool import DecodeWorkerPool, DecodeWorkerPoolProps
+    from .dependencies import DependencyStack, DependencyStackProps
+    from .frontend import FrontendDeployment, FrontendDeploymentProps
+    from .pod_monitor import PodMonitor, PodMonitorProps
+    from .prefill_pool import PrefillWorkerPool, PrefillWorkerPoolProps
+    from .rdma import RdmaPolicy, RdmaPolicyProps
+    from .service_monitor import ServiceMonitor, ServiceMonitorProps
+    from .workload import DynamoWorkloadProps
+
+# Public name -> the module defining it; the imports above must say the same for type checkers.
+_EXPORTS = {
+    "DecodeWorkerPool": "decode_pool",
+    "DecodeWorkerPoolProps": "decode_pool",
+    "DependencyStack": "dependencies",
+    "DependencyStackProps": "dependencies",
+    "DynamoChart": "chart",
+    "DynamoWorkloadProps": "workload",
+    "FrontendDeployment": "frontend",
+    "FrontendDeploymentProps": "frontend",
+    "PodMonitor": "pod_monitor",
+    "PodMonitorProps": "pod_monitor",
+    "PrefillWorkerPool": "prefill_pool",
+    "PrefillWorkerPoolProps": "prefill_pool",
+    "RdmaPolicy": "rdma",
+    "RdmaPolicyProps": "rdma",
+    "ServiceMonitor": "service_monitor",
+    "ServiceMonitorProps": "service_monitor",
+}
 
 __all__ = [
-    "DependencyStack", "DependencyStackProps", "DynamoChart", "DynamoWorkloadProps",
-    "FrontendDeployment", "FrontendDeploymentProps", "PrefillWorkerPool",
-    "PrefillWorkerPoolProps", "RdmaPolicy", "RdmaPolicyProps", "ServiceMonitor",
-    "ServiceMonitorProps",
+    "DecodeWorkerPool", "DecodeWorkerPoolProps", "DependencyStack", "DependencyStackProps",
+    "DynamoChart", "DynamoWorkloadProps", "FrontendDeployment", "FrontendDeploymentProps",
+    "PodMonitor", "PodMonitorProps", "PrefillWorkerPool", "PrefillWorkerPoolProps",
+    "RdmaPolicy", "RdmaPolicyProps", "ServiceMonitor", "ServiceMonitorProps",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

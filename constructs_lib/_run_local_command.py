@@ -1,4 +1,4 @@
-"""`python -m constructs_lib run-local ENVIRONMENT`: smoke-test a 1.x environment on this machine."""
+"""`python -m constructs_lib run-local ENVIRONMENT`: smoke-test a 1.x environment locally."""
 
 from __future__ import annotations
 
@@ -58,10 +58,12 @@ def run(args: argparse.Namespace, environment_path: Path) -> int:
     return 0
 
 
-def add_parser(commands: argparse._SubParsersAction, resolve: object) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
+               resolve: object) -> None:
     parser = commands.add_parser(
-        "run-local", help="run a Dynamo 1.x environment on 127.0.0.1 with the mock engine and "
-        "send it OpenAI requests (needs scripts/install-dynamo-runtime.sh)")
+        "run-local", help="run a Dynamo 1.x environment on 127.0.0.1 and query it",
+        description="Runs a Dynamo 1.x environment on 127.0.0.1 with the mock engine and sends "
+        "it OpenAI requests (needs scripts/install-dynamo-runtime.sh).")
     parser.add_argument("environment", help="a name in environments/ or a file")
     parser.add_argument("--replicas", default="1",
                         help="worker processes per Deployment: a number or 'all' (default: 1)")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
-from typing import Sequence
 
 from . import _run_local_command
 from .errors import ConfigError, Problem
@@ -21,7 +22,7 @@ def _print_warnings(warnings: list[Problem]) -> None:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from . import synth
+    from . import summary, synth
 
     paths = [Path(p) for p in args.environments] or synth.discover(Path(args.environments_dir))
     warnings: list[Problem] = []
@@ -29,8 +30,29 @@ def _synth(args: argparse.Namespace) -> int:
     _print_warnings(warnings)
     results = synth.synthesize(environments, Path(args.output))
     for result in results:
-        print(f"{result.name}: {len(result.files)} resources -> {Path(args.output) / result.name}")
+        folder = Path(args.output) / result.name
+        print("\n".join(summary.summarize(result.name, result.environment, folder,
+                                            result.files).lines()))
     return 0
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Keeps each command's one-line help on the command's own line: argparse measures command
+    names without the indent it then gives them, so the longest help would wrap below it."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        if isinstance(action, argparse._SubParsersAction):
+            longest = max(map(len, action.choices), default=0)
+            indented = self._current_indent + 2 * self._indent_increment + longest
+            self._action_max_length = max(self._action_max_length, indented)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("dynamo-cdk8s")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 def _environment_file(reference: str, directory: Path) -> Path:
@@ -65,7 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m constructs_lib",
         description="Typed cdk8s constructs for NVIDIA Dynamo disaggregated inference.",
+        epilog="`python -m constructs_lib COMMAND --help` describes a command's options.",
+        formatter_class=_HelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     synth = commands.add_parser("synth", help="synthesize environments into DIR/<environment>/")
     synth.add_argument("environments", nargs="*",
@@ -75,16 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output folder (default: $CDK8S_OUTDIR or dist)")
     synth.set_defaults(run=_synth)
     from .helm import command as from_helm_values
+    from .reference import command as reference
 
     from_helm_values.register(commands)
     plan = commands.add_parser(
-        "plan", help="print where every pod of an environment would run, node by node")
+        "plan", help="print the placement plan: which node runs which pod")
     plan.add_argument("environment",
                       help="an environment file, or the name of one in --environments-dir")
     plan.add_argument("--environments-dir", default="environments")
     plan.set_defaults(run=_plan)
     _run_local_command.add_parser(
-        commands, lambda reference: _environment_file(reference, Path("environments")))
+        commands, lambda name: _environment_file(name, Path("environments")))
+    reference.register(commands)
     return parser
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from cdk8s import ApiObject
 from constructs import Construct
@@ -23,7 +23,7 @@ class DecodeWorkerPoolProps(DynamoWorkloadProps):
     config: ServeConfig
     """The configuration whose VllmWorker section (with Common inheritance) sets the engine."""
     replicas: int = 1
-    """Decode pods, one worker each."""
+    """Decode pods, one worker each. Default: 1."""
     resources: Resources = Resources()
     """Per pod. Default: no GPUs and no CPU or memory requests."""
     served_model_name: str | None = None
@@ -32,8 +32,11 @@ class DecodeWorkerPoolProps(DynamoWorkloadProps):
     """Hand prefill to a PrefillWorkerPool (`--disaggregation-mode decode`); false runs both
     phases here (`agg`). Default: true."""
     labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra labels of these pods only. Default: none."""
     annotations: Mapping[str, str] = field(default_factory=dict)
+    """Extra annotations of these pods only. Default: none."""
     v1: V1Settings = V1Settings()
+    """Dynamo 1.x settings (system port, KV connector). Default: see V1Settings."""
 
     def __post_init__(self) -> None:
         if self.config.vllm_worker is None:

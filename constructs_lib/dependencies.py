@@ -21,6 +21,7 @@ class DependencyStackProps:
     """Prefix of the resource names (`<release>-etcd`, `<release>-nats`), as the seed's
     subcharts name them."""
     namespace: str
+    """Namespace of the etcd and NATS objects (their Service addresses include it)."""
     etcd: EtcdSettings = EtcdSettings()
     """Default: one etcd member with 20Gi of storage."""
     nats: NatsSettings = NatsSettings()
@@ -48,10 +49,12 @@ class DependencyStack(Construct):
         self.nats_service_name = names.nats
 
         if props.etcd.enabled:
-            for index, manifest in enumerate(_etcd.manifests(props.release, props.namespace, props.etcd)):
+            etcd = _etcd.manifests(props.release, props.namespace, props.etcd)
+            for index, manifest in enumerate(etcd):
                 emit(self, f"etcd-{index}", manifest)
         if props.nats.enabled:
-            for index, manifest in enumerate(_nats.manifests(props.release, props.namespace, props.nats)):
+            nats = _nats.manifests(props.release, props.namespace, props.nats)
+            for index, manifest in enumerate(nats):
                 emit(self, f"nats-{index}", manifest)
 
     @property
@@ -70,6 +73,7 @@ class DependencyStack(Construct):
 
     @property
     def nats_url(self) -> str:
+        """`nats://host:port` of the NATS client Service (or the external server)."""
         if self.props.nats.server_override:
             return self.props.nats.server_override
         return f"nats://{self.nats_service_name}:{NATS_CLIENT_PORT}"

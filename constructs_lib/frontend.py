@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from cdk8s import ApiObject
 from constructs import Construct
@@ -42,6 +43,7 @@ class FrontendDeploymentProps(DynamoWorkloadProps):
     """The components linked in this pod, in order. Default: Frontend, Processor, Router,
     VllmWorker, PrefillWorker."""
     replicas: int = 1
+    """Frontend pods. Default: 1."""
     resources: Resources = Resources()
     """Default: no GPUs and no CPU or memory requests."""
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -90,13 +92,15 @@ class FrontendDeployment(Construct):
         emit(self, "Configs", {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": metadata(self.configs_config_map_name, namespace, props.object_labels(self.component)),
+            "metadata": metadata(self.configs_config_map_name, namespace,
+                                 props.object_labels(self.component)),
             "data": {"configs.yaml": dump(props.config.render())},
         })
         emit(self, "Graphs", {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": metadata(self.graphs_config_map_name, namespace, props.object_labels(self.component)),
+            "metadata": metadata(self.graphs_config_map_name, namespace,
+                                 props.object_labels(self.component)),
             "data": {self.graph_file: _graph.render(props.graph)},
         })
 
@@ -204,7 +208,9 @@ class FrontendDeployment(Construct):
             "image": image.reference,
             "imagePullPolicy": image.pull_policy,
             "command": ["bash", "-lc"],
-            "args": [f"metrics --component VllmWorker --endpoint load_metrics --port {metrics.port}"],
-            "ports": [{"name": METRICS_PORT_NAME, "containerPort": metrics.port, "protocol": "TCP"}],
+            "args": [
+                f"metrics --component VllmWorker --endpoint load_metrics --port {metrics.port}"],
+            "ports": [
+                {"name": METRICS_PORT_NAME, "containerPort": metrics.port, "protocol": "TCP"}],
             "env": _v01.dependency_env(self.props),
         }

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from cdk8s import ApiObject
 from constructs import Construct
@@ -14,19 +15,27 @@ from ._k8s import emit, metadata
 @dataclass(frozen=True, kw_only=True)
 class PodMonitorProps:
     name: str
+    """Name of the PodMonitor."""
     namespace: str
     """Where the PodMonitor lives: a namespace the Prometheus operator watches."""
     pod_namespace: str
+    """Namespace of the pods to scrape."""
     selector: Mapping[str, str]
     """Labels every scraped pod carries."""
     components: Sequence[str] = ()
     """Values of `app.kubernetes.io/dynamo-component` to scrape. Default: any."""
     port: str
+    """Name of the container port to scrape."""
     labels: Mapping[str, str] = field(default_factory=dict)
+    """Labels of the PodMonitor itself (Prometheus may select by them). Default: none."""
     path: str = "/metrics"
+    """HTTP path of the metrics. Default: /metrics."""
     interval: str = "15s"
+    """How often Prometheus scrapes. Default: 15s."""
     honor_labels: bool = False
+    """Keep the scraped metrics' labels when they clash with Prometheus' own. Default: false."""
     relabelings: Sequence[Mapping[str, Any]] = ()
+    """Prometheus relabel configs applied before scraping. Default: none."""
 
 
 class PodMonitor(Construct):

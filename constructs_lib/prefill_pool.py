@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from cdk8s import ApiObject
 from constructs import Construct
@@ -25,19 +25,24 @@ class PrefillWorkerPoolProps(DynamoWorkloadProps):
     """The configs.yaml of the prefill pods (its PrefillWorker section)."""
     graphs_config_map_name: str | None = None
     """The graphs ConfigMap to mount, e.g. `FrontendDeployment.graphs_config_map_name`.
-    Required for Dynamo v0.1."""
+    Required for Dynamo v0.1. Default: none."""
     http_port: int = DEFAULT_HTTP_PORT
     """The port declared on the container, as the seed does. Default: 8000."""
     replicas: int = 1
+    """Prefill pods. Default: 1."""
     resources: Resources = Resources()
+    """Per pod. Default: no GPUs and no CPU or memory requests."""
     labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra labels of these pods only. Default: none."""
     annotations: Mapping[str, str] = field(default_factory=dict)
+    """Extra annotations of these pods only. Default: none."""
     generation: Generation = Generation.V0_1
     """v0.1: pods of `dynamo serve` PrefillWorkers; 1.x: one `dynamo.vllm` prefill worker per
     pod (`replicas` workers, `resources` each). Default: v0.1."""
     served_model_name: str | None = None
     """1.x: the model name clients ask for. Default: the model path."""
     v1: V1Settings = V1Settings()
+    """Dynamo 1.x settings (system port, KV connector). Default: see V1Settings."""
 
     def __post_init__(self) -> None:
         if self.generation is Generation.V0_1 and not self.graphs_config_map_name:

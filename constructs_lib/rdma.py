@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from constructs import Construct
 
@@ -40,6 +41,7 @@ class RdmaPolicy(Construct):
 
     @property
     def networks_annotation(self) -> str:
+        """The value of the `tke.cloud.tencent.com/networks` pod annotation."""
         return f"{self.props.network_mode},{RDMA_NETWORK}"
 
     def apply(self, pod_template: dict[str, Any], containers: Iterable[str] | None = None) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from cdk8s import ApiObject
 from constructs import Construct
@@ -14,6 +15,7 @@ from ._k8s import emit, metadata
 @dataclass(frozen=True, kw_only=True)
 class ServiceMonitorProps:
     name: str
+    """Name of the ServiceMonitor."""
     namespace: str
     """Where the ServiceMonitor lives: a namespace the Prometheus operator watches."""
     service_namespace: str
@@ -23,10 +25,15 @@ class ServiceMonitorProps:
     port: str
     """Name of the Service port to scrape."""
     labels: Mapping[str, str] = field(default_factory=dict)
+    """Labels of the ServiceMonitor itself (Prometheus may select by them). Default: none."""
     path: str = "/metrics"
+    """HTTP path of the metrics. Default: /metrics."""
     interval: str = "15s"
+    """How often Prometheus scrapes. Default: 15s."""
     honor_labels: bool = False
+    """Keep the scraped metrics' labels when they clash with Prometheus' own. Default: false."""
     relabelings: Sequence[Mapping[str, Any]] = ()
+    """Prometheus relabel configs applied before scraping. Default: none."""
 
 
 class ServiceMonitor(Construct):

@@ -103,8 +103,11 @@ def _apply_rank(file_name: str) -> tuple[int, str]:
 
 
 def _kustomization(environment: Environment, files: list[str]) -> str:
+    # fifo keeps the order below; kustomize's default ("legacy") sorts by kind and would apply
+    # Deployments before the etcd and NATS StatefulSets. sortOptions needs kustomize 5
+    # (kubectl 1.27+).
     lines = ["apiVersion: kustomize.config.k8s.io/v1beta1", "kind: Kustomization",
-             "resources:"]
+             "sortOptions:", "  order: fifo", "resources:"]
     lines += [f"  - {f}" for f in files]
     return "\n".join(lines) + "\n"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib import metadata
 import subprocess
 import sys
 from pathlib import Path
@@ -139,10 +140,39 @@ def test_an_error_while_writing_leaves_the_previous_output_byte_identical(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dist"]
 
 
-def test_synth_writes_each_environment_into_its_folder(tmp_path: Path, capsys) -> None:
-    assert cli.main(["synth", str(ENVIRONMENTS / "single-node.yaml"), "-o", str(tmp_path)]) == 0
+def test_synth_writes_each_environment_and_ends_with_a_summary_of_each(tmp_path: Path,
+                                                                        capsys) -> None:
+    files = [str(ENVIRONMENTS / f"{name}.yaml") for name in ("multi-node", "single-node")]
+    assert cli.main(["synth", *files, "-o", str(tmp_path)]) == 0
     assert (tmp_path / "single-node" / "kustomization.yaml").is_file()
-    assert "single-node:" in capsys.readouterr().out
+    assert capsys.readouterr().out.splitlines() == [
+        f"multi-node: 13 resources -> {tmp_path / 'multi-node'}",
+        "  ConfigMap 4, Service 5, StatefulSet 2, Deployment 2; 24 GPUs on 3 nodes",
+        f"single-node: 11 resources -> {tmp_path / 'single-node'}",
+        "  ConfigMap 3, Service 5, StatefulSet 2, Deployment 1; 8 GPUs on 1 node",
+    ]
+
+
+def test_help_lists_every_command_with_its_one_line_help() -> None:
+    result = subprocess.run([sys.executable, "-m", "constructs_lib", "--help"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    listed = {line.split()[0]: line.split(None, 1)[1:] for line in lines
+              if line.startswith("    ") and not line.startswith("     ")}
+    assert set(listed) == {"synth", "from-helm-values", "plan", "run-local", "schema", "docs"}
+    assert all(help_text for help_text in listed.values()), "a help is not on its command's line"
+    assert not [line for line in lines if line.startswith(" " * 10)], "a help wrapped"
+    assert all(len(line) <= 80 for line in lines)
+
+
+def test_version_is_the_installed_distribution_version(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == (
+        f"python -m constructs_lib {metadata.version('dynamo-cdk8s')}")
 
 
 def test_run_local_refuses_a_v01_environment(capsys) -> None:

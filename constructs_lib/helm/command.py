@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .. import synth
 from ..errors import ConfigError, Problem
 from . import environment_file
 from .convert import convert
@@ -32,7 +31,7 @@ it a warning). Exit code 2 on any input problem, and nothing is written.
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
-        "from-helm-values", help="convert a seed Helm chart release's values into manifests",
+        "from-helm-values", help="convert seed Helm chart values into manifests",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-f", "--values", dest="files", action="append", required=True,
                         metavar="FILE", help="a values file; repeat to layer several")
@@ -88,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _synthesize(environment: Any, work: Path) -> list[str]:
+    # Imported here: synth starts the jsii runtime, which `--help` does not need.
+    from .. import synth
+
     results = synth.synthesize({environment.release: environment}, work / "out")
     return results[0].files
 

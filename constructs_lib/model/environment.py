@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
@@ -32,7 +32,7 @@ PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     """How the Dynamo graph is split into Deployments."""
 
     SINGLE = "single"
@@ -41,7 +41,7 @@ class Mode(str, Enum):
     """Frontend, Processor, Router and the decode worker in one pod; prefill workers in a pool."""
 
 
-class Generation(str, Enum):
+class Generation(StrEnum):
     """Which Dynamo runtime the manifests start."""
 
     V0_1 = "v0.1"
@@ -80,7 +80,8 @@ class Image(StrictModel):
 class ResourceList(StrictModel):
     """CPU, memory and ephemeral storage; GPUs and RDMA devices have typed fields of their own."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=False,
+                              use_attribute_docstrings=True)
 
     cpu: Quantity | None = None
     memory: Quantity | None = None

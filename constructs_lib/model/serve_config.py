@@ -11,17 +11,21 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
+    NonNegativeInt,
     PlainSerializer,
     PrivateAttr,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from .base import Count, Port, PositiveCount, Quantity, StrictModel
 
@@ -30,7 +34,7 @@ DEFAULT_HTTP_PORT = 8000
 """The Frontend component's HTTP port when its section does not set `port`."""
 
 
-class Component(str, Enum):
+class Component(StrEnum):
     """The v0.1 components a graph can link, named as their classes are."""
 
     FRONTEND = "Frontend"
@@ -80,6 +84,16 @@ class KvTransferConfig(StrictModel):
     def to_json(self) -> str:
         return json.dumps(self.model_dump(exclude_none=True), separators=(",", ":"))
 
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # Files carry it as a JSON string, as vLLM's flag takes it; without the string form
+        # here, editors would flag every shipped environment.
+        as_object = handler.resolve_ref_schema(handler(core_schema))
+        return {"anyOf": [{"type": "string", "contentMediaType": "application/json"}, as_object],
+                "description": as_object.get("description", "")}
+
 
 KvTransfer = Annotated[KvTransferConfig, PlainSerializer(lambda c: c.to_json(), return_type=str)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -123,7 +137,8 @@ class _KeepsKeyOrder(BaseModel):
 class Section(_KeepsKeyOrder):
     """Keys every component section may hold, typed; subclasses decide what else is allowed."""
 
-    model_config = ConfigDict(frozen=True, validate_by_name=False, validate_by_alias=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, validate_by_name=False, validate_by_alias=True,
+                              extra="forbid", use_attribute_docstrings=True)
 
     common_configs: list[str] | None = Field(None, alias="common-configs")
     service_args: ServiceArgs | None = Field(None, alias="ServiceArgs")
@@ -144,7 +159,8 @@ class FrontendSection(Section):
 class EngineSection(Section):
     """Processor, Router and the vLLM workers: Dynamo's own keys and vLLM engine arguments."""
 
-    model_config = ConfigDict(frozen=True, validate_by_name=False, validate_by_alias=True, extra="allow")
+    model_config = ConfigDict(frozen=True, validate_by_name=False, validate_by_alias=True,
+                              extra="allow", use_attribute_docstrings=True)
 
     model: str | None = None
     served_model_name: str | None = Field(None, alias="served-model-name")
@@ -195,7 +211,8 @@ class EngineSection(Section):
 class ServeConfig(_KeepsKeyOrder):
     """One `configs.yaml` for `dynamo serve`: a Common section and one section per component."""
 
-    model_config = ConfigDict(frozen=True, validate_by_name=False, validate_by_alias=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, validate_by_name=False, validate_by_alias=True,
+                              extra="forbid", use_attribute_docstrings=True)
 
     common: EngineSection | None = Field(None, alias="Common")
     frontend: FrontendSection | None = Field(None, alias="Frontend")

@@ -1,0 +1,76 @@
+"""What `synth` reports for each environment it wrote: resources by kind, the GPUs the
+Deployments request, and the nodes the environment is planned onto."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ._escape_hatches import GPU_RESOURCE
+from .model.environment import Environment
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class Summary:
+    name: str
+    folder: Path
+    kinds: dict[str, int]
+    """Resources per kind, in the order the kinds are applied."""
+    gpus: int
+    nodes: int | None
+    """None when the environment has no placement plan."""
+
+    @property
+    def resources(self) -> int:
+        return sum(self.kinds.values())
+
+    def lines(self) -> list[str]:
+        kinds = ", ".join(f"{kind} {count}" for kind, count in self.kinds.items())
+        totals = f"{self.gpus} GPU{'' if self.gpus == 1 else 's'}"
+        if self.nodes is not None:
+            totals += f" on {self.nodes} node{'' if self.nodes == 1 else 's'}"
+        return [f"{self.name}: {self.resources} resources -> {self.folder}",
+                f"  {kinds}; {totals}"]
+
+
+def summarize(name: str, environment: Environment, folder: Path, files: Iterable[str]) -> Summary:
+    """`files` in apply order (as kustomization.yaml lists them), read back from `folder`."""
+    documents = [document for file in files
+                 for document in yaml.load_all((folder / file).read_text(), Loader=_Loader)
+                 if document]
+    kinds = Counter(document["kind"] for document in documents)
+    return Summary(name, folder, dict(kinds), gpus_requested(documents),
+                   planned_nodes(environment))
+
+
+def gpus_requested(documents: Iterable[dict[str, Any]]) -> int:
+    """The sum over Deployments of replicas x the `nvidia.com/gpu` of their pods' containers."""
+    total = 0
+    for document in documents:
+        if document["kind"] != "Deployment":
+            continue
+        spec = document["spec"]
+        per_pod = sum(_gpus(container) for container in spec["template"]["spec"]["containers"])
+        total += spec.get("replicas", 1) * per_pod
+    return total
+
+
+def planned_nodes(environment: Environment) -> int | None:
+    """The GPU nodes of the environment's placement plan (declared, or the fewest needed)."""
+    from .model import placement
+
+    return len(placement.plan(environment).nodes)
+
+
+def _gpus(container: dict[str, Any]) -> int:
+    resources = container.get("resources", {})
+    amount = resources.get("limits", {}).get(GPU_RESOURCE,
+                                             resources.get("requests", {}).get(GPU_RESOURCE, 0))
+    return int(amount)

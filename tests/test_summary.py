@@ -1,0 +1,60 @@
+"""The summary `synth` prints per environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from constructs_lib import summary
+from constructs_lib.summary import Summary, gpus_requested
+from tests.conftest import Synthesized
+
+# What the shipped environments' own comments say they use (H20x8 nodes).
+SHIPPED_GPUS = {"single-node": 8, "single-node-no-rdma": 8, "single-node-v1": 8,
+                "multi-node": 24, "multi-node-no-rdma": 24, "multi-node-v1": 24, "dev": 1}
+
+
+def _deployment(replicas: int, *gpus: Any) -> dict[str, Any]:
+    containers = [{"name": f"c{i}", "resources": {"limits": {"nvidia.com/gpu": g}}
+                   if g is not None else {}} for i, g in enumerate(gpus)]
+    return {"kind": "Deployment",
+            "spec": {"replicas": replicas, "template": {"spec": {"containers": containers}}}}
+
+
+def test_gpus_are_replicas_times_the_gpus_of_each_pod_of_every_deployment() -> None:
+    documents = [
+        _deployment(2, 4, None),
+        _deployment(3, "1"),
+        _deployment(0, 8),
+        {"kind": "StatefulSet", "spec": {"replicas": 1}},
+    ]
+    assert gpus_requested(documents) == 2 * 4 + 3 * 1
+
+
+def test_the_summary_names_kinds_in_apply_order_and_nodes_only_when_planned() -> None:
+    kinds = {"ConfigMap": 3, "Service": 5, "Deployment": 1}
+    assert Summary("a", Path("dist/a"), kinds, 8, None).lines() == [
+        "a: 9 resources -> dist/a", "  ConfigMap 3, Service 5, Deployment 1; 8 GPUs"]
+    assert Summary("b", Path("out/b"), {"Deployment": 1}, 1, 1).lines()[1] == (
+        "  Deployment 1; 1 GPU on 1 node")
+    assert Summary("c", Path("out/c"), {"Deployment": 3}, 24, 3).lines()[1] == (
+        "  Deployment 3; 24 GPUs on 3 nodes")
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_GPUS))
+def test_shipped_environments_summarize_their_synthesized_files(
+        name: str, synthesized: dict[str, Synthesized]) -> None:
+    result = synthesized[name]
+    files = [line.removeprefix("  - ") for line in
+             (result.folder / "kustomization.yaml").read_text().splitlines()
+             if line.startswith("  - ")]
+    report = summary.summarize(name, result.environment, result.folder, files)
+    assert report.gpus == SHIPPED_GPUS[name]
+    assert report.resources == len(result.documents)
+    assert report.kinds == {kind: sum(d["kind"] == kind for d in result.documents)
+                            for kind in report.kinds}
+    assert list(report.kinds)[-1] == "Deployment"
+    assert report.nodes == {"multi-node": 3, "multi-node-no-rdma": 3, "multi-node-v1": 3}.get(
+        name, 1)
