@@ -12,6 +12,7 @@ import yaml
 
 from constructs_lib.cli import main
 from tests.conftest import ROOT, read_documents
+from tests.support.helm_values import sized
 
 SMALL_VALUES = {"rdma": {"enable": False}, "etcd": {"persistence": {"size": "5Gi"}}}
 
@@ -75,6 +76,7 @@ def test_ignore_unknown_warns_and_writes(values_file: Path, tmp_path: Path,
     output.mkdir()
     (output / "Deployment.old-release.k8s.yaml").write_text("kind: Deployment\n")
     (output / "kustomization.yaml").write_text("resources: []\n")
+    (output / "PLAN.md").write_text("# Placement plan: old\n")
     environment = tmp_path / "environments" / "r1.yaml"
     code = run("-f", str(values_file), "--set", "rdma.enabled=true", "--ignore-unknown",
                "--release", "r1", "--output", str(output), "--write-environment", str(environment))
@@ -88,6 +90,8 @@ def test_ignore_unknown_warns_and_writes(values_file: Path, tmp_path: Path,
     files = sorted(p.name for p in output.iterdir())
     assert "Deployment.old-release.k8s.yaml" not in files
     assert "Deployment.r1-dynamo-single.k8s.yaml" in files
+    # The plan is written anew like the manifests (the parity tests check its name).
+    assert (output / "PLAN.md").read_text().startswith("# Placement plan: r1\n")
     kustomization = yaml.safe_load((output / "kustomization.yaml").read_text())
     assert sorted(kustomization["resources"]) == sorted(f for f in files if f.endswith(".k8s.yaml"))
     text = environment.read_text()
@@ -114,6 +118,8 @@ def test_files_layer_in_order_and_set_comes_last(tmp_path: Path,
     first.write_text(yaml.safe_dump({
         "service": {"port": 81}, "podLabels": {"team": "llm"},
         "imagePullSecrets": [{"name": "a"}, {"name": "b"}],
+        # workers that take the 4 GPUs the second file gives the pod
+        "configs": sized(4, decode_gpus=2)["configs"],
         "single": {"resources": {"limits": {"memory": "64Gi"}}}}))
     second.write_text(yaml.safe_dump({
         "service": {"port": 82}, "podLabels": {"tier": "prod"},
@@ -160,7 +166,7 @@ def test_the_environment_file_may_not_go_inside_the_output(
 
 @pytest.mark.parametrize("content, message", [
     ("rdma: [\n", "invalid YAML: line 2, column 1: expected the node content, but found "
-                  "'<stream end>'"),
+                  "'<stream end>' (while parsing a flow node that starts at line 2, column 1)"),
     ("- a\n- b\n", "expected a mapping of values, got ['a', 'b']"),
 ])
 def test_values_files_that_are_not_values_are_refused(

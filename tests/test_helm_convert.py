@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
+from constructs_lib.helm.inputs import chart_defaults
 from constructs_lib.model import Component, Mode
 from constructs_lib.model.environment import EtcdSettings
 from tests.support.helm_values import MULTINODE, PREFILL_CONFIGS, converted, problems, warnings
@@ -42,31 +44,74 @@ def test_names_follow_the_chart(release: str, overrides: dict[str, str], full_na
     assert (env.full_name, env.name) == (full_name, app_name)
 
 
+_SERVICE_NAMES = ("Service names are DNS-1035 labels of at most 63 lower-case letters, "
+                  "digits and '-', starting with a letter")
+_STATEFULSET_NAMES = ("StatefulSet names are DNS-1123 labels of at most 52 characters (their "
+                      "pods' controller-revision-hash label appends 11 more)")
+# etcd and NATS elsewhere: their names, which follow the release alone, are then not made.
+EXTERNAL_DEPENDENCIES = {"etcd": {"enable": False}, "nats": {"enable": False},
+                         "etcdEndpointsOverride": "etcd.shared:2379",
+                         "natsServerOverride": "nats://nats.shared:4222"}
+
+
 def test_a_full_name_cut_at_63_characters_is_refused_because_its_service_name_is_too_long() -> None:
     override = "a" * 62 + "-b" + "c" * 10  # the chart cuts at 63 and trims the trailing '-'
     assert problems({"fullnameOverride": override}) == [
-        f"f0.yaml: fullnameOverride: makes the chart's full name '{'a' * 62}', so the Service "
-        f"would be '{'a' * 62}-single', 69 characters; Kubernetes allows 63. Choose a shorter name"]
+        f"f0.yaml: fullnameOverride: {override}: {'a' * 62}-single (69 characters) cannot be a "
+        f"Service name: {_SERVICE_NAMES}; shorten it"]
+
+
+def test_a_name_override_that_makes_the_service_name_too_long_is_named() -> None:
+    name_override = "l" * 60
+    assert problems({"nameOverride": name_override}, release="r1") == [
+        f"f0.yaml: nameOverride: {name_override}, joined to --release r1 as the chart's full name "
+        f"r1-{name_override}: r1-{name_override}-single (70 characters) cannot be a Service name: "
+        f"{_SERVICE_NAMES}; shorten it or set fullnameOverride"]
 
 
 def test_a_long_release_joined_with_a_name_override_is_cut_at_63_characters() -> None:
     release = "r" * 53
-    [message] = problems({"nameOverride": "serving-llm"}, release=release)
-    assert message.startswith(f"f0.yaml: nameOverride: makes the chart's full name "
-                              f"'{release}-serving-l', so the Service would be "
-                              f"'{release}-serving-l-single', 70 characters")
+    assert problems(EXTERNAL_DEPENDENCIES, {"nameOverride": "serving-llm"}, release=release) == [
+        f"f1.yaml: nameOverride: serving-llm, joined to --release {release} as the chart's full "
+        f"name {release}-serving-l (Helm cut it at 63 characters): {release}-serving-l-single "
+        f"(70 characters) cannot be a Service name: {_SERVICE_NAMES}; shorten it or set "
+        "fullnameOverride"]
 
 
-def test_service_names_limit_release_names_below_helms_limit() -> None:
-    assert converted(release="r" * 49).environment.full_name == "r" * 49 + "-dynamo"
-    assert problems(release="r" * 50) == [
-        f"--release: makes the chart's full name '{'r' * 50}-dynamo', so the Service would be "
-        f"'{'r' * 50}-dynamo-single', 64 characters; Kubernetes allows 63. Choose a shorter name"]
+def test_a_release_too_long_for_etcd_and_nats_is_named_even_with_a_name_override() -> None:
+    # Only a shorter release shortens etcd's and NATS's names, so the line is the release's.
+    release = "r" * 53
+    assert problems({"nameOverride": "serving-llm"}, release=release) == [
+        f"--release: {release}: {release}-serving-l-single (70 characters), "
+        f"{release}-etcd-headless (67 characters), {release}-nats-headless (67 characters) "
+        "cannot be Service names: "
+        f"{_SERVICE_NAMES}; {release}-etcd (58 characters), {release}-nats (58 characters) cannot "
+        f"be StatefulSet names: {_STATEFULSET_NAMES}; shorten it"]
+
+
+def test_etcd_and_nats_names_limit_release_names_below_helms_limit() -> None:
+    assert converted(release="r" * 47).environment.full_name == "r" * 47 + "-dynamo"
+    release = "r" * 48
+    assert problems(release=release) == [
+        f"--release: {release}: {release}-etcd (53 characters), {release}-nats (53 characters) "
+        f"cannot be StatefulSet names: {_STATEFULSET_NAMES}; shorten it"]
+
+
+def test_without_etcd_and_nats_the_service_name_limits_the_release() -> None:
+    env = converted(EXTERNAL_DEPENDENCIES, release="r" * 49).environment
+    assert env.names.frontend_service == "r" * 49 + "-dynamo-single"
+    release = "r" * 50
+    assert problems(EXTERNAL_DEPENDENCIES, release=release) == [
+        f"--release: {release}: {release}-dynamo-single (64 characters) cannot be a Service name: "
+        f"{_SERVICE_NAMES}; shorten it or set fullnameOverride"]
 
 
 def test_release_names_longer_than_helm_allows_are_refused() -> None:
-    assert problems(release="r" * 54)[0] == (
-        f"--release: '{'r' * 54}' is 54 characters; Helm release names are at most 53")
+    # Every generated name would be valid (the release holds the chart's name and so is the
+    # full name; etcd and NATS are elsewhere), but no Helm release of this name can exist.
+    release = "dynamo" + "r" * 48
+    assert problems(EXTERNAL_DEPENDENCIES, release=release) == [
+        f"--release: '{release}' is 54 characters; Helm release names are at most 53"]
 
 
 def test_release_and_namespace_must_be_dns_labels() -> None:
@@ -98,8 +143,8 @@ def test_multinode_takes_the_frontend_and_prefill_settings_apart() -> None:
     assert env.frontend.replicas == 2 and env.prefill is not None and env.prefill.replicas == 3
     assert env.frontend.labels == env.prefill.labels == {"team": "llm"}
     assert env.frontend.annotations == env.prefill.annotations == {"a": "b"}
-    assert env.prefill.config.render() == {"PrefillWorker": {
-        "tensor-parallel-size": 1, "ServiceArgs": {"workers": 8, "resources": {"gpu": 1}}}}
+    assert env.prefill.config.render() == yaml.safe_load(PREFILL_CONFIGS)
+    assert env.frontend.config.render() == yaml.safe_load(chart_defaults()["configs"])
 
 
 def test_multinode_replicas_default_to_one_as_the_readme_says() -> None:
@@ -115,7 +160,8 @@ def test_the_prefill_pool_falls_back_to_multinode_resources_as_the_seed_rendered
 
 
 def test_multinode_prefill_resources_size_the_prefill_pool_with_a_warning() -> None:
-    result = converted(MULTINODE, {"multinode": {"prefill": {"resources": {
+    half = PREFILL_CONFIGS.replace("workers: 8", "workers: 4")
+    result = converted(MULTINODE, {"prefillConfigs": half, "multinode": {"prefill": {"resources": {
         "limits": {"nvidia.com/gpu": 4, "cpu": 16}}}}})
     prefill = result.environment.prefill
     assert prefill is not None and prefill.resources.gpus == 4
@@ -124,6 +170,23 @@ def test_multinode_prefill_resources_size_the_prefill_pool_with_a_warning() -> N
     assert [str(w) for w in result.warnings] == [
         "f1.yaml: multinode.prefill.resources: now sizes the prefill pods as documented; the "
         "seed chart ignored it and gave them multinode.resources, so these pods change"]
+
+
+def test_prefill_workers_that_disagree_with_the_decode_worker_are_named_by_the_charts_keys(
+        ) -> None:
+    other = PREFILL_CONFIGS.replace("block-size: 64", "block-size: 128")
+    assert problems(MULTINODE, {"prefillConfigs": other}) == [
+        "f1.yaml: prefillConfigs.PrefillWorker.block-size: 128, but the decode worker's "
+        "(configs.Common.block-size) is 64; KV cache moves block by block, so both sides must cut "
+        "it into blocks of the same size"]
+
+
+def test_a_prefill_pool_whose_gpus_do_not_add_up_is_refused() -> None:
+    assert problems(MULTINODE, {"multinode": {"prefill": {"resources": {
+        "limits": {"nvidia.com/gpu": 4}}}}}) == [
+        "f1.yaml: multinode.prefill.resources.limits.nvidia.com/gpu: 4 nvidia.com/gpu, but the "
+        "components of the prefill pod ask for 8: PrefillWorker 8 x 1 (ServiceArgs workers x "
+        "resources.gpu); set it to 8, or change ServiceArgs"]
 
 
 def test_multinode_without_prefill_configs_is_refused() -> None:

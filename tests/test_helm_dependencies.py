@@ -41,12 +41,16 @@ def test_external_dependencies() -> None:
 
 
 def test_disabled_dependencies_need_an_override() -> None:
-    assert problems({"etcd": {"enable": False}, "nats": {"enable": False}}) == [
-        "chart defaults: etcdEndpointsOverride: is empty while etcd.enable is false, so the pods "
-        "would look for an etcd that nothing deploys; give the external etcd's host:port",
-        "chart defaults: natsServerOverride: is empty while nats.enable is false, so the pods "
-        "would look for a NATS that nothing deploys; give the external server's nats://host:port",
+    # The model's rule, in the chart's words: the switch that was turned off, and the key to set.
+    assert problems({"etcd": {"enable": False}}, {"nats": {"enable": False}}) == [
+        "f0.yaml: etcd.enable: false, but etcdEndpointsOverride is not set: the Dynamo pods would "
+        "have no etcd; set it to the etcd to use (host:port)",
+        "f1.yaml: nats.enable: false, but natsServerOverride is not set: the Dynamo pods would "
+        "have no NATS; set it to the NATS to use (nats://host:port)",
     ]
+    assert problems({"etcd": {"enable": False}, "etcdEndpointsOverride": ""}) == [
+        "f0.yaml: etcd.enable: false, but etcdEndpointsOverride is not set: the Dynamo pods would "
+        "have no etcd; set it to the etcd to use (host:port)"]
 
 
 def test_etcd_authentication_is_refused_and_probes_are_ignored_with_a_warning() -> None:

@@ -8,7 +8,7 @@ import yaml
 
 from constructs_lib.helm.environment_file import render
 from constructs_lib.model.loader import load_environment
-from tests.support.helm_values import MULTINODE, converted
+from tests.support.helm_values import MULTINODE, PREFILL_CONFIGS, converted
 
 
 def _round_trip(text: str, tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -31,8 +31,13 @@ def test_the_header_comes_first_as_comments() -> None:
 
 
 def test_configs_keep_their_own_key_order() -> None:
-    configs = "VllmWorker:\n  tensor-parallel-size: 2\n  block-size: 64\nFrontend:\n  port: 8000\n"
-    text = render(converted({"configs": configs}).environment, [])
+    configs = ("VllmWorker:\n  tensor-parallel-size: 2\n  block-size: 64\n"
+               "  ServiceArgs: {workers: 1, resources: {gpu: 2}}\n"
+               "Frontend:\n  port: 8000\n"
+               "PrefillWorker:\n  block-size: 64\n"
+               "  ServiceArgs: {workers: 2, resources: {gpu: 1}}\n")
+    text = render(converted({"configs": configs, "single": {"resources": {
+        "requests": {"nvidia.com/gpu": 4}, "limits": {"nvidia.com/gpu": 4}}}}).environment, [])
     assert text.index("VllmWorker:") < text.index("Frontend:")
     assert text.index("tensor-parallel-size") < text.index("block-size")
 
@@ -57,6 +62,7 @@ def test_a_release_with_every_kind_of_setting_reads_back_equal(tmp_path: Path) -
             "prefill": {"replicas": 3, "resources": {"limits": {"nvidia.com/gpu": 4,
                                                                 "memory": "200Gi"}}},
         },
+        "prefillConfigs": PREFILL_CONFIGS.replace("workers: 8", "workers: 4"),
         "etcd": {"replicaCount": 3, "persistence": {"size": "50Gi"},
                  "resources": {"requests": {"cpu": 1}}},
         "nats": {"config": {"jetstream": {"fileStore": {"dir": "/js",

@@ -46,6 +46,8 @@ def test_null_deletes_a_chart_default() -> None:
     assert "resources" not in merged.tree["single"]
     assert merged.tree["single"]["labels"] == {}
     assert merged.origin(("single", "resources")) == "f0.yaml"
+    # A key that was below the deleted one is gone because of that file, not the chart.
+    assert merged.origin(("single", "resources", "limits", "nvidia.com/gpu")) == "f0.yaml"
 
 
 def test_a_later_file_overrides_an_earlier_null_and_keeps_the_defaults_underneath() -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from tests.support.helm_values import converted, problems
+from tests.support.helm_values import converted, problems, sized
 
 
 def test_resources_map_to_gpus_requests_and_limits() -> None:
-    env = converted({"single": {"resources": {
+    env = converted(sized(4, decode_gpus=2), {"single": {"resources": {
         "requests": {"nvidia.com/gpu": 4, "cpu": "8", "memory": "64Gi",
                      "ephemeral-storage": "100Gi"},
         "limits": {"nvidia.com/gpu": 4, "memory": "64Gi"}}}}).environment
@@ -18,13 +18,18 @@ def test_resources_map_to_gpus_requests_and_limits() -> None:
 
 
 def test_a_gpu_limit_alone_is_enough() -> None:
-    env = converted({"single": {"resources": {"requests": None,
+    env = converted({"configs": sized(2, decode_gpus=1)["configs"]},
+                    {"single": {"resources": {"requests": None,
                                               "limits": {"nvidia.com/gpu": 2}}}}).environment
     assert env.frontend.resources.gpus == 2
 
 
 def test_null_resources_delete_the_charts_gpus() -> None:
-    assert converted({"single": {"resources": None}}).environment.frontend.resources.gpus == 0
+    # The pod is left without GPUs, which its workers need: named by the file that deleted them.
+    assert problems({"single": {"resources": None}}) == [
+        "f0.yaml: single.resources.limits.nvidia.com/gpu: 0 nvidia.com/gpu, but the components "
+        "of the frontend pod ask for 8: VllmWorker 1 x 4 + PrefillWorker 4 x 1 (ServiceArgs "
+        "workers x resources.gpu); set it to 8, or change ServiceArgs"]
 
 
 def test_resource_problems_name_the_resource() -> None:
@@ -38,7 +43,7 @@ def test_resource_problems_name_the_resource() -> None:
         "f0.yaml: single.resources.limits.nvidia.com/gpu: is 4 but the request is 8; Kubernetes "
         "requires a GPU request to equal its limit",
         "f0.yaml: single.resources.limits.cpu: 'lots' is not a Kubernetes quantity such as 10, "
-        "500m or 20Gi (received lots)",
+        "500m or 20Gi",
     ]
 
 

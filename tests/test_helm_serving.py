@@ -26,8 +26,8 @@ def test_invalid_config_values_are_named_by_their_key_inside_configs() -> None:
     configs = chart_defaults()["configs"].replace("tensor-parallel-size: 4",
                                                   "tensor-parallel-size: -4")
     assert problems({}, {"configs": configs}) == [
-        "f1.yaml: configs.VllmWorker.tensor-parallel-size: Input should be greater than 0 "
-        "(received -4)"]
+        "f1.yaml: configs.VllmWorker.tensor-parallel-size: Input should be greater than or equal "
+        "to 1 (received -4)"]
     prefill = "prefillConfigs=PrefillWorker: {tensor_parallel_size: 1}"
     assert problems(MULTINODE, sets=(prefill,)) == [
         "--set: prefillConfigs.PrefillWorker: unknown key 'tensor_parallel_size'; did you mean "
@@ -35,10 +35,14 @@ def test_invalid_config_values_are_named_by_their_key_inside_configs() -> None:
 
 
 def test_the_lowercase_router_section_becomes_router_with_a_warning() -> None:
-    configs = "Frontend:\n  port: 8000\nrouter:\n  min-workers: 1\nVllmWorker:\n  block-size: 64\n"
+    # As the seed's multi-values.yaml wrote it.
+    configs = chart_defaults()["configs"].replace("\nRouter:\n", "\nrouter:\n")
     result = converted({"configs": configs})
-    assert list(result.environment.frontend.config.render()) == ["Frontend", "Router",
-                                                                 "VllmWorker"]
+    config = result.environment.frontend.config.render()
+    assert list(config) == ["Common", "Frontend", "Processor", "Router", "VllmWorker",
+                            "PrefillWorker"]
+    assert config["Router"] == {"min-workers": 1,
+                                "model": "neuralmagic/DeepSeek-R1-Distill-Llama-70B-FP8-dynamic"}
     assert [str(w) for w in result.warnings] == [
         "f0.yaml: configs.router: converted to Router: components read their section by class "
         "name, so no component read the seed's lowercase section; the Router now uses its "
@@ -54,8 +58,23 @@ def test_router_and_lowercase_router_together_are_refused() -> None:
 def test_the_graph_file_of_the_mode_gives_the_chain() -> None:
     graph = "from components.frontend import Frontend\nfrom components.worker import VllmWorker\n" \
             "Frontend.link(VllmWorker)\n"
-    env = converted(sets=(f"graphs.single\\.py={graph}",)).environment
+    # Without PrefillWorker the decode worker prefills itself, on the 4 GPUs it takes.
+    aggregated = {"configs": chart_defaults()["configs"].replace("remote-prefill: true",
+                                                                 "remote-prefill: false"),
+                  "single": {"resources": {"requests": None, "limits": {"nvidia.com/gpu": 4}}}}
+    env = converted(aggregated, sets=(f"graphs.single\\.py={graph}",)).environment
     assert env.frontend.graph == [Component.FRONTEND, Component.VLLM_WORKER]
+
+
+def test_a_graph_without_the_prefill_worker_that_remote_prefill_needs_is_refused() -> None:
+    graph = "from components.frontend import Frontend\nfrom components.worker import VllmWorker\n" \
+            "Frontend.link(VllmWorker)\n"
+    assert problems({"single": {"resources": {"limits": {"nvidia.com/gpu": 4},
+                                              "requests": {"nvidia.com/gpu": 4}}}},
+                    sets=(f"graphs.single\\.py={graph}",)) == [
+        "chart defaults: configs.VllmWorker.remote-prefill: true, but no PrefillWorker runs "
+        "(PrefillWorker is not in graphs.single.py): prompts sent for remote prefill would wait "
+        "in the queue forever"]
 
 
 def test_graph_problems_name_the_file() -> None:

@@ -20,9 +20,9 @@ Reads the values of a release of the seed Helm chart (helm-charts/dynamo) the wa
 the chart's defaults, then every -f file in order (maps merge, lists and scalars are replaced,
 later files win, null deletes a key), then every --set. It writes to DIR the manifests that
 `helm template NAME <seed chart> --namespace NS -f ... --set ...` would have installed, as
-`synth` writes one environment: one file per resource plus kustomization.yaml, directly in
-DIR (apply with `kubectl apply -k DIR`). DIR is replaced as a whole, so it must be new, empty,
-or a folder this command or `synth` wrote before.
+`synth` writes one environment: one file per resource plus kustomization.yaml and the
+placement plan PLAN.md, directly in DIR (apply with `kubectl apply -k DIR`). DIR is replaced as
+a whole, so it must be new, empty, or a folder this command or `synth` wrote before.
 
 A key the chart does not read is an error naming the file and the key (--ignore-unknown makes
 it a warning). Exit code 2 on any input problem, and nothing is written.
@@ -75,22 +75,30 @@ def run(args: argparse.Namespace) -> int:
     environment = conversion.environment
     with tempfile.TemporaryDirectory(prefix=".from-helm-values.",
                                      dir=_existing_parent(output)) as work:
-        files = _synthesize(environment, Path(work))
+        # Named as `synth` will name the environment file, so that synthesizing it gives the
+        # same PLAN.md as well.
+        name = (_environment_name(Path(args.write_environment)) if args.write_environment
+                else environment.release)
+        files = _synthesize(name, environment, Path(work))
         if args.write_environment:
             header = _header(args, warnings)
             _write_file(Path(args.write_environment), environment_file.render(environment, header))
-        _swap_in(Path(work) / "out" / environment.release, output, Path(work))
+        _swap_in(Path(work) / "out" / name, output, Path(work))
     print(f"{environment.release}: {len(files)} resources -> {output}")
     if args.write_environment:
         print(f"environment file -> {args.write_environment}")
     return 0
 
 
-def _synthesize(environment: Any, work: Path) -> list[str]:
+def _environment_name(path: Path) -> str:
+    return path.name.removesuffix(".yaml").removesuffix(".yml")
+
+
+def _synthesize(name: str, environment: Any, work: Path) -> list[str]:
     # Imported here: synth starts the jsii runtime, which `--help` does not need.
     from .. import synth
 
-    results = synth.synthesize({environment.release: environment}, work / "out")
+    results = synth.synthesize({name: environment}, work / "out")
     return results[0].files
 
 
@@ -100,7 +108,7 @@ def _check_replaceable(output: Path) -> None:
     if not output.is_dir():
         raise ConfigError([Problem("--output", "", f"{output} is a file; give a folder")])
     foreign = sorted(p.name for p in output.iterdir()
-                     if not (p.is_file() and (p.name == "kustomization.yaml"
+                     if not (p.is_file() and (p.name in ("kustomization.yaml", "PLAN.md")
                                               or p.name.endswith(".k8s.yaml"))))
     if foreign:
         raise ConfigError([Problem("--output", "", (

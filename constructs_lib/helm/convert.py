@@ -2,8 +2,10 @@
 
 Every value is read from its Helm key and checked; a problem names that key (as the user wrote
 it: `configs.VllmWorker.tensor-parallel-size`, `rdma.networkMode`) and the file it came from.
-Checks the typed model already makes are left to it, and its errors are mapped back from the
-model's field paths to the Helm keys they were read from.
+Checks the typed model already makes, its cross-field rules included (GPU counts, prefill and
+decode agreement, the length of every generated name, dependencies), are left to it: its
+problems are mapped back from the model's field paths to the Helm keys they were read from,
+also where a message mentions another setting.
 
 Where the seed chart itself is wrong, the conversion follows what the chart documents and says
 so in a warning: the lowercase `router:` configs section becomes `Router`, and the prefill pool
@@ -12,12 +14,15 @@ gets `multinode.prefill.resources` (the seed rendered `multinode.resources` ther
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from pydantic import ValidationError
 
 from ..errors import ConfigError, Problem, show
+from ..model import naming
 from ..model.environment import Environment
 from ..model.loader import problems_from
 from .dependencies import convert_dependencies
@@ -80,6 +85,7 @@ class _Converter(Reader):
             value = self.text((key,), "")
             if value not in ("", None, MISSING):
                 self.put(field, (key,), value)
+            self.key_of(field, (key,))
 
     def _image(self) -> None:
         image = self._image_at(("image",))
@@ -205,9 +211,6 @@ class _Converter(Reader):
         self.put("prefill.annotations", ("multinode", "annotations"),
                  self.mapping(("multinode", "annotations")))
 
-
-
-
     def _metrics(self, path: Path) -> None:
         self.mapping(path)
         enabled = self.flag((*path, "enable"), False)
@@ -246,40 +249,45 @@ class _Converter(Reader):
         self.put(f"{field}.relabelings", (*monitor, "relabelings"),
                  [] if relabelings is None else relabelings)
 
-
     # -- validation -----------------------------------------------------------------------
 
     def _validate(self) -> Environment | None:
         try:
-            environment = Environment.model_validate(self.data)
+            return Environment.model_validate(self.data)
         except ValidationError as err:
             earlier = bool(self.problems)
             for problem in problems_from(err, "", Environment):
-                located = self.locate(problem)
+                located = self._names_joined_with(problem) or self.locate(problem)
                 # A required field left out because of a problem already reported.
                 if not (earlier and located is None):
                     self.problems.append(located or Problem(CHART_DEFAULTS, problem.field,
                                                             problem.message))
             return None
-        self._check_service_names(environment)
-        return environment
+
+    def _names_joined_with(self, problem: Problem) -> Problem | None:
+        """The rules blame the release for every name it starts. With a nameOverride joined to
+        it, the Dynamo names are as long as the two together: when only those are wrong, the
+        line goes to nameOverride and says what the two made."""
+        name_override = self.data.get("name_override")
+        if (problem.field != "release" or not name_override or name_override in self.release
+                or self.data.get("fullname_override") or not self.release[:1].isalpha()):
+            return None
+        # etcd's and NATS's names are the release's alone: only a shorter release fixes them.
+        dependencies = naming.DependencyNames(self.release)
+        if any(_cites(problem.message, name) for name in (
+                dependencies.etcd, dependencies.etcd_headless, dependencies.nats,
+                dependencies.nats_headless, dependencies.nats_config_map)):
+            return None
+        full = naming.full_name(self.release, name_override, None)
+        cut = " (Helm cut it at 63 characters)" if full != f"{self.release}-{name_override}" else ""
+        rest = problem.message.removeprefix(f"{show(self.release)}: ")
+        return Problem(self.values.origin(("nameOverride",)), "nameOverride", (
+            f"{show(name_override)}, joined to --release {self.release} as the chart's full "
+            f"name {full}{cut}: {self.in_helm_terms(rest)}"))
 
 
-    def _check_service_names(self, environment: Environment) -> None:
-        suffix = "-single" if environment.mode.value == "single" else "-multinode"
-        service = environment.full_name + suffix
-        if len(service) <= 63:
-            return
-        if environment.fullname_override:
-            source, field = self.values.origin(("fullnameOverride",)), "fullnameOverride"
-        elif environment.name_override:
-            source, field = self.values.origin(("nameOverride",)), "nameOverride"
-        else:
-            source, field = "--release", ""
-        self.problems.append(Problem(source, field, (
-            f"makes the chart's full name {environment.full_name!r}, so the Service would be "
-            f"{service!r}, {len(service)} characters; Kubernetes allows 63. Choose a shorter "
-            "name")))
+def _cites(message: str, name: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", message) is not None
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:

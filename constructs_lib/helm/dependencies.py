@@ -13,13 +13,7 @@ def convert_dependencies(r: Reader) -> None:
     r.mapping(etcd)
     enabled = r.flag((*etcd, "enable"), False)
     r.put(f"{field}.enabled", (*etcd, "enable"), enabled)
-    override = r.text(("etcdEndpointsOverride",), "")
-    if override not in ("", None, MISSING):
-        r.put(f"{field}.endpoints_override", ("etcdEndpointsOverride",), override)
-    elif not enabled:
-        r.problem(("etcdEndpointsOverride",), (
-            "is empty while etcd.enable is false, so the pods would look for an etcd that "
-            "nothing deploys; give the external etcd's host:port"))
+    _override(r, f"{field}.endpoints_override", "etcdEndpointsOverride")
     r.put(f"{field}.replicas", (*etcd, "replicaCount"),
           r.integer((*etcd, "replicaCount"), MISSING))
     r.put(f"{field}.storage_size", (*etcd, "persistence", "size"),
@@ -43,13 +37,7 @@ def convert_dependencies(r: Reader) -> None:
     r.mapping(nats)
     enabled = r.flag((*nats, "enable"), False)
     r.put(f"{field}.enabled", (*nats, "enable"), enabled)
-    override = r.text(("natsServerOverride",), "")
-    if override not in ("", None, MISSING):
-        r.put(f"{field}.server_override", ("natsServerOverride",), override)
-    elif not enabled:
-        r.problem(("natsServerOverride",), (
-            "is empty while nats.enable is false, so the pods would look for a NATS that "
-            "nothing deploys; give the external server's nats://host:port"))
+    _override(r, f"{field}.server_override", "natsServerOverride")
     jetstream: Path = (*nats, "config", "jetstream")
     store: Path = (*jetstream, "fileStore")
     field = f"{field}.jetstream"
@@ -62,3 +50,12 @@ def convert_dependencies(r: Reader) -> None:
           r.flag((*store, "pvc", "enabled"), False))
     r.put(f"{field}.file_store_size", (*store, "pvc", "size"),
           r.get((*store, "pvc", "size"), MISSING))
+
+
+def _override(r: Reader, field: str, key: str) -> None:
+    # A disabled dependency without an override is refused by the model's rules, which name
+    # the override by this key.
+    r.key_of(field, (key,))
+    override = r.text((key,), "")
+    if override not in ("", None, MISSING):
+        r.put(field, (key,), override)

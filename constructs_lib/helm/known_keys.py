@@ -8,7 +8,8 @@ etcd and NATS subcharts, for the keys this project translates) understands.
 from __future__ import annotations
 
 import difflib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import Problem
 from .merge import Path

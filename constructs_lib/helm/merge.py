@@ -67,20 +67,26 @@ def _mark_below(value: Any, prefix: Path, source: str, origins: dict[Path, str])
 
 def coalesce(defaults: dict[str, Any], user: Values) -> Values:
     """The user's values over the chart's defaults; a null the user left in deletes the key."""
-    origins = {}
+    origins: dict[Path, str] = {}
     _mark_below(defaults, (), CHART_DEFAULTS, origins)
-    origins.update(user.origins)
     tree = copy.deepcopy(defaults)
-    _coalesce(tree, user.tree)
+    deleted: list[Path] = []
+    _coalesce(tree, user.tree, (), deleted)
+    # What a null deleted is gone, so a key asked for below it is named by the null's source.
+    origins = {path: source for path, source in origins.items()
+               if not any(path[:len(gone)] == gone for gone in deleted)}
+    origins.update(user.origins)
     return Values(tree, origins)
 
 
-def _coalesce(base: dict[str, Any], user: dict[str, Any]) -> None:
+def _coalesce(base: dict[str, Any], user: dict[str, Any], prefix: Path,
+              deleted: list[Path]) -> None:
     for key, value in user.items():
         if value is None:
             base.pop(key, None)
+            deleted.append((*prefix, key))
         elif isinstance(value, dict) and isinstance(base.get(key), dict):
-            _coalesce(base[key], value)
+            _coalesce(base[key], value, (*prefix, key), deleted)
         else:
             base[key] = _without_nulls(copy.deepcopy(value))
 

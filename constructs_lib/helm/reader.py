@@ -7,7 +7,9 @@ own errors can be reported in the user's terms.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import re
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import Problem, show
 from .merge import Path, Values
@@ -15,6 +17,11 @@ from .set_values import dotted
 
 MISSING: Any = object()
 """Not set: the model's default applies."""
+
+# A model field path as the rules write it in their messages (`frontend.config.Common.model`,
+# `dependencies.etcd.endpoints_override`); a lone word counts only with an underscore, which no
+# English word in a message has.
+_FIELD_PATH = re.compile(r"(?<![\w./'\"-])[a-z][\w-]*(?:\.[A-Za-z][\w-]*|\[\d+\])*")
 
 
 class Reader:
@@ -110,12 +117,31 @@ class Reader:
         elif source is not None:
             self.where[field] = (source, "")
 
+    def key_of(self, field: str, path: Path) -> None:
+        """Remember the Helm key of a model setting left at its default: the rules may still
+        report it, or mention it in a message about another setting."""
+        self.where.setdefault(field, (self.values.origin(path), dotted(path)))
+
     def locate(self, problem: Problem) -> Problem | None:
-        """A model problem, named by the Helm key its value was read from."""
-        field = problem.field.replace(".[key]", "")
+        """A model problem, named by the Helm key its value was read from, and worded with the
+        Helm keys of the other settings its message mentions."""
+        found = self._helm_key(problem.field.replace(".[key]", ""))
+        if found is None:
+            return None
+        source, key = found
+        return Problem(source, key, self.in_helm_terms(problem.message))
+
+    def in_helm_terms(self, message: str) -> str:
+        def helm(match: re.Match[str]) -> str:
+            path = match.group()
+            found = self._helm_key(path) if "." in path or "_" in path else None
+            return found[1] if found and found[1] else path
+        return _FIELD_PATH.sub(helm, message)
+
+    def _helm_key(self, field: str) -> tuple[str, str] | None:
+        """(source, Helm key) of a model field path, or of the setting it lies within."""
         for model_path in sorted(self.where, key=len, reverse=True):
             if field == model_path or field.startswith((f"{model_path}.", f"{model_path}[")):
                 source, helm = self.where[model_path]
-                rest = field[len(model_path):]
-                return Problem(source, (helm + rest).lstrip("."), problem.message)
+                return source, (helm + field[len(model_path):]).lstrip(".")
         return None

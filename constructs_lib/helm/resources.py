@@ -34,6 +34,10 @@ def convert_resources(r: Reader, field: str, path: Path, gpus: bool) -> None:
                 r.problem(at, f"is not a resource this project sets; allowed: {allowed}")
         if kept or kind in resources:
             r.put(f"{field}.{kind}", (*path, kind), kept)
+    if gpus:
+        # Where a pod's GPU count is set, also when the values leave it out: the model's rules
+        # check it against the workers' GPUs.
+        r.key_of(f"{field}.gpus", (*path, "limits", GPU))
     if gpu_counts:
         if len(set(gpu_counts.values())) > 1:
             r.problem((*path, "limits", GPU), (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
 from constructs_lib.errors import ConfigError
 from constructs_lib.helm.convert import Conversion, convert
@@ -20,8 +21,14 @@ from components.worker import VllmWorker
 from components.prefill_worker import PrefillWorker
 Frontend.link(Processor).link(Router).link(VllmWorker).link(PrefillWorker)
 """
+# The prefill pool's workers must load the decode worker's model with its block layout and
+# connector: these are the values of the chart's Common section, which the decode worker reads.
 PREFILL_CONFIGS = """\
 PrefillWorker:
+  model: /data/neuralmagic/DeepSeek-R1-Distill-Llama-70B-FP8-dynamic
+  block-size: 64
+  max-model-len: 16384
+  kv-transfer-config: '{"kv_connector":"DynamoNixlConnector"}'
   tensor-parallel-size: 1
   ServiceArgs:
     workers: 8
@@ -35,6 +42,19 @@ MULTINODE: dict[str, Any] = {
     "prefillConfigs": PREFILL_CONFIGS,
     "graphs": {"frontend.py": FRONTEND_GRAPH},
 }
+
+
+def sized(gpus: int, decode_gpus: int) -> dict[str, Any]:
+    """Values for a single-node pod of `gpus` GPUs: the chart's configs with one decode worker
+    of `decode_gpus` GPUs (tensor parallel) and the rest as one-GPU prefill workers, so that
+    the pod's GPUs add up as the model's rules require."""
+    configs = yaml.safe_load(chart_defaults()["configs"])
+    configs["VllmWorker"]["tensor-parallel-size"] = decode_gpus
+    configs["VllmWorker"]["ServiceArgs"]["resources"]["gpu"] = decode_gpus
+    configs["PrefillWorker"]["ServiceArgs"]["workers"] = gpus - decode_gpus
+    return {"configs": yaml.safe_dump(configs, sort_keys=False),
+            "single": {"resources": {"requests": {"nvidia.com/gpu": gpus},
+                                     "limits": {"nvidia.com/gpu": gpus}}}}
 
 
 def converted(*files: dict[str, Any], sets: tuple[str, ...] = (), release: str = "r1",
