@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import ConfigError, Problem, show
-from ..model import naming
+from ..model import naming, rules
 from ..model.environment import Environment
 from ..model.loader import problems_from
 from .dependencies import convert_dependencies
@@ -253,7 +253,7 @@ class _Converter(Reader):
 
     def _validate(self) -> Environment | None:
         try:
-            return Environment.model_validate(self.data)
+            environment = Environment.model_validate(self.data)
         except ValidationError as err:
             earlier = bool(self.problems)
             for problem in problems_from(err, "", Environment):
@@ -263,6 +263,12 @@ class _Converter(Reader):
                     self.problems.append(located or Problem(CHART_DEFAULTS, problem.field,
                                                             problem.message))
             return None
+        # The advice synth would print for the environment file, in the values' own keys.
+        for finding in rules.warnings(environment):
+            advice = Problem("", finding.field, finding.message)
+            self.warnings.append(self.locate(advice) or Problem(CHART_DEFAULTS, finding.field,
+                                                                finding.message))
+        return environment
 
     def _names_joined_with(self, problem: Problem) -> Problem | None:
         """The rules blame the release for every name it starts. With a nameOverride joined to
