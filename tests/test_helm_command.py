@@ -171,7 +171,7 @@ def test_the_environment_file_may_not_go_inside_the_output(
 
 @pytest.mark.parametrize("content, message", [
     ("rdma: [\n", "invalid YAML: line 2, column 1: expected the node content, but found "
-                  "'<stream end>' (while parsing a flow node that starts at line 2, column 1)"),
+                  "'<stream end>'"),
     ("- a\n- b\n", "expected a mapping of values, got ['a', 'b']"),
 ])
 def test_values_files_that_are_not_values_are_refused(

@@ -98,7 +98,7 @@ def read_yaml(path: Path) -> Any:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         reason = getattr(err, "problem", None) or str(err)
         context, start = getattr(err, "context", None), getattr(err, "context_mark", None)
-        if context and start:
+        if context and start and not (mark and (mark.line, mark.column) == (start.line, start.column)):
             # Where the parser noticed is often a line after the mistake; say where it began.
             reason += (f" ({context} that starts at line {start.line + 1}, "
                        f"column {start.column + 1})")
