@@ -20,6 +20,19 @@ from .environment import (
     ServiceSettings,
     V1Settings,
 )
+from .hardening import (
+    DependencyHardening,
+    DependencyWaitSettings,
+    DisruptionBudgetSettings,
+    NetworkPolicySettings,
+    PlacementSettings,
+    ProbeSettings,
+    ResourceDefaults,
+    SecuritySettings,
+    SharedMemorySettings,
+    Toleration,
+    UpdateStrategy,
+)
 from .serve_config import Component, EngineSection, FrontendSection, KvTransferConfig, ServeConfig
 
 __all__ = [
@@ -28,4 +41,8 @@ __all__ = [
     "KvTransferConfig", "MetricsSettings", "Mode", "ModelVolume", "NatsSettings",
     "PrefillSettings", "RdmaSettings", "ResourceList", "Resources", "ServeConfig",
     "ServiceMonitorSettings", "ServiceSettings", "V1Settings",
+    # production hardening
+    "DependencyHardening", "DependencyWaitSettings", "DisruptionBudgetSettings",
+    "NetworkPolicySettings", "PlacementSettings", "ProbeSettings", "ResourceDefaults",
+    "SecuritySettings", "SharedMemorySettings", "Toleration", "UpdateStrategy",
 ]

@@ -6,7 +6,14 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from . import naming
 from .base import (
@@ -25,6 +32,20 @@ from .base import (
     Quantity,
     Replicas,
     StrictModel,
+)
+from .hardening import (
+    DependencyHardening,
+    DependencyWaitSettings,
+    DisruptionBudgetSettings,
+    Duration,
+    NetworkPolicySettings,
+    PlacementSettings,
+    ProbeSettings,
+    ResourceDefaults,
+    SecuritySettings,
+    SharedMemorySettings,
+    UpdateStrategy,
+    odd_member_count,
 )
 from .serve_config import Component, ServeConfig
 
@@ -118,6 +139,11 @@ class MetricsSettings(StrictModel):
     port: Port = 9091
     image: Image | None = None
     """Default: the Dynamo image."""
+    resources: Resources = Resources(
+        requests=ResourceList(cpu="100m", memory="128Mi"),
+        limits=ResourceList(cpu=1, memory="512Mi"),
+    )
+    """Default: 100m CPU and 128Mi requested, 1 CPU and 512Mi limit."""
     service_monitor: ServiceMonitorSettings = ServiceMonitorSettings()
 
 
@@ -150,6 +176,12 @@ class FrontendSettings(StrictModel):
         Component.PREFILL_WORKER,
     ]
     """The components `dynamo serve` links, in order. Default: the seed's full chain."""
+    probes: ProbeSettings = ProbeSettings()
+    """Default: startup within an hour, ready once a completion succeeds, lenient liveness."""
+    update_strategy: UpdateStrategy = UpdateStrategy()
+    """Default: Recreate."""
+    disruption_budget: DisruptionBudgetSettings = DisruptionBudgetSettings()
+    """Default: with two or more replicas, one pod at a time may be disrupted."""
 
 
 class PrefillSettings(StrictModel):
@@ -160,6 +192,12 @@ class PrefillSettings(StrictModel):
     labels: Labels = {}
     annotations: Annotations = {}
     config: ServeConfig
+    probes: ProbeSettings = ProbeSettings()
+    """Default: the worker processes must run; see `ProbeSettings`."""
+    update_strategy: UpdateStrategy = UpdateStrategy()
+    """Default: Recreate."""
+    disruption_budget: DisruptionBudgetSettings = DisruptionBudgetSettings()
+    """Default: with two or more replicas, one pod at a time may be disrupted."""
 
 
 class ServiceSettings(StrictModel):
@@ -183,6 +221,17 @@ class RdmaSettings(StrictModel):
     network_mode: NetworkMode = "tke-route-eni"
     host_network: bool = True
     """Run the pods in the node's network namespace (only when RDMA is enabled). Default: true."""
+    nccl_ib_gid_index: int | None = Field(3, ge=0)
+    """NCCL_IB_GID_INDEX: the RoCE v2 GID of TKE's RDMA NICs. None leaves it unset. Default: 3."""
+    nccl_ib_hca: str | None = "mlx5"
+    """NCCL_IB_HCA: which RDMA devices NCCL uses. Default: mlx5."""
+    nccl_socket_ifname: str | None = "eth0"
+    """NCCL_SOCKET_IFNAME: the interface for NCCL's bootstrap. Default: eth0."""
+    gloo_socket_ifname: str | None = "eth0"
+    """GLOO_SOCKET_IFNAME: the interface for torch.distributed's gloo. Default: eth0."""
+    vllm_worker_multiproc_method: Literal["spawn", "fork"] | None = "spawn"
+    """VLLM_WORKER_MULTIPROC_METHOD: `fork` after CUDA is initialised hangs or fails.
+    Default: spawn."""
 
 
 _HOST_PORT = re.compile(r"^(https?://)?[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?:[0-9]{1,5}$")
@@ -202,12 +251,13 @@ def _nats_url(value: str) -> str:
     return value
 
 
-class EtcdSettings(StrictModel):
+class EtcdSettings(DependencyHardening):
     enabled: bool = True
     """Deploy etcd with the release. Default: true."""
     endpoints_override: Annotated[str, AfterValidator(_etcd_endpoints)] | None = None
     """Use this etcd instead (host:port[,host:port]). Default: the release's own etcd."""
     replicas: PositiveCount = 1
+    """1, 3 or 5. Default: 1."""
     storage_size: Quantity = "20Gi"
     storage_class: str | None = None
     image: Image = Image(repository="quay.io/coreos/etcd", tag="v3.5.21")
@@ -218,6 +268,16 @@ class EtcdSettings(StrictModel):
             {"cpu": "375m", "memory": "384Mi", "ephemeral-storage": "2Gi"}),
     )
     """Default: the seed's etcd sizing (250m/256Mi requested, 375m/384Mi limit)."""
+    auto_compaction_retention: Duration = "1h"
+    """Keep this much key history (periodic compaction); without compaction every lease renewal
+    grows the database until etcd refuses writes. 0 turns it off. Default: 1h."""
+
+    @field_validator("replicas")
+    @classmethod
+    def _odd_members(cls, replicas: int, info: ValidationInfo) -> int:
+        if info.data.get("enabled", True):
+            odd_member_count(replicas, "etcd")
+        return replicas
 
 
 class JetStreamSettings(StrictModel):
@@ -231,15 +291,27 @@ class JetStreamSettings(StrictModel):
     memory_store_size: Quantity = 0
 
 
-class NatsSettings(StrictModel):
+class NatsSettings(DependencyHardening):
     enabled: bool = True
     server_override: Annotated[str, AfterValidator(_nats_url)] | None = None
     """Use this NATS instead (nats://host:port). Default: the release's own NATS."""
     replicas: PositiveCount = 1
+    """1, 3 or 5. Default: 1."""
     image: Image = Image(repository="nats", tag="2.11.0-alpine")
     jetstream: JetStreamSettings = JetStreamSettings()
     storage_class: str | None = None
-    resources: Resources = Resources()
+    resources: Resources = Resources(
+        requests=ResourceList(cpu="250m", memory="512Mi"),
+        limits=ResourceList(cpu=2, memory="2Gi"),
+    )
+    """Default: 250m CPU and 512Mi requested, 2 CPUs and 2Gi limit."""
+
+    @field_validator("replicas")
+    @classmethod
+    def _odd_members(cls, replicas: int, info: ValidationInfo) -> int:
+        if info.data.get("enabled", True):
+            odd_member_count(replicas, "JetStream (Dynamo's prefill queue)")
+        return replicas
 
 
 class DependencySettings(StrictModel):
@@ -313,6 +385,21 @@ class Environment(StrictModel):
     nodes: NodePool | None = None
     """The GPU node pool. Default: none declared; the plan then says how many nodes of
     8 GPUs the deployment needs, and nothing is refused for lack of room."""
+    shared_memory: SharedMemorySettings = SharedMemorySettings()
+    """Default: 2Gi of /dev/shm per GPU."""
+    resource_defaults: ResourceDefaults = ResourceDefaults()
+    """CPU and memory of Dynamo containers that do not set them. Default: per GPU, 4 CPUs and
+    16Gi requested, 16 CPUs and 32Gi (plus /dev/shm) limit."""
+    placement: PlacementSettings = PlacementSettings()
+    """Default: any node; one pod per node with the host network; spread otherwise."""
+    security: SecuritySettings = SecuritySettings()
+    """Default: no capabilities (but IPC_LOCK for RDMA), RuntimeDefault seccomp, no API token."""
+    dependency_wait: DependencyWaitSettings = DependencyWaitSettings()
+    """Default: wait up to 600 s for etcd and NATS before starting Dynamo."""
+    network_policy: NetworkPolicySettings = NetworkPolicySettings()
+    """Default: NetworkPolicies on; see `NetworkPolicySettings` for host-network pods."""
+    debug: bool = False
+    """Verbose logs: DYN_LOG=debug and NCCL_DEBUG=INFO in the Dynamo containers. Default: false."""
 
     @model_validator(mode="after")
     def _follows_the_rules(self) -> Environment:
