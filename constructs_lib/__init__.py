@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .decode_pool import DecodeWorkerPool, DecodeWorkerPoolProps
     from .dependencies import DependencyStack, DependencyStackProps
     from .frontend import FrontendDeployment, FrontendDeploymentProps
+    from .network_policy import DynamoNetworkPolicy, DynamoNetworkPolicyProps
     from .pod_monitor import PodMonitor, PodMonitorProps
     from .prefill_pool import PrefillWorkerPool, PrefillWorkerPoolProps
     from .rdma import RdmaPolicy, RdmaPolicyProps
@@ -31,6 +32,8 @@ _EXPORTS = {
     "DependencyStack": "dependencies",
     "DependencyStackProps": "dependencies",
     "DynamoChart": "chart",
+    "DynamoNetworkPolicy": "network_policy",
+    "DynamoNetworkPolicyProps": "network_policy",
     "DynamoWorkloadProps": "workload",
     "FrontendDeployment": "frontend",
     "FrontendDeploymentProps": "frontend",
@@ -46,7 +49,7 @@ _EXPORTS = {
 
 __all__ = [
     "DecodeWorkerPool", "DecodeWorkerPoolProps", "DependencyStack", "DependencyStackProps",
-    "DynamoChart", "DynamoWorkloadProps", "FrontendDeployment", "FrontendDeploymentProps",
+    "DynamoChart", "DynamoNetworkPolicy", "DynamoNetworkPolicyProps", "DynamoWorkloadProps", "FrontendDeployment", "FrontendDeploymentProps",
     "PodMonitor", "PodMonitorProps", "PrefillWorkerPool", "PrefillWorkerPoolProps",
     "RdmaPolicy", "RdmaPolicyProps", "ServiceMonitor", "ServiceMonitorProps",
 ]

@@ -1,9 +1,12 @@
-"""etcd as a StatefulSet with a client Service and a headless Service for its members."""
+"""etcd as a StatefulSet with a client Service and a headless Service for its members, a
+NetworkPolicy, and with more than one member a PodDisruptionBudget."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from . import _dependency_pods
+from ._dependency_pods import Clients
 from ._k8s import Manifest, metadata
 from .model.environment import EtcdSettings
 from .model.naming import DependencyNames
@@ -23,7 +26,8 @@ def labels(release: str) -> dict[str, str]:
     }
 
 
-def manifests(release: str, namespace: str, settings: EtcdSettings) -> list[Manifest]:
+def manifests(release: str, namespace: str, settings: EtcdSettings,
+              clients: Clients) -> list[Manifest]:
     names = DependencyNames(release)
     name, headless = names.etcd, names.etcd_headless
     selector = labels(release)
@@ -52,21 +56,32 @@ def manifests(release: str, namespace: str, settings: EtcdSettings) -> list[Mani
             f"--initial-cluster={members}",
             "--initial-cluster-state=new",
             f"--initial-cluster-token={name}",
+            "--auto-compaction-mode=periodic",
+            f"--auto-compaction-retention={settings.auto_compaction_retention}",
         ],
         "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
         "ports": [
             {"name": "client", "containerPort": CLIENT_PORT, "protocol": "TCP"},
             {"name": "peer", "containerPort": PEER_PORT, "protocol": "TCP"},
         ],
-        "resources": _resources(settings),
+        "resources": _dependency_pods.resources(settings.resources),
         "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}],
+        **(_probes() if settings.probes else {}),
     }
+    pod_spec: dict[str, Any] = {"containers": [container], "enableServiceLinks": False}
+    _dependency_pods.harden_pod(pod_spec, selector, settings.replicas, settings)
     claim_spec: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": settings.storage_size}},
     }
     if settings.storage_class:
         claim_spec["storageClassName"] = settings.storage_class
+    optional = [
+        _dependency_pods.network_policy(name, namespace, object_labels, selector, clients,
+                                        client_ports=[CLIENT_PORT], peer_ports=[PEER_PORT]),
+        _dependency_pods.disruption_budget(name, namespace, object_labels, selector,
+                                           settings.replicas, settings),
+    ]
     return [
         {
             "apiVersion": "v1",
@@ -99,18 +114,31 @@ def manifests(release: str, namespace: str, settings: EtcdSettings) -> list[Mani
                 "updateStrategy": {"type": "RollingUpdate"},
                 "template": {
                     "metadata": {"labels": object_labels},
-                    "spec": {"containers": [container]},
+                    "spec": pod_spec,
                 },
                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": claim_spec}],
+                # The data outlives the StatefulSet: deleting or scaling down must not lose it.
+                "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain",
+                                                         "whenScaled": "Retain"},
             },
         },
+        *(m for m in optional if m is not None),
     ]
 
 
-def _resources(settings: EtcdSettings) -> dict[str, Any]:
-    resources = {}
-    if requests := settings.resources.requests.render():
-        resources["requests"] = requests
-    if limits := settings.resources.limits.render():
-        resources["limits"] = limits
-    return resources
+def _probes() -> dict[str, Any]:
+    """etcd serves /health on the client port. Liveness reads from this member only
+    (serializable) and ignores a full database (NOSPACE), as kubeadm probes its etcd: restarting
+    cures neither a lost quorum nor a full disk. Readiness asks for a committed read, so clients
+    go to members of a healthy cluster."""
+    local = {"httpGet": {"path": "/health?exclude=NOSPACE&serializable=true", "port": "client"}}
+    cluster = {"httpGet": {"path": "/health", "port": "client"}}
+    return {
+        # Replaying a large write-ahead log after a crash takes minutes.
+        "startupProbe": {**local, "periodSeconds": 10, "timeoutSeconds": 5,
+                         "failureThreshold": 60},
+        "readinessProbe": {**cluster, "periodSeconds": 10, "timeoutSeconds": 5,
+                           "failureThreshold": 3},
+        "livenessProbe": {**local, "periodSeconds": 30, "timeoutSeconds": 10,
+                          "failureThreshold": 5},
+    }

@@ -1,10 +1,14 @@
-"""NATS with JetStream as a StatefulSet, its configuration file and its Services."""
+"""NATS with JetStream as a StatefulSet, its configuration file and its Services, a
+NetworkPolicy, and with more than one server a PodDisruptionBudget."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from . import _dependency_pods
+from ._dependency_pods import Clients
 from ._k8s import Manifest, metadata
+from .model.base import quantity_value
 from .model.environment import NatsSettings
 from .model.naming import DependencyNames
 
@@ -54,7 +58,8 @@ def config_file(release: str, namespace: str, settings: NatsSettings) -> str:
     return "\n".join(lines) + "\n"
 
 
-def manifests(release: str, namespace: str, settings: NatsSettings) -> list[Manifest]:
+def manifests(release: str, namespace: str, settings: NatsSettings,
+              clients: Clients) -> list[Manifest]:
     names = DependencyNames(release)
     name, headless = names.nats, names.nats_headless
     selector = labels(release)
@@ -86,33 +91,31 @@ def manifests(release: str, namespace: str, settings: NatsSettings) -> list[Mani
         "env": [
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "SERVER_NAME", "value": "$(POD_NAME)"},
+            *_go_memory_limit(settings),
         ],
         "ports": container_ports,
-        "startupProbe": _probe("/healthz", period=10, failures=90),
-        "livenessProbe": _probe("/healthz?js-enabled-only=true", period=30, failures=3),
-        "readinessProbe": _probe("/healthz?js-server-only=true", period=10, failures=3),
         "volumeMounts": mounts,
     }
-    resources = {}
-    if requests := settings.resources.requests.render():
-        resources["requests"] = requests
-    if limits := settings.resources.limits.render():
-        resources["limits"] = limits
-    if resources:
+    if settings.probes:
+        container.update(
+            startupProbe=_probe("/healthz", period=10, failures=90),
+            livenessProbe=_probe("/healthz?js-enabled-only=true", period=30, failures=3),
+            readinessProbe=_probe("/healthz?js-server-only=true", period=10, failures=3),
+        )
+    if resources := _dependency_pods.resources(settings.resources):
         container["resources"] = resources
+    pod_spec: dict[str, Any] = {
+        "containers": [container],
+        "enableServiceLinks": False,
+        "volumes": [{"name": "config", "configMap": {"name": names.nats_config_map}}],
+    }
+    _dependency_pods.harden_pod(pod_spec, selector, settings.replicas, settings)
     statefulset_spec: dict[str, Any] = {
         "replicas": settings.replicas,
         "selector": {"matchLabels": selector},
         "serviceName": headless,
         "podManagementPolicy": "Parallel",
-        "template": {
-            "metadata": {"labels": object_labels},
-            "spec": {
-                "containers": [container],
-                "enableServiceLinks": False,
-                "volumes": [{"name": "config", "configMap": {"name": names.nats_config_map}}],
-            },
-        },
+        "template": {"metadata": {"labels": object_labels}, "spec": pod_spec},
     }
     if store and not settings.jetstream.file_store_pvc:
         statefulset_spec["template"]["spec"]["volumes"].append(
@@ -127,6 +130,16 @@ def manifests(release: str, namespace: str, settings: NatsSettings) -> list[Mani
         statefulset_spec["volumeClaimTemplates"] = [
             {"metadata": {"name": store_claim}, "spec": claim_spec}
         ]
+        # The stream outlives the StatefulSet: deleting or scaling down must not lose it.
+        statefulset_spec["persistentVolumeClaimRetentionPolicy"] = {
+            "whenDeleted": "Retain", "whenScaled": "Retain"}
+    peer_ports = [MONITOR_PORT] + ([CLUSTER_PORT] if settings.replicas > 1 else [])
+    optional = [
+        _dependency_pods.network_policy(name, namespace, object_labels, selector, clients,
+                                        client_ports=[CLIENT_PORT], peer_ports=peer_ports),
+        _dependency_pods.disruption_budget(name, namespace, object_labels, selector,
+                                           settings.replicas, settings),
+    ]
     return [
         {
             "apiVersion": "v1",
@@ -157,7 +170,17 @@ def manifests(release: str, namespace: str, settings: NatsSettings) -> list[Mani
             "metadata": metadata(name, namespace, object_labels),
             "spec": statefulset_spec,
         },
+        *(m for m in optional if m is not None),
     ]
+
+
+def _go_memory_limit(settings: NatsSettings) -> list[dict[str, str]]:
+    """GOMEMLIMIT at 90% of the memory limit: nats-server's Go runtime then collects garbage
+    before the kernel kills it for crossing the limit."""
+    limit = settings.resources.limits.memory
+    if limit is None:
+        return []
+    return [{"name": "GOMEMLIMIT", "value": f"{int(quantity_value(limit) * 0.9) // 2**20}MiB"}]
 
 
 def _probe(path: str, period: int, failures: int) -> dict[str, Any]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ._escape_hatches import GPU_RESOURCE, add_extended_resource
+from . import _wait_for_dependencies
+from ._escape_hatches import GPU_RESOURCE, add_extended_resource, restrict_container, restrict_pod
+from ._scheduling import place
+from ._sizing import container_resources, shared_memory_size
 from .model.environment import Resources
 from .workload import DynamoWorkloadProps
 
@@ -26,17 +29,19 @@ def dependency_env(props: DynamoWorkloadProps) -> list[dict[str, str]]:
     ]
 
 
-def container_resources(resources: Resources) -> dict[str, Any]:
-    rendered: dict[str, Any] = {}
-    if requests := resources.requests.render():
-        rendered["requests"] = requests
-    if limits := resources.limits.render():
-        rendered["limits"] = limits
-    return rendered
+def debug_env(props: DynamoWorkloadProps) -> list[dict[str, str]]:
+    if not props.debug:
+        return []
+    return [{"name": "DYN_LOG", "value": "debug"}, {"name": "NCCL_DEBUG", "value": "INFO"}]
+
+
+def restrict(container: dict[str, Any], props: DynamoWorkloadProps) -> None:
+    """Least privilege for a container of the Dynamo image, which must run as root."""
+    restrict_container(container, drop_all_capabilities=props.security.drop_all_capabilities)
 
 
 def serve_container(props: DynamoWorkloadProps, *, name: str, target: str, port: int,
-                    resources: Resources) -> dict[str, Any]:
+                    resources: Resources, probes: Mapping[str, Any]) -> dict[str, Any]:
     command, args = serve_command(target)
     container: dict[str, Any] = {
         "name": name,
@@ -45,11 +50,12 @@ def serve_container(props: DynamoWorkloadProps, *, name: str, target: str, port:
         "command": command,
         "args": args,
         "ports": [{"name": SERVE_PORT_NAME, "containerPort": port, "protocol": "TCP"}],
-        "env": dependency_env(props),
+        "env": dependency_env(props) + debug_env(props),
+        **probes,
     }
-    rendered = container_resources(resources)
-    if rendered:
-        container["resources"] = rendered
+    container["resources"] = container_resources(
+        resources, props.resource_defaults,
+        shared_memory_size(props.shared_memory, resources.gpus))
     if resources.gpus:
         add_extended_resource(container, GPU_RESOURCE, resources.gpus)
     mounts = [
@@ -60,18 +66,23 @@ def serve_container(props: DynamoWorkloadProps, *, name: str, target: str, port:
     if props.model_volume and props.model_volume.enabled:
         mounts.append({"name": "model-pvc", "mountPath": props.model_volume.mount_path})
     container["volumeMounts"] = mounts
+    restrict(container, props)
     return container
 
 
 def pod_template(props: DynamoWorkloadProps, *, labels: Mapping[str, str],
                  annotations: Mapping[str, str], containers: list[dict[str, Any]],
-                 configs_config_map: str, graphs_config_map: str) -> dict[str, Any]:
+                 configs_config_map: str, graphs_config_map: str,
+                 gpus: int, selector: Mapping[str, str]) -> dict[str, Any]:
+    """The pod template; `gpus` sizes /dev/shm, `selector` spreads this Deployment's pods."""
     volumes: list[dict[str, Any]] = [
         {"name": "configs", "configMap": {"name": configs_config_map}},
         {"name": "graphs", "configMap": {"name": graphs_config_map}},
         # NCCL and vLLM's worker processes exchange tensors through /dev/shm; the container
-        # runtime's default of 64Mi is far too small.
-        {"name": "dshm", "emptyDir": {"medium": "Memory"}},
+        # runtime's default of 64Mi is far too small, and an unbounded one can take the node's
+        # memory.
+        {"name": "dshm", "emptyDir": {
+            "medium": "Memory", "sizeLimit": shared_memory_size(props.shared_memory, gpus)}},
     ]
     if props.model_volume and props.model_volume.enabled:
         volumes.append({"name": "model-pvc",
@@ -79,8 +90,20 @@ def pod_template(props: DynamoWorkloadProps, *, labels: Mapping[str, str],
     spec: dict[str, Any] = {}
     if props.image_pull_secrets:
         spec["imagePullSecrets"] = [{"name": secret} for secret in props.image_pull_secrets]
+    if props.dependency_wait.enabled:
+        spec["initContainers"] = [_wait_for_dependencies.container(
+            image=props.image.reference,
+            pull_policy=props.image.pull_policy,
+            env=dependency_env(props),
+            timeout_seconds=props.dependency_wait.timeout_seconds,
+        )]
     spec["containers"] = containers
     spec["volumes"] = volumes
+    restrict_pod(spec, seccomp_profile=props.security.seccomp_profile,
+                 automount_service_account_token=props.security.automount_service_account_token)
+    host_network = props.rdma is not None and props.rdma.props.host_network
+    place(spec, props.placement, host_network=host_network,
+          release_labels=props.release_labels, own_labels=selector)
     template: dict[str, Any] = {"metadata": {"labels": dict(labels)}, "spec": spec}
     if annotations:
         template["metadata"]["annotations"] = dict(annotations)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from cdk8s import Chart
 from constructs import Construct
 
+from . import _v01, _v1
 from .decode_pool import DecodeWorkerPool, DecodeWorkerPoolProps
 from .dependencies import DependencyStack, DependencyStackProps
-from .frontend import FrontendDeployment, FrontendDeploymentProps
+from .frontend import METRICS_PORT_NAME, FrontendDeployment, FrontendDeploymentProps
 from .model.environment import Environment, Generation, Mode, Resources
 from .model.roles import decode_role, prefill_role, served_model_name
+from .network_policy import DynamoNetworkPolicy, DynamoNetworkPolicyProps
 from .pod_monitor import PodMonitor, PodMonitorProps
 from .prefill_pool import PrefillWorkerPool, PrefillWorkerPoolProps
 from .rdma import RdmaPolicy, RdmaPolicyProps
@@ -31,12 +33,21 @@ class DynamoChart(Chart):
             namespace=env.namespace,
             etcd=env.dependencies.etcd,
             nats=env.dependencies.nats,
+            client_pod_labels={"app.kubernetes.io/instance": env.release,
+                               "app.kubernetes.io/name": env.name},
+            clients_use_host_network=env.rdma.enabled and env.rdma.host_network,
+            network_policy=env.network_policy,
         ))
         self.rdma = None
         if env.rdma.enabled:
             self.rdma = RdmaPolicy(self, "Rdma", RdmaPolicyProps(
                 network_mode=env.rdma.network_mode,
                 host_network=env.rdma.host_network,
+                nccl_ib_gid_index=env.rdma.nccl_ib_gid_index,
+                nccl_ib_hca=env.rdma.nccl_ib_hca,
+                nccl_socket_ifname=env.rdma.nccl_socket_ifname,
+                gloo_socket_ifname=env.rdma.gloo_socket_ifname,
+                vllm_worker_multiproc_method=env.rdma.vllm_worker_multiproc_method,
             ))
         shared = dict(
             release=env.release,
@@ -51,6 +62,12 @@ class DynamoChart(Chart):
             etcd_endpoints=self.dependencies.etcd_endpoints,
             nats_url=self.dependencies.nats_url,
             rdma=self.rdma,
+            shared_memory=env.shared_memory,
+            resource_defaults=env.resource_defaults,
+            placement=env.placement,
+            security=env.security,
+            dependency_wait=env.dependency_wait,
+            debug=env.debug,
         )
         self.frontend = FrontendDeployment(self, "Frontend", FrontendDeploymentProps(
             **shared,
@@ -65,6 +82,9 @@ class DynamoChart(Chart):
             metrics=env.frontend.metrics,
             generation=env.dynamo,
             v1=env.v1,
+            probes=env.frontend.probes,
+            update_strategy=env.frontend.update_strategy,
+            disruption_budget=env.frontend.disruption_budget,
         ))
         self.decode = None
         self.prefill = None
@@ -80,7 +100,29 @@ class DynamoChart(Chart):
                 resources=env.prefill.resources,
                 labels=env.prefill.labels,
                 annotations=env.prefill.annotations,
+                probes=env.prefill.probes,
+                update_strategy=env.prefill.update_strategy,
+                disruption_budget=env.prefill.disruption_budget,
             ))
+        self.network_policy = None
+        if env.network_policy.enabled:
+            scraped = env.frontend.metrics.enabled
+            public_ports: list[int | str]
+            if env.dynamo is Generation.V1:
+                # Prometheus scrapes the 1.x frontend on its HTTP port, workers on their system
+                # port.
+                public_ports = [_v1.HTTP_PORT_NAME] + ([_v1.SYSTEM_PORT_NAME] if scraped else [])
+            else:
+                public_ports = [_v01.SERVE_PORT_NAME] + ([METRICS_PORT_NAME] if scraped else [])
+            self.network_policy = DynamoNetworkPolicy(
+                self, "NetworkPolicy", DynamoNetworkPolicyProps(
+                    release=env.release,
+                    name=(env.v1_names if env.dynamo is Generation.V1 else env.names
+                          ).network_policy,
+                    namespace=env.namespace,
+                    app_name=env.name,
+                    public_ports=public_ports,
+                ))
 
     def _compose_v1(self, shared: dict) -> None:
         """Dynamo 1.x: every worker of the description becomes a pod of its own."""

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 from constructs import Construct
 
 from . import _etcd, _nats
+from ._dependency_pods import Clients
 from ._k8s import emit
 from .model.environment import EtcdSettings, NatsSettings
 from .model.naming import DependencyNames
+from .model.hardening import NetworkPolicySettings
 
 ETCD_CLIENT_PORT = 2379
 NATS_CLIENT_PORT = 4222
@@ -26,6 +29,16 @@ class DependencyStackProps:
     """Default: one etcd member with 20Gi of storage."""
     nats: NatsSettings = NatsSettings()
     """Default: one NATS server with JetStream on a 10Gi volume."""
+    client_pod_labels: Mapping[str, str] | None = None
+    """Labels of the pods that may connect (the NetworkPolicies admit only them and the
+    dependencies' own members). Default: `app.kubernetes.io/instance: <release>` and
+    `app.kubernetes.io/name: dynamo`, the Dynamo pods of this release."""
+    clients_use_host_network: bool = False
+    """The clients run in the host network (TKE RDMA), where no pod selector matches them: the
+    client ports then admit `network_policy.allowed_cidrs`, or every source when it is empty.
+    Default: false."""
+    network_policy: NetworkPolicySettings = NetworkPolicySettings()
+    """Default: NetworkPolicies on, no extra sources."""
 
     def __post_init__(self) -> None:
         if not self.etcd.enabled and not self.etcd.endpoints_override:
@@ -48,14 +61,26 @@ class DependencyStack(Construct):
         self.etcd_service_name = names.etcd
         self.nats_service_name = names.nats
 
+        clients = Clients(
+            pod_labels=self.client_pod_labels,
+            host_network=props.clients_use_host_network,
+            allowed_cidrs=tuple(props.network_policy.allowed_cidrs),
+            network_policy=props.network_policy.enabled,
+        )
         if props.etcd.enabled:
-            etcd = _etcd.manifests(props.release, props.namespace, props.etcd)
-            for index, manifest in enumerate(etcd):
+            for index, manifest in enumerate(
+                    _etcd.manifests(props.release, props.namespace, props.etcd, clients)):
                 emit(self, f"etcd-{index}", manifest)
         if props.nats.enabled:
-            nats = _nats.manifests(props.release, props.namespace, props.nats)
-            for index, manifest in enumerate(nats):
+            for index, manifest in enumerate(
+                    _nats.manifests(props.release, props.namespace, props.nats, clients)):
                 emit(self, f"nats-{index}", manifest)
+
+    @property
+    def client_pod_labels(self) -> dict[str, str]:
+        if self.props.client_pod_labels is not None:
+            return dict(self.props.client_pod_labels)
+        return {"app.kubernetes.io/instance": self.props.release, "app.kubernetes.io/name": "dynamo"}
 
     @property
     def etcd_endpoints(self) -> str:

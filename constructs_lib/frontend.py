@@ -9,8 +9,10 @@ from typing import Any
 from cdk8s import ApiObject
 from constructs import Construct
 
-from . import _graph, _v01, _v1
+from . import _graph, _probes, _v01, _v1
 from ._k8s import emit, metadata
+from ._scheduling import disruption_budget
+from ._sizing import container_resources
 from ._yaml import dump
 from .model.environment import (
     Generation,
@@ -45,7 +47,7 @@ class FrontendDeploymentProps(DynamoWorkloadProps):
     replicas: int = 1
     """Frontend pods. Default: 1."""
     resources: Resources = Resources()
-    """Default: no GPUs and no CPU or memory requests."""
+    """Default: no GPUs; CPU and memory from `resource_defaults`."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Extra labels of this pod only. Default: none."""
     annotations: Mapping[str, str] = field(default_factory=dict)
@@ -105,12 +107,19 @@ class FrontendDeployment(Construct):
         })
 
         pod_labels = {**props.object_labels(self.component), **props.pod_labels, **props.labels}
+        serves_http = props.graph[0] is Component.FRONTEND
+        frontend_section = props.config.frontend
+        probes = (_probes.frontend_probes(
+            props.probes, port_name=_v01.SERVE_PORT_NAME, port=self.http_port,
+            served_model_name=frontend_section.served_model_name if frontend_section else None)
+            if serves_http else _probes.worker_probes(props.probes))
         containers = [_v01.serve_container(
             props,
             name="single" if single else "frontend",
             target=f"graphs.{self.graph_file.removesuffix('.py')}:{props.graph[0].value}",
             port=self.http_port,
             resources=props.resources,
+            probes=probes,
         )]
         if props.metrics.enabled:
             containers.append(self._metrics_container())
@@ -121,10 +130,17 @@ class FrontendDeployment(Construct):
             containers=containers,
             configs_config_map=self.configs_config_map_name,
             graphs_config_map=self.graphs_config_map_name,
+            gpus=props.resources.gpus,
+            selector=self.selector_labels,
         )
         self.deployment: ApiObject = emit(self, "Deployment", deployment(
             self.deployment_name, namespace, props.object_labels(self.component),
-            self.selector_labels, props.replicas, template))
+            self.selector_labels, props.replicas, template, props.update_strategy))
+        budget = disruption_budget(self.deployment_name, namespace,
+                                   props.object_labels(self.component), self.selector_labels,
+                                   props.replicas, props.disruption_budget)
+        self.disruption_budget: ApiObject | None = (
+            emit(self, "DisruptionBudget", budget) if budget else None)
 
         ports: list[dict[str, Any]] = [
             {"name": _v01.SERVE_PORT_NAME, "port": props.service.port,
@@ -203,7 +219,7 @@ class FrontendDeployment(Construct):
         serves them to Prometheus."""
         metrics = self.props.metrics
         image = metrics.image or self.props.image
-        return {
+        container = {
             "name": METRICS_PORT_NAME,
             "image": image.reference,
             "imagePullPolicy": image.pull_policy,
@@ -212,5 +228,9 @@ class FrontendDeployment(Construct):
                 f"metrics --component VllmWorker --endpoint load_metrics --port {metrics.port}"],
             "ports": [
                 {"name": METRICS_PORT_NAME, "containerPort": metrics.port, "protocol": "TCP"}],
-            "env": _v01.dependency_env(self.props),
+            "env": _v01.dependency_env(self.props) + _v01.debug_env(self.props),
+            "resources": container_resources(metrics.resources, self.props.resource_defaults),
+            **(_probes.metrics_probes(METRICS_PORT_NAME) if self.props.probes.enabled else {}),
         }
+        _v01.restrict(container, self.props)
+        return container

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from cdk8s import ApiObject
 from constructs import Construct
 
-from . import _v01, _v1
+from . import _probes, _v01, _v1
 from ._k8s import emit, metadata
+from ._scheduling import disruption_budget
 from ._yaml import dump
 from .model.environment import Generation, Resources, V1Settings
 from .model.naming import PREFILL_COMPONENT, DynamoNames, V1Names
@@ -31,7 +32,7 @@ class PrefillWorkerPoolProps(DynamoWorkloadProps):
     replicas: int = 1
     """Prefill pods. Default: 1."""
     resources: Resources = Resources()
-    """Per pod. Default: no GPUs and no CPU or memory requests."""
+    """Per pod. Default: no GPUs; CPU and memory from `resource_defaults`."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Extra labels of these pods only. Default: none."""
     annotations: Mapping[str, str] = field(default_factory=dict)
@@ -83,6 +84,8 @@ class PrefillWorkerPool(Construct):
             target=f"{Component.PREFILL_WORKER.module}:{Component.PREFILL_WORKER.value}",
             port=props.http_port,
             resources=props.resources,
+            # Prefill workers open no port: probes check that their processes run.
+            probes=_probes.worker_probes(props.probes),
         )
         template = _v01.pod_template(
             props,
@@ -91,10 +94,16 @@ class PrefillWorkerPool(Construct):
             containers=[container],
             configs_config_map=self.configs_config_map_name,
             graphs_config_map=props.graphs_config_map_name,
+            gpus=props.resources.gpus,
+            selector=self.selector_labels,
         )
         self.deployment: ApiObject = emit(self, "Deployment", deployment(
             self.deployment_name, props.namespace, object_labels, self.selector_labels,
-            props.replicas, template))
+            props.replicas, template, props.update_strategy))
+        budget = disruption_budget(self.deployment_name, props.namespace, object_labels,
+                                   self.selector_labels, props.replicas, props.disruption_budget)
+        self.disruption_budget: ApiObject | None = (
+            emit(self, "DisruptionBudget", budget) if budget else None)
 
     def _render_v1(self) -> None:
         """Dynamo 1.x: one `dynamo.vllm --disaggregation-mode prefill` worker per pod."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from constructs import Construct
 
@@ -23,17 +23,47 @@ class RdmaPolicyProps:
     host_network: bool = True
     """Run in the node's network namespace, with DNS that still resolves cluster Services.
     Default: true."""
+    nccl_ib_gid_index: int | None = 3
+    """NCCL_IB_GID_INDEX: the GID index of RoCE v2 on TKE's RDMA NICs; None leaves it unset.
+    Default: 3."""
+    nccl_ib_hca: str | None = "mlx5"
+    """NCCL_IB_HCA: the RDMA devices NCCL may use. Default: mlx5."""
+    nccl_socket_ifname: str | None = "eth0"
+    """NCCL_SOCKET_IFNAME: NCCL's bootstrap interface. Default: eth0."""
+    gloo_socket_ifname: str | None = "eth0"
+    """GLOO_SOCKET_IFNAME: torch.distributed's gloo interface. Default: eth0."""
+    vllm_worker_multiproc_method: Literal["spawn", "fork"] | None = "spawn"
+    """VLLM_WORKER_MULTIPROC_METHOD: forking a process that has initialised CUDA breaks it.
+    Default: spawn."""
 
     def __post_init__(self) -> None:
         if self.network_mode not in ("tke-route-eni", "tke-bridge"):
             raise ValueError(
                 f"network_mode must be 'tke-route-eni' or 'tke-bridge', got {self.network_mode!r}"
             )
+        if self.nccl_ib_gid_index is not None and self.nccl_ib_gid_index < 0:
+            raise ValueError(f"nccl_ib_gid_index must be at least 0, got {self.nccl_ib_gid_index}")
+        if self.vllm_worker_multiproc_method not in (None, "spawn", "fork"):
+            raise ValueError("vllm_worker_multiproc_method must be 'spawn' or 'fork', got "
+                             f"{self.vllm_worker_multiproc_method!r}")
+
+    @property
+    def env(self) -> list[dict[str, str]]:
+        """The settings TKE's later Dynamo charts found NCCL and vLLM need on RDMA nodes."""
+        values = {
+            "NCCL_IB_GID_INDEX": self.nccl_ib_gid_index,
+            "NCCL_IB_HCA": self.nccl_ib_hca,
+            "NCCL_SOCKET_IFNAME": self.nccl_socket_ifname,
+            "GLOO_SOCKET_IFNAME": self.gloo_socket_ifname,
+            "VLLM_WORKER_MULTIPROC_METHOD": self.vllm_worker_multiproc_method,
+        }
+        return [{"name": k, "value": str(v)} for k, v in values.items() if v is not None]
 
 
 class RdmaPolicy(Construct):
     """Applies TKE RDMA to pod templates: the networks annotation, one shared RDMA device per
-    container, IPC_LOCK (RDMA pins memory), and optionally the host network."""
+    container, IPC_LOCK (RDMA pins memory), NCCL's RDMA settings, and optionally the host
+    network."""
 
     def __init__(self, scope: Construct, id: str, props: RdmaPolicyProps | None = None) -> None:
         super().__init__(scope, id)
@@ -57,6 +87,9 @@ class RdmaPolicy(Construct):
             if container["name"] in wanted:
                 add_extended_resource(container, TKE_SHARED_RDMA_RESOURCE, 1)
                 add_capabilities(container, "IPC_LOCK")
+                env = container.setdefault("env", [])
+                present = {e["name"] for e in env}
+                env.extend(e for e in self.props.env if e["name"] not in present)
         if self.props.host_network:
             spec["hostNetwork"] = True
             spec["dnsPolicy"] = "ClusterFirstWithHostNet"

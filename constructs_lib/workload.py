@@ -5,7 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from ._scheduling import strategy
 from .model.environment import Image, ModelVolume
+from .model.hardening import (
+    DependencyWaitSettings,
+    DisruptionBudgetSettings,
+    PlacementSettings,
+    ProbeSettings,
+    ResourceDefaults,
+    SecuritySettings,
+    SharedMemorySettings,
+    UpdateStrategy,
+)
 from .rdma import RdmaPolicy
 
 DEFAULT_IMAGE = Image(repository="tkeai.tencentcloudcr.com/tke-ai-playbook/dynamo",
@@ -42,6 +53,25 @@ class DynamoWorkloadProps:
     """The claim holding the weights. Default: claim `ai-model` mounted at /data."""
     rdma: RdmaPolicy | None = None
     """Default: no RDMA."""
+    probes: ProbeSettings = ProbeSettings()
+    """Default: a one-hour startup budget, readiness once the pod can serve, lenient liveness."""
+    update_strategy: UpdateStrategy = UpdateStrategy()
+    """Default: Recreate."""
+    disruption_budget: DisruptionBudgetSettings = DisruptionBudgetSettings()
+    """Default: a PodDisruptionBudget allowing one disruption, for two or more replicas."""
+    shared_memory: SharedMemorySettings = SharedMemorySettings()
+    """Default: 2Gi of /dev/shm per GPU."""
+    resource_defaults: ResourceDefaults = ResourceDefaults()
+    """CPU and memory where `resources` leave them out. Default: per GPU, 4 CPUs and 16Gi
+    requested, 16 CPUs and 32Gi (plus /dev/shm) limit."""
+    placement: PlacementSettings = PlacementSettings()
+    """Default: any node; one release pod per node with the host network, spread otherwise."""
+    security: SecuritySettings = SecuritySettings()
+    """Default: every capability dropped, RuntimeDefault seccomp, no service account token."""
+    dependency_wait: DependencyWaitSettings = DependencyWaitSettings()
+    """Default: an init container waits up to 600 s for etcd and NATS."""
+    debug: bool = False
+    """DYN_LOG=debug and NCCL_DEBUG=INFO. Default: false."""
 
     def selector_labels(self, component: str) -> dict[str, str]:
         """The labels a Deployment selects its pods by; identical to the seed chart's."""
@@ -54,11 +84,18 @@ class DynamoWorkloadProps:
     def object_labels(self, component: str) -> dict[str, str]:
         return {**self.selector_labels(component), **MANAGED_BY}
 
+    @property
+    def release_labels(self) -> dict[str, str]:
+        """The labels every Dynamo pod of this release carries, whatever its component."""
+        return {"app.kubernetes.io/name": self.app_name, "app.kubernetes.io/instance": self.release}
+
 
 def deployment(name: str, namespace: str | None, labels: Mapping[str, str],
                selector: Mapping[str, str], replicas: int,
-               pod_template: dict[str, Any]) -> dict[str, Any]:
-    """A GPU Deployment: `Recreate`, because a rolling update needs GPUs a full cluster lacks."""
+               pod_template: dict[str, Any],
+               update_strategy: UpdateStrategy = UpdateStrategy()) -> dict[str, Any]:
+    """A GPU Deployment: `Recreate` by default, because a rolling update needs GPUs a full
+    cluster lacks."""
     meta: dict[str, Any] = {"name": name, "labels": dict(labels)}
     if namespace:
         meta["namespace"] = namespace
@@ -67,7 +104,7 @@ def deployment(name: str, namespace: str | None, labels: Mapping[str, str],
         "kind": "Deployment",
         "metadata": meta,
         "spec": {
-            "strategy": {"type": "Recreate"},
+            "strategy": strategy(update_strategy),
             "replicas": replicas,
             "selector": {"matchLabels": dict(selector)},
             "template": pod_template,

@@ -30,9 +30,10 @@ def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     (GOOD.read_text().replace("  replicas: 2\n", "  replicas: two\n"),
      "prefill.replicas: Input should be a valid integer (received two)"),
     (GOOD.read_text().replace("mode: multinode\n", "mode: multinode\nnode_pool: 3\n"),
-     "node_pool: unknown key; allowed here: dependencies, dynamo, frontend, fullname_override, "
-     "image, image_pull_secrets, mode, model_volume, name_override, namespace, nodes, "
-     "pod_annotations, pod_labels, prefill, rdma, release, service, v1"),
+     "node_pool: unknown key; allowed here: debug, dependencies, dependency_wait, dynamo, "
+     "frontend, fullname_override, image, image_pull_secrets, mode, model_volume, name_override, "
+     "namespace, network_policy, nodes, placement, pod_annotations, pod_labels, prefill, rdma, "
+     "release, resource_defaults, security, service, shared_memory, v1"),
 ], ids=["missing-file", "invalid-yaml", "wrong-type", "unknown-key"])
 def test_bad_input_is_one_line_without_traceback(content: str | None, expected: str,
                                                  tmp_path: Path) -> None:
@@ -146,10 +147,11 @@ def test_synth_writes_each_environment_and_ends_with_a_summary_of_each(tmp_path:
     assert cli.main(["synth", *files, "-o", str(tmp_path)]) == 0
     assert (tmp_path / "single-node" / "kustomization.yaml").is_file()
     assert capsys.readouterr().out.splitlines() == [
-        f"multi-node: 13 resources -> {tmp_path / 'multi-node'}",
-        "  ConfigMap 4, Service 5, StatefulSet 2, Deployment 2; 24 GPUs on 3 nodes",
-        f"single-node: 11 resources -> {tmp_path / 'single-node'}",
-        "  ConfigMap 3, Service 5, StatefulSet 2, Deployment 1; 8 GPUs on 1 node",
+        f"multi-node: 17 resources -> {tmp_path / 'multi-node'}",
+        "  ConfigMap 4, Service 5, NetworkPolicy 3, PodDisruptionBudget 1, StatefulSet 2, "
+        "Deployment 2; 24 GPUs on 3 nodes",
+        f"single-node: 14 resources -> {tmp_path / 'single-node'}",
+        "  ConfigMap 3, Service 5, NetworkPolicy 3, StatefulSet 2, Deployment 1; 8 GPUs on 1 node",
     ]
 
 

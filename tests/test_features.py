@@ -81,7 +81,10 @@ def test_service_monitors_follow_their_crd(shared: Path, tmp_path: Path) -> None
 def test_external_dependencies_are_not_deployed(tmp_path: Path) -> None:
     result = synth_environment(FEATURES["single-node-external-deps"][1], tmp_path)
     assert result.all("StatefulSet") == []
-    env = {e["name"]: e["value"] for e in
-           result.find("Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env == {"NATS_SERVER": "nats://nats.shared.svc:4222",
-                   "ETCD_ENDPOINTS": "etcd.shared.svc:2379"}
+    pod = result.find("Deployment")["spec"]["template"]["spec"]
+    # The init container waits for the external endpoints, not for the release's own.
+    for container in (pod["containers"][0], pod["initContainers"][0]):
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert {k: env.get(k) for k in ("NATS_SERVER", "ETCD_ENDPOINTS")} == {
+            "NATS_SERVER": "nats://nats.shared.svc:4222", "ETCD_ENDPOINTS": "etcd.shared.svc:2379"}
+    assert result.all("NetworkPolicy", "deepseek-r1-llama-70b-etcd") == []

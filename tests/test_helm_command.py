@@ -90,7 +90,8 @@ def test_ignore_unknown_warns_and_writes(values_file: Path, tmp_path: Path,
     # synth prints it for environment files (these small values turn RDMA off).
     assert warnings[1].startswith(f"warning: {values_file}: rdma.enable: false, while the decode")
     assert all(line.startswith("warning: ") for line in warnings)
-    assert captured.out.splitlines() == [f"r1: 11 resources -> {output}",
+    # 11 resources of the seed's kinds, and a NetworkPolicy each for etcd, NATS and Dynamo
+    assert captured.out.splitlines() == [f"r1: 14 resources -> {output}",
                                          f"environment file -> {environment}"]
     files = sorted(p.name for p in output.iterdir())
     assert "Deployment.old-release.k8s.yaml" not in files

@@ -355,9 +355,11 @@ def test_single_node_without_rdma_with_other_storage_monitoring_and_dependencies
     spec = find(ours, "Deployment", "r1-dynamo-single")["spec"]["template"]["spec"]
     assert "hostNetwork" not in spec and "dnsPolicy" not in spec
     serve = named(spec["containers"], "single")
-    assert "securityContext" not in serve
-    assert serve["resources"] == {"requests": {"nvidia.com/gpu": 8},
-                                  "limits": {"nvidia.com/gpu": 8}}
+    assert "add" not in serve["securityContext"]["capabilities"]  # no IPC_LOCK without RDMA
+    # no RDMA device without RDMA; CPU and memory come from the per-GPU resource defaults
+    for kind in ("requests", "limits"):
+        assert set(serve["resources"][kind]) == {"cpu", "memory", "nvidia.com/gpu"}
+        assert serve["resources"][kind]["nvidia.com/gpu"] == 8
     assert find(ours, "Deployment", "r1-dynamo-single")["spec"]["template"]["metadata"][
         "annotations"] == {"example.com/owner": "llm-team"}
     etcd = find(ours, "StatefulSet", "r1-etcd")

@@ -37,11 +37,11 @@ from .hardening import (
     DependencyHardening,
     DependencyWaitSettings,
     DisruptionBudgetSettings,
-    Duration,
     NetworkPolicySettings,
     PlacementSettings,
     ProbeSettings,
     ResourceDefaults,
+    RetentionPeriod,
     SecuritySettings,
     SharedMemorySettings,
     UpdateStrategy,
@@ -268,7 +268,7 @@ class EtcdSettings(DependencyHardening):
             {"cpu": "375m", "memory": "384Mi", "ephemeral-storage": "2Gi"}),
     )
     """Default: the seed's etcd sizing (250m/256Mi requested, 375m/384Mi limit)."""
-    auto_compaction_retention: Duration = "1h"
+    auto_compaction_retention: RetentionPeriod = "1h"
     """Keep this much key history (periodic compaction); without compaction every lease renewal
     grows the database until etcd refuses writes. 0 turns it off. Default: 1h."""
 

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, Field, PositiveInt, model_validator
 from .base import Labels, Quantity, StrictModel, quantity_value
 
 _PERCENT = re.compile(r"^([1-9][0-9]?|100)%$")
-_DURATION = re.compile(r"^[0-9]+(h|m|s)?$")
+_RETENTION = re.compile(r"^[0-9]+(h|m|s)?$")
 
 
 def _cidr(value: str) -> str:
@@ -35,15 +35,15 @@ def _percent_or_count(value: int | str) -> int | str:
     return value
 
 
-def _duration(value: str) -> str:
-    if not _DURATION.match(value):
+def _retention(value: str) -> str:
+    if not _RETENTION.match(value):
         raise ValueError(f"{value!r} is not a duration such as 1h, 30m or 0 (off)")
     return value
 
 
 Cidr = Annotated[str, AfterValidator(_cidr)]
 CountOrPercent = Annotated[PositiveInt | str, AfterValidator(_percent_or_count)]
-Duration = Annotated[str, AfterValidator(_duration)]
+RetentionPeriod = Annotated[str, AfterValidator(_retention)]
 
 
 class ProbeSettings(StrictModel):

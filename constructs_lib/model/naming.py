@@ -80,6 +80,11 @@ class DynamoNames:
     def service_monitor(self) -> str:
         return self.full_name
 
+    @property
+    def network_policy(self) -> str:
+        """The NetworkPolicy of every Dynamo pod of the release."""
+        return self.full_name
+
 
 V1_COMPONENTS = ("frontend", "decode", "prefill")
 
@@ -105,6 +110,11 @@ class V1Names:
     @property
     def worker_monitor(self) -> str:
         return f"{self.full_name}-workers"
+
+    @property
+    def network_policy(self) -> str:
+        """The NetworkPolicy of every Dynamo pod of the release."""
+        return self.full_name
 
 
 @dataclass(frozen=True)

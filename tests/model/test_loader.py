@@ -35,7 +35,9 @@ def test_a_minimal_environment_loads(tmp_path: Path) -> None:
 
 def test_unknown_keys_name_the_path_and_the_allowed_keys(tmp_path: Path) -> None:
     found = problems(tmp_path, MINIMAL + "rdma:\n  enable: true\n")
-    assert found == ["rdma.enable: unknown key; allowed here: enabled, host_network, network_mode"]
+    assert found == ["rdma.enable: unknown key; allowed here: enabled, gloo_socket_ifname, "
+                     "host_network, nccl_ib_gid_index, nccl_ib_hca, nccl_socket_ifname, "
+                     "network_mode, vllm_worker_multiproc_method"]
 
 
 def test_every_problem_of_a_file_is_reported(tmp_path: Path) -> None:

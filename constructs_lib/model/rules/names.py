@@ -27,6 +27,8 @@ _KIND_RULES: dict[str, tuple[Callable[[str], bool], int, str]] = {
     "ConfigMap": (is_dns_subdomain, 253, _SUBDOMAIN),
     "ServiceMonitor": (is_dns_subdomain, 253, _SUBDOMAIN),
     "PodMonitor": (is_dns_subdomain, 253, _SUBDOMAIN),
+    "NetworkPolicy": (is_dns_subdomain, 253, _SUBDOMAIN),
+    "PodDisruptionBudget": (is_dns_subdomain, 253, _SUBDOMAIN),
 }
 
 
@@ -42,36 +44,60 @@ class GeneratedName(NamedTuple):
 def generated_names(env: Environment) -> list[GeneratedName]:
     """Every object name the environment produces, with the setting that decides it."""
     from ..environment import Generation, Mode
-    from ..roles import prefill_role
+    from ..roles import decode_role, prefill_role
 
     field = "fullname_override" if env.fullname_override else "release"
     names, deps = env.names, env.dependency_names
     metrics = env.frontend.metrics
     monitored = metrics.enabled and metrics.service_monitor.enabled
     dynamo: list[tuple[str, str]]
+    # A Deployment of two or more replicas has a PodDisruptionBudget of its name, when enabled.
+    budgets = []
     if env.dynamo is Generation.V1:
         v1 = env.v1_names
+        prefill_settings = env.prefill or env.frontend
         dynamo = [("Deployment", v1.deployment("frontend")), ("Service", v1.frontend_service),
                   ("Deployment", v1.deployment("decode"))]
+        budgets = [(v1.deployment("frontend"), env.frontend.replicas, env.frontend),
+                   (v1.deployment("decode"), decode_role(env).workers, env.frontend)]
         if prefill_role(env).workers:
             dynamo.append(("Deployment", v1.deployment("prefill")))
+            budgets.append((v1.deployment("prefill"), prefill_role(env).workers,
+                            prefill_settings))
         if monitored:
             dynamo += [("ServiceMonitor", v1.service_monitor), ("PodMonitor", v1.worker_monitor)]
+        network_policy = v1.network_policy
     else:
         dynamo = [("Deployment", names.frontend_deployment), ("Service", names.frontend_service),
                   ("ConfigMap", names.configs_config_map), ("ConfigMap", names.graphs_config_map)]
+        budgets = [(names.frontend_deployment, env.frontend.replicas, env.frontend)]
         if env.mode is Mode.MULTINODE:
             dynamo += [("Deployment", names.prefill_deployment),
                        ("ConfigMap", names.prefill_configs_config_map)]
+            if env.prefill is not None:
+                budgets.append((names.prefill_deployment, env.prefill.replicas, env.prefill))
         if monitored:
             dynamo.append(("ServiceMonitor", names.service_monitor))
+        network_policy = names.network_policy
+    dynamo += [("PodDisruptionBudget", name) for name, replicas, role in budgets
+               if replicas >= 2 and role.disruption_budget.enabled]
+    policies = env.network_policy.enabled
+    if policies:
+        dynamo.append(("NetworkPolicy", network_policy))
     dependencies = []
-    if env.dependencies.etcd.enabled:
+    etcd, nats = env.dependencies.etcd, env.dependencies.nats
+    if etcd.enabled:
         dependencies += [("Service", deps.etcd), ("Service", deps.etcd_headless),
                          ("StatefulSet", deps.etcd)]
-    if env.dependencies.nats.enabled:
+    if nats.enabled:
         dependencies += [("Service", deps.nats), ("Service", deps.nats_headless),
                          ("StatefulSet", deps.nats), ("ConfigMap", deps.nats_config_map)]
+    # Each dependency's NetworkPolicy and PodDisruptionBudget take its StatefulSet's name.
+    for settings, name in ((etcd, deps.etcd), (nats, deps.nats)):
+        if settings.enabled and policies:
+            dependencies.append(("NetworkPolicy", name))
+        if settings.enabled and settings.replicas >= 2 and settings.disruption_budget:
+            dependencies.append(("PodDisruptionBudget", name))
     return ([GeneratedName(field, kind, name, False) for kind, name in dynamo]
             + [GeneratedName("release", kind, name, True) for kind, name in dependencies])
 
