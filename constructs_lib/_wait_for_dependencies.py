@@ -87,13 +87,14 @@ while :; do
   if [[ -n $etcd_up && -n $nats_up ]]; then exit 0; fi
   waiting=$([[ -z $etcd_up ]] && printf 'etcd (%s) ' "$(without_credentials "$etcd")"
             [[ -z $nats_up ]] && printf 'NATS (%s)' "$(without_credentials "$nats")")
-  if (( SECONDS >= deadline )); then
+  remaining=$((deadline - SECONDS))
+  if (( remaining <= 0 )); then
     echo "gave up after $1 s waiting for $waiting" >&2; exit 1
   fi
   if (( SECONDS >= report_at )); then
     echo "waiting for $waiting"; report_at=$((SECONDS + 30))
   fi
-  sleep 2
+  sleep $(( remaining < 2 ? remaining : 2 ))
 done
 """
 
