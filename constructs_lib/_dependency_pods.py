@@ -35,7 +35,8 @@ def network_policy(name: str, namespace: str, labels: Mapping[str, str],
     serves; nothing else. Egress stays open (members resolve and reach each other by DNS)."""
     if not clients.network_policy:
         return None
-    sources: list[dict[str, Any]] | None = [{"podSelector": {"matchLabels": dict(clients.pod_labels)}}]
+    sources: list[dict[str, Any]] | None = [
+        {"podSelector": {"matchLabels": dict(clients.pod_labels)}}]
     sources += [{"ipBlock": {"cidr": cidr}} for cidr in clients.allowed_cidrs]
     if clients.host_network and not clients.allowed_cidrs:
         # Host-network clients connect from node addresses that no selector can name and that

@@ -40,7 +40,8 @@ IFS= read -r -d '' -t 8 -u 3 reply
 # $1: port, $2: the JSON request body. HTTP/1.0, so the reply ends when the server closes.
 COMPLETION_ANSWERED = r"""LC_ALL=C
 exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-printf 'POST /v1/chat/completions HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' "${#2}" "$2" >&3
+headers='Host: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\n'
+printf "POST /v1/chat/completions HTTP/1.0\r\n$headers\r\n%s" "${#2}" "$2" >&3
 IFS= read -r -d '' -t 55 -u 3 reply
 [[ $reply == HTTP/1.[01]" 200"* ]]
 """

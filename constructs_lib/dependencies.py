@@ -80,7 +80,8 @@ class DependencyStack(Construct):
     def client_pod_labels(self) -> dict[str, str]:
         if self.props.client_pod_labels is not None:
             return dict(self.props.client_pod_labels)
-        return {"app.kubernetes.io/instance": self.props.release, "app.kubernetes.io/name": "dynamo"}
+        return {"app.kubernetes.io/instance": self.props.release,
+                "app.kubernetes.io/name": "dynamo"}
 
     @property
     def etcd_endpoints(self) -> str:

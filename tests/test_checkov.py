@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -121,7 +120,8 @@ def test_every_failed_check_is_accepted_with_a_reason(scan: Scan) -> None:
 
 
 def test_every_accepted_check_still_fails(scan: Scan) -> None:
-    stale = [f"{skip['check']} {pattern}" for skip in SKIPS["skips"] for pattern in skip["resources"]
+    stale = [f"{skip['check']} {pattern}"
+             for skip in SKIPS["skips"] for pattern in skip["resources"]
              if not any(f.check == skip["check"] and fnmatch.fnmatchcase(f.resource, pattern)
                         for f in scan.ours)]
     assert stale == [], "checkov-skips.yaml accepts failures that no longer occur: remove them"

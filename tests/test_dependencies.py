@@ -1,10 +1,16 @@
+"""DependencyStack: the seed subcharts' Services and storage, external endpoints, and the
+hardening (NetworkPolicies, disruption budgets, anti-affinity, privileges)."""
+
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
 from constructs_lib import DependencyStack, DependencyStackProps
-from constructs_lib.model import EtcdSettings, NatsSettings
+from constructs_lib.model import EtcdSettings, NatsSettings, NetworkPolicySettings
 from tests.support.builders import chart, matches, one, synth
+from tests.support.charts import find, kinds, synthesize_with
 
 
 def stack(**changes):
@@ -76,3 +82,148 @@ def test_a_disabled_dependency_needs_an_override() -> None:
         DependencyStackProps(release="r1", namespace="ns", etcd=EtcdSettings(enabled=False))
     with pytest.raises(ValueError, match="nats is disabled but no server_override"):
         DependencyStackProps(release="r1", namespace="ns", nats=NatsSettings(enabled=False))
+
+
+# --- production hardening -------------------------------------------------------------
+
+DYNAMO = {"app.kubernetes.io/instance": "llama", "app.kubernetes.io/name": "dynamo"}
+
+
+def hardened_stack(**props: Any) -> list[dict[str, Any]]:
+    return synthesize_with(lambda chart: DependencyStack(chart, "deps", DependencyStackProps(
+        release="llama", namespace="inference", **props)))
+
+
+def pod_spec(documents: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    return find(documents, "StatefulSet", name)["spec"]["template"]["spec"]
+
+
+def test_a_single_member_each_has_no_disruption_budget_and_no_anti_affinity() -> None:
+    documents = hardened_stack()
+    assert kinds(documents) == ["ConfigMap", "NetworkPolicy", "NetworkPolicy", "Service",
+                                "Service", "Service", "Service", "StatefulSet", "StatefulSet"]
+    for name in ("llama-etcd", "llama-nats"):
+        assert "affinity" not in pod_spec(documents, name)
+
+
+def test_three_members_each_are_spread_and_drained_one_at_a_time() -> None:
+    documents = hardened_stack(etcd=EtcdSettings(replicas=3), nats=NatsSettings(replicas=3))
+    for name, component in (("llama-etcd", "etcd"), ("llama-nats", "nats")):
+        selector = find(documents, "StatefulSet", name)["spec"]["selector"]["matchLabels"]
+        budget = find(documents, "PodDisruptionBudget", name)["spec"]
+        assert budget == {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
+        [term] = pod_spec(documents, name)["affinity"]["podAntiAffinity"][
+            "requiredDuringSchedulingIgnoredDuringExecution"]
+        assert term == {"labelSelector": {"matchLabels": selector},
+                        "topologyKey": "kubernetes.io/hostname"}
+        assert selector["app.kubernetes.io/component"] == component
+
+
+def test_anti_affinity_can_be_a_preference_and_the_budget_can_go() -> None:
+    documents = hardened_stack(etcd=EtcdSettings(replicas=3, anti_affinity="preferred",
+                                        disruption_budget=False))
+    anti = pod_spec(documents, "llama-etcd")["affinity"]["podAntiAffinity"]
+    assert list(anti) == ["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert [d for d in documents if d["kind"] == "PodDisruptionBudget"] == []
+
+
+@pytest.mark.parametrize("name", ["llama-etcd", "llama-nats"])
+def test_members_run_without_root_or_privileges(name: str) -> None:
+    spec = pod_spec(hardened_stack(), name)
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["securityContext"] == {
+        "seccompProfile": {"type": "RuntimeDefault"}, "runAsNonRoot": True, "runAsUser": 65532,
+        "runAsGroup": 65532, "fsGroup": 65532, "fsGroupChangePolicy": "OnRootMismatch"}
+    [container] = spec["containers"]
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True, "runAsNonRoot": True, "runAsUser": 65532,
+        "runAsGroup": 65532}
+    assert set(container["resources"]) == {"requests", "limits"}
+    assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container)
+
+
+def test_probes_and_read_only_root_can_be_switched_off() -> None:
+    documents = hardened_stack(etcd=EtcdSettings(probes=False, read_only_root_filesystem=False,
+                                        run_as_user=1001))
+    [container] = pod_spec(documents, "llama-etcd")["containers"]
+    assert not {"startupProbe", "readinessProbe", "livenessProbe"} & set(container)
+    assert "readOnlyRootFilesystem" not in container["securityContext"]
+    assert container["securityContext"]["runAsUser"] == 1001
+
+
+def test_storage_outlives_the_statefulsets() -> None:
+    documents = hardened_stack()
+    for name in ("llama-etcd", "llama-nats"):
+        spec = find(documents, "StatefulSet", name)["spec"]
+        assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain",
+                                                                "whenScaled": "Retain"}
+        assert spec["volumeClaimTemplates"]
+
+
+def test_etcd_compacts_its_history() -> None:
+    [container] = pod_spec(hardened_stack(etcd=EtcdSettings(auto_compaction_retention="30m")),
+                           "llama-etcd")["containers"]
+    assert "--auto-compaction-mode=periodic" in container["args"]
+    assert "--auto-compaction-retention=30m" in container["args"]
+
+
+def test_nats_collects_garbage_before_its_memory_limit() -> None:
+    [container] = pod_spec(hardened_stack(), "llama-nats")["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert container["resources"]["limits"]["memory"] == "2Gi"
+    assert env["GOMEMLIMIT"] == "1843MiB"
+
+
+def policy(documents: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    spec = find(documents, "NetworkPolicy", name)["spec"]
+    assert spec["policyTypes"] == ["Ingress"]
+    return spec["ingress"]
+
+
+def test_only_the_dynamo_pods_and_the_members_reach_etcd() -> None:
+    client, peers = policy(hardened_stack(), "llama-etcd")
+    assert client == {"from": [{"podSelector": {"matchLabels": DYNAMO}}],
+                      "ports": [{"port": 2379, "protocol": "TCP"}]}
+    assert peers["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "etcd"
+    assert [p["port"] for p in peers["ports"]] == [2379, 2380]
+
+
+def test_nats_admits_clients_on_4222_and_members_on_their_ports() -> None:
+    client, peers = policy(hardened_stack(nats=NatsSettings(replicas=3)), "llama-nats")
+    assert client["ports"] == [{"port": 4222, "protocol": "TCP"}]
+    assert [p["port"] for p in peers["ports"]] == [4222, 8222, 6222]
+
+
+def test_the_client_labels_can_be_named() -> None:
+    client, _ = policy(hardened_stack(client_pod_labels={"team": "llm"}), "llama-etcd")
+    assert client["from"] == [{"podSelector": {"matchLabels": {"team": "llm"}}}]
+
+
+def test_host_network_clients_leave_the_client_port_open_unless_cidrs_are_given() -> None:
+    client, peers = policy(hardened_stack(clients_use_host_network=True), "llama-nats")
+    assert "from" not in client and client["ports"] == [{"port": 4222, "protocol": "TCP"}]
+    assert "from" in peers  # the cluster and monitoring ports stay closed to others
+
+    cidrs = NetworkPolicySettings(allowed_cidrs=["10.0.0.0/16", "fd00::/64"])
+    client, _ = policy(hardened_stack(clients_use_host_network=True, network_policy=cidrs), "llama-nats")
+    assert client["from"][1:] == [{"ipBlock": {"cidr": "10.0.0.0/16"}},
+                                  {"ipBlock": {"cidr": "fd00::/64"}}]
+
+
+def test_network_policies_can_be_switched_off() -> None:
+    documents = hardened_stack(network_policy=NetworkPolicySettings(enabled=False))
+    assert [d for d in documents if d["kind"] == "NetworkPolicy"] == []
+
+
+def test_external_dependencies_get_no_manifests() -> None:
+    documents = hardened_stack(etcd=EtcdSettings(enabled=False, endpoints_override="etcd.shared:2379"),
+                      nats=NatsSettings(enabled=False, server_override="nats://nats.shared:4222"))
+    assert documents == []
+
+
+@pytest.mark.parametrize("settings", [EtcdSettings, NatsSettings])
+@pytest.mark.parametrize("replicas", [2, 4, 7])
+def test_member_counts_without_a_clear_majority_are_refused(settings: type, replicas: int) -> None:
+    with pytest.raises(ValueError, match="must be 1, 3 or 5"):
+        settings(replicas=replicas)

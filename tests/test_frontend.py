@@ -1,11 +1,37 @@
+"""FrontendDeployment: the seed's names, configuration, Service and metrics, and the hardening
+(probes, sizing, privileges, placement, disruption budgets)."""
+
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 import yaml
 
 from constructs_lib import FrontendDeployment, FrontendDeploymentProps, RdmaPolicy
-from constructs_lib.model import MetricsSettings, Mode, Resources, ServiceSettings
-from tests.support.builders import SINGLE_CONFIG, chart, env_of, matches, one, pod_spec, synth
+from constructs_lib.model import (
+    DependencyWaitSettings,
+    DisruptionBudgetSettings,
+    MetricsSettings,
+    Mode,
+    ProbeSettings,
+    Resources,
+    SecuritySettings,
+    ServiceSettings,
+    UpdateStrategy,
+)
+from constructs_lib.model.loader import load_environment
+from tests.conftest import ENVIRONMENTS, SHIPPED, Synthesized
+from tests.support.builders import (
+    SINGLE_CONFIG,
+    chart,
+    env_of,
+    matches,
+    one,
+    pod_spec,
+    synth,
+)
+from tests.support.charts import find, synthesize_with
 
 
 def props(**changes) -> FrontendDeploymentProps:
@@ -137,3 +163,132 @@ def test_rdma_policy_is_applied_to_the_serving_container_only() -> None:
 def test_props_refuse_an_empty_graph() -> None:
     with pytest.raises(ValueError, match="at least one component"):
         props(graph=())
+
+
+# --- production hardening -------------------------------------------------------------
+
+CONFIG = load_environment(ENVIRONMENTS / "single-node.yaml").frontend.config
+
+
+def frontend(rdma: bool = False, **props: Any) -> list[dict[str, Any]]:
+    def build(chart: Any) -> None:
+        FrontendDeployment(chart, "fe", FrontendDeploymentProps(
+            release="llama", full_name="llama-dynamo", namespace="inference", config=CONFIG,
+            etcd_endpoints="llama-etcd:2379", nats_url="nats://llama-nats:4222",
+            rdma=RdmaPolicy(chart, "rdma") if rdma else None, **props))
+    return synthesize_with(build)
+
+
+def pod(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    return find(documents, "Deployment")["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_dynamo_pods_take_no_privileges_they_do_not_need(
+        name: str, synthesized: dict[str, Synthesized]) -> None:
+    rdma = synthesized[name].environment.rdma.enabled
+    for deployment in synthesized[name].all("Deployment"):
+        spec = deployment["spec"]["template"]["spec"]
+        assert spec["automountServiceAccountToken"] is False
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for container in spec["containers"] + spec["initContainers"]:
+            security = container["securityContext"]
+            assert "privileged" not in security
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["capabilities"]["drop"] == ["ALL"]
+            added = security["capabilities"].get("add", [])
+            assert added == (["IPC_LOCK"] if rdma and container in spec["containers"] else [])
+            assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_dynamo_pods_are_kept_apart(name: str,
+                                            synthesized: dict[str, Synthesized]) -> None:
+    host_network = synthesized[name].environment.rdma.enabled
+    for deployment in synthesized[name].all("Deployment"):
+        spec = deployment["spec"]["template"]["spec"]
+        assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+        assert spec.get("hostNetwork", False) is host_network
+        if host_network:
+            assert "requiredDuringSchedulingIgnoredDuringExecution" in spec["affinity"][
+                "podAntiAffinity"]
+        else:
+            assert spec["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "ScheduleAnyway"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_only_replicated_deployments_have_disruption_budgets(
+        name: str, synthesized: dict[str, Synthesized]) -> None:
+    result = synthesized[name]
+    budgets = {b["metadata"]["name"] for b in result.all("PodDisruptionBudget")
+               if "-dynamo-" in b["metadata"]["name"]}
+    replicated = {d["metadata"]["name"] for d in result.all("Deployment")
+                  if d["spec"]["replicas"] >= 2}
+    assert budgets == replicated
+    assert ("deepseek-r1-llama-70b-dynamo-multinode-prefill" in budgets) == name.startswith("multi")
+
+
+def test_shared_memory_and_resources_follow_the_gpus() -> None:
+    spec = pod(frontend(resources=Resources(gpus=4)))
+    [dshm] = [v for v in spec["volumes"] if v["name"] == "dshm"]
+    assert dshm["emptyDir"] == {"medium": "Memory", "sizeLimit": "8Gi"}
+    resources = spec["containers"][0]["resources"]
+    assert resources["requests"] == {"cpu": 16, "memory": "64Gi", "nvidia.com/gpu": 4}
+    assert resources["limits"] == {"cpu": 64, "memory": "136Gi", "nvidia.com/gpu": 4}
+
+
+def test_the_api_pod_is_probed_over_http() -> None:
+    container = pod(frontend())["containers"][0]
+    assert container["startupProbe"]["exec"]["command"][3] == "completion-answered"
+    assert container["readinessProbe"]["exec"]["command"][3:5] == ["models-listed", "8000"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/v1/models", "port": "serve"}
+
+
+def test_probes_can_be_switched_off() -> None:
+    container = pod(frontend(probes=ProbeSettings(enabled=False)))["containers"][0]
+    assert not {"startupProbe", "readinessProbe", "livenessProbe"} & set(container)
+
+
+def test_the_wait_for_dependencies_can_be_switched_off() -> None:
+    assert "initContainers" not in pod(frontend(dependency_wait=DependencyWaitSettings(
+        enabled=False)))
+
+
+def test_debug_turns_on_verbose_dynamo_and_nccl_logs() -> None:
+    env = {e["name"]: e["value"] for e in pod(frontend(debug=True))["containers"][0]["env"]}
+    assert env["DYN_LOG"] == "debug" and env["NCCL_DEBUG"] == "INFO"
+    env = {e["name"] for e in pod(frontend())["containers"][0]["env"]}
+    assert not {"DYN_LOG", "NCCL_DEBUG"} & env
+
+
+def test_security_can_be_relaxed_where_a_cluster_needs_it() -> None:
+    spec = pod(frontend(rdma=True, security=SecuritySettings(
+        drop_all_capabilities=False, seccomp_profile="Unconfined",
+        automount_service_account_token=True)))
+    assert spec["automountServiceAccountToken"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "Unconfined"}
+    assert spec["containers"][0]["securityContext"]["capabilities"] == {"add": ["IPC_LOCK"]}
+
+
+def test_a_rolling_update_and_a_budget_for_replicas() -> None:
+    documents = frontend(replicas=3, update_strategy=UpdateStrategy(type="RollingUpdate"),
+                         disruption_budget=DisruptionBudgetSettings(max_unavailable=2))
+    strategy = find(documents, "Deployment")["spec"]["strategy"]
+    assert strategy["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+    budget = find(documents, "PodDisruptionBudget", "llama-dynamo-single")["spec"]
+    assert budget["maxUnavailable"] == 2
+
+
+def test_a_graph_without_the_frontend_is_probed_as_workers() -> None:
+    from constructs_lib.model import Component
+    container = pod(frontend(mode=Mode.MULTINODE, graph=(Component.PROCESSOR, Component.ROUTER,
+                                                         Component.VLLM_WORKER)))["containers"][0]
+    assert container["livenessProbe"]["exec"]["command"][3] == "workers-running"
+
+
+def test_the_metrics_sidecar_is_probed_sized_and_restricted() -> None:
+    containers = pod(frontend(metrics=MetricsSettings(enabled=True)))["containers"]
+    metrics = next(c for c in containers if c["name"] == "metrics")
+    assert metrics["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    assert metrics["resources"]["limits"] == {"cpu": 1, "memory": "512Mi"}
+    assert metrics["securityContext"]["capabilities"] == {"drop": ["ALL"]}

@@ -1,11 +1,32 @@
+"""PrefillWorkerPool: the seed's prefill pods, and the hardening (process probes, placement,
+disruption budgets)."""
+
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 import yaml
 
-from constructs_lib import PrefillWorkerPool, PrefillWorkerPoolProps
-from constructs_lib.model import Resources, ServeConfig
-from tests.support.builders import PREFILL_CONFIG, chart, env_of, matches, one, pod_spec, synth
+from constructs_lib import PrefillWorkerPool, PrefillWorkerPoolProps, RdmaPolicy
+from constructs_lib.model import (
+    PlacementSettings,
+    Resources,
+    ServeConfig,
+    UpdateStrategy,
+)
+from constructs_lib.model.loader import load_environment
+from tests.conftest import ENVIRONMENTS
+from tests.support.builders import (
+    PREFILL_CONFIG,
+    chart,
+    env_of,
+    matches,
+    one,
+    pod_spec,
+    synth,
+)
+from tests.support.charts import find, synthesize_with
 
 
 def props(**changes) -> PrefillWorkerPoolProps:
@@ -59,3 +80,51 @@ def test_refuses_a_config_without_prefill_worker() -> None:
     config = ServeConfig.model_validate({"VllmWorker": {"model": "m"}})
     with pytest.raises(ValueError, match="PrefillWorker section"):
         props(config=config)
+
+
+# --- production hardening -------------------------------------------------------------
+
+PREFILL = load_environment(ENVIRONMENTS / "multi-node.yaml").prefill
+assert PREFILL is not None
+
+
+def pool(rdma: bool = False, **props: Any) -> list[dict[str, Any]]:
+    def build(chart: Any) -> None:
+        PrefillWorkerPool(chart, "prefill", PrefillWorkerPoolProps(
+            release="llama", full_name="llama-dynamo", config=PREFILL.config,
+            graphs_config_map_name="llama-dynamo-graphs", etcd_endpoints="llama-etcd:2379",
+            nats_url="nats://llama-nats:4222", resources=Resources(gpus=8),
+            rdma=RdmaPolicy(chart, "rdma") if rdma else None, **props))
+    return synthesize_with(build)
+
+
+def test_prefill_pods_have_no_port_to_probe_so_their_processes_are_checked() -> None:
+    container = find(pool(), "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[kind]["exec"]["command"][3] == "workers-running"
+
+
+def test_two_prefill_pods_are_drained_one_at_a_time() -> None:
+    documents = pool(replicas=2)
+    budget = find(documents, "PodDisruptionBudget", "llama-dynamo-multinode-prefill")["spec"]
+    assert budget["maxUnavailable"] == 1
+    assert budget["selector"] == find(documents, "Deployment")["spec"]["selector"]
+    assert [d for d in pool(replicas=1) if d["kind"] == "PodDisruptionBudget"] == []
+
+
+def test_prefill_pods_spread_and_with_host_network_never_share_a_node() -> None:
+    spec = find(pool(replicas=2), "Deployment")["spec"]["template"]["spec"]
+    assert spec["topologySpreadConstraints"][0]["labelSelector"]["matchLabels"][
+        "app.kubernetes.io/dynamo-component"] == "multinode-prefill"
+    spec = find(pool(rdma=True, replicas=2), "Deployment")["spec"]["template"]["spec"]
+    assert spec["hostNetwork"] is True
+    assert "podAntiAffinity" in spec["affinity"]
+
+
+def test_prefill_placement_and_update_strategy() -> None:
+    documents = pool(placement=PlacementSettings(node_selector={"gpu": "h20"}),
+                     update_strategy=UpdateStrategy(type="RollingUpdate", max_unavailable="50%"))
+    deployment = find(documents, "Deployment")
+    assert deployment["spec"]["template"]["spec"]["nodeSelector"] == {"gpu": "h20"}
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0,
+                                                               "maxUnavailable": "50%"}

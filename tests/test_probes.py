@@ -165,7 +165,8 @@ def test_prefill_pods_are_alive_while_their_workers_run(
         assert run(prefill[kind]) != 0
 
 
-def test_concurrent_worker_probes_do_not_see_each_other(synthesized: dict[str, Synthesized]) -> None:
+def test_concurrent_worker_probes_do_not_see_each_other(
+        synthesized: dict[str, Synthesized]) -> None:
     """Two probes at once (readiness and liveness) must not mistake each other for a worker."""
     probe = container(synthesized["multi-node"], "-prefill")["livenessProbe"]
     holder = subprocess.Popen(["bash", "-c", "sleep 5; " + probe["exec"]["command"][2],
@@ -195,9 +196,11 @@ def test_probes_follow_their_settings() -> None:
                              startup_check="models")
     probes = _probes.frontend_probes(settings, port_name="serve", port=8000,
                                      served_model_name=MODEL)
-    assert probes["startupProbe"]["failureThreshold"] * probes["startupProbe"]["periodSeconds"] == 7200
+    def budget(probe: dict[str, Any]) -> int:
+        return int(probe["failureThreshold"] * probe["periodSeconds"])
+    assert budget(probes["startupProbe"]) == 7200
     assert probes["startupProbe"]["exec"]["command"][3] == "models-listed"
-    assert probes["livenessProbe"]["failureThreshold"] * probes["livenessProbe"]["periodSeconds"] == 600
+    assert budget(probes["livenessProbe"]) == 600
     assert _probes.frontend_probes(ProbeSettings(enabled=False), port_name="serve", port=8000,
                                    served_model_name=MODEL) == {}
     assert _probes.worker_probes(ProbeSettings(enabled=False)) == {}

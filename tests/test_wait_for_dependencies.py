@@ -44,7 +44,7 @@ class _EtcdHandler(BaseHTTPRequestHandler):
 class FakeNats(socketserver.ThreadingTCPServer):
     daemon_threads = True
 
-    def __init__(self, greeting: bytes = b'INFO {"server_id":"fake","version":"2.11.0"}\r\n') -> None:
+    def __init__(self, greeting: bytes = b'INFO {"server_id":"fake"}\r\n') -> None:
         super().__init__(("127.0.0.1", 0), _NatsHandler)
         self.greeting = greeting
 
@@ -106,7 +106,7 @@ def test_passes_once_both_answer(etcd: FakeEtcd, nats: FakeNats) -> None:
 def test_gives_up_after_its_budget_naming_what_is_missing(nats: FakeNats) -> None:
     done = wait(f"http://127.0.0.1:{closed_port()}", f"nats://127.0.0.1:{port(nats)}", budget=1)
     assert done.returncode == 1
-    assert f"gave up after 1 s waiting for etcd (http://127.0.0.1:" in done.stderr
+    assert "gave up after 1 s waiting for etcd (http://127.0.0.1:" in done.stderr
     assert "NATS (" not in done.stderr
 
 
