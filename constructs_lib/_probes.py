@@ -27,6 +27,10 @@ from typing import Any
 from .model.hardening import ProbeSettings
 
 STARTUP_PERIOD = 10
+# A completion probe must end within its period, or the kubelet skips ticks and the startup
+# budget (period x failures) stretches by the probe's timeout.
+COMPLETION_PERIOD = 30
+COMPLETION_TIMEOUT = 25
 READINESS_PERIOD = 10
 LIVENESS_PERIOD = 30
 
@@ -42,7 +46,7 @@ COMPLETION_ANSWERED = r"""LC_ALL=C
 exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
 headers='Host: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\n'
 printf "POST /v1/chat/completions HTTP/1.0\r\n$headers\r\n%s" "${#2}" "$2" >&3
-IFS= read -r -d '' -t 55 -u 3 reply
+IFS= read -r -d '' -t 20 -u 3 reply
 [[ $reply == HTTP/1.[01]" 200"* ]]
 """
 
@@ -98,15 +102,13 @@ def frontend_probes(settings: ProbeSettings, *, port_name: str, port: int,
     # Without a served model name there is nothing to ask a completion of.
     if settings.startup_check == "completion" and served_model_name:
         startup = completion_answered(port, served_model_name)
-        # A completion queues behind nothing at startup, but the first one compiles kernels.
-        startup_timeout = 60
+        period, timeout = COMPLETION_PERIOD, COMPLETION_TIMEOUT
     else:
         startup = models_listed(port, served_model_name)
-        startup_timeout = 10
+        period, timeout = STARTUP_PERIOD, 10
     return {
         "startupProbe": {**startup, **_timing(
-            STARTUP_PERIOD, startup_timeout,
-            _failures(settings.startup_timeout_seconds, STARTUP_PERIOD))},
+            period, timeout, _failures(settings.startup_timeout_seconds, period))},
         "readinessProbe": {**models_listed(port, served_model_name),
                            **_timing(READINESS_PERIOD, 10, 3)},
         "livenessProbe": {"httpGet": {"path": "/v1/models", "port": port_name},

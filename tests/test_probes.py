@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -189,6 +190,20 @@ def test_probe_budgets(name: str, synthesized: dict[str, Synthesized]) -> None:
         assert startup["periodSeconds"] * startup["failureThreshold"] >= 30 * 60
         assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 5 * 60
         assert readiness["periodSeconds"] * readiness["failureThreshold"] <= 30
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_probe_ends_within_its_period(name: str,
+                                            synthesized: dict[str, Synthesized]) -> None:
+    """Otherwise the kubelet skips ticks, and period x failures no longer bounds the time."""
+    for deployment in synthesized[name].all("Deployment"):
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+                probe = container[kind]
+                assert probe["timeoutSeconds"] <= probe["periodSeconds"]
+                script = " ".join(probe.get("exec", {}).get("command", []))
+                for seconds in re.findall(r"read [^\n]*-t (\d+)", script):
+                    assert int(seconds) < probe["timeoutSeconds"]
 
 
 def test_probes_follow_their_settings() -> None:
