@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from . import _wait_for_dependencies
-from ._escape_hatches import GPU_RESOURCE, add_extended_resource, restrict_container, restrict_pod
-from ._scheduling import place
+from ._escape_hatches import GPU_RESOURCE, add_extended_resource
+from ._pod_hardening import debug_env, harden_pod, restrict
 from ._sizing import container_resources, shared_memory_size
 from .model.environment import Resources
 from .workload import DynamoWorkloadProps
@@ -27,17 +26,6 @@ def dependency_env(props: DynamoWorkloadProps) -> list[dict[str, str]]:
         {"name": "NATS_SERVER", "value": props.nats_url},
         {"name": "ETCD_ENDPOINTS", "value": props.etcd_endpoints},
     ]
-
-
-def debug_env(props: DynamoWorkloadProps) -> list[dict[str, str]]:
-    if not props.debug:
-        return []
-    return [{"name": "DYN_LOG", "value": "debug"}, {"name": "NCCL_DEBUG", "value": "INFO"}]
-
-
-def restrict(container: dict[str, Any], props: DynamoWorkloadProps) -> None:
-    """Least privilege for a container of the Dynamo image, which must run as root."""
-    restrict_container(container, drop_all_capabilities=props.security.drop_all_capabilities)
 
 
 def serve_container(props: DynamoWorkloadProps, *, name: str, target: str, port: int,
@@ -90,20 +78,9 @@ def pod_template(props: DynamoWorkloadProps, *, labels: Mapping[str, str],
     spec: dict[str, Any] = {}
     if props.image_pull_secrets:
         spec["imagePullSecrets"] = [{"name": secret} for secret in props.image_pull_secrets]
-    if props.dependency_wait.enabled:
-        spec["initContainers"] = [_wait_for_dependencies.container(
-            image=props.image.reference,
-            pull_policy=props.image.pull_policy,
-            env=dependency_env(props),
-            timeout_seconds=props.dependency_wait.timeout_seconds,
-        )]
     spec["containers"] = containers
     spec["volumes"] = volumes
-    restrict_pod(spec, seccomp_profile=props.security.seccomp_profile,
-                 automount_service_account_token=props.security.automount_service_account_token)
-    host_network = props.rdma is not None and props.rdma.props.host_network
-    place(spec, props.placement, host_network=host_network,
-          release_labels=props.release_labels, own_labels=selector)
+    harden_pod(spec, props, dependency_env=dependency_env(props), selector=selector)
     template: dict[str, Any] = {"metadata": {"labels": dict(labels)}, "spec": spec}
     if annotations:
         template["metadata"]["annotations"] = dict(annotations)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Mapping
 
 from ._escape_hatches import GPU_RESOURCE, add_extended_resource
+from ._pod_hardening import debug_env, harden_pod, restrict
+from ._sizing import container_resources, shared_memory_size
 from .model.environment import Resources, V1Settings
+from .model.hardening import ProbeSettings
 from .workload import DynamoWorkloadProps
 
 HTTP_PORT_NAME = "http"
@@ -71,9 +75,35 @@ def _with_scheme(endpoints: str) -> str:
     return ",".join(e if "://" in e else f"http://{e}" for e in endpoints.split(","))
 
 
-def _http_probe(path: str, port: str, *, period: int, failures: int, timeout: int = 5) -> dict[str, Any]:
+def dependency_env(props: DynamoWorkloadProps) -> list[dict[str, str]]:
+    """What the wait for etcd and NATS reads: the same endpoints as the runtime."""
+    return [
+        {"name": "NATS_SERVER", "value": props.nats_url},
+        {"name": "ETCD_ENDPOINTS", "value": _with_scheme(props.etcd_endpoints)},
+    ]
+
+
+def _http_probe(path: str, port: str, *, period: int, failures: int,
+                timeout: int = 5) -> dict[str, Any]:
     return {"httpGet": {"path": path, "port": port}, "periodSeconds": period,
             "timeoutSeconds": timeout, "failureThreshold": failures}
+
+
+def probes(settings: ProbeSettings, port: str, *, readiness_period: int) -> dict[str, Any]:
+    """/live answers once the process serves its HTTP port and while it is not wedged; /health
+    once it can do its work (a frontend: a worker for the model has registered; a worker: its
+    `generate` endpoint is up). The startup probe holds the other two off while weights load,
+    for up to `startup_timeout_seconds`; liveness allows `liveness_timeout_seconds` of failures,
+    so a busy pod is not killed."""
+    if not settings.enabled:
+        return {}
+    return {
+        "startupProbe": _http_probe("/live", port, period=10,
+                                    failures=math.ceil(settings.startup_timeout_seconds / 10)),
+        "livenessProbe": _http_probe("/live", port, period=30,
+                                     failures=math.ceil(settings.liveness_timeout_seconds / 30)),
+        "readinessProbe": _http_probe("/health", port, period=readiness_period, failures=3),
+    }
 
 
 def frontend_container(props: DynamoWorkloadProps, settings: V1Settings, *, full_name: str,
@@ -85,19 +115,18 @@ def frontend_container(props: DynamoWorkloadProps, settings: V1Settings, *, full
         "command": ["python3", "-m", "dynamo.frontend"],
         "args": ["--http-port", str(http_port), "--router-mode", router_mode],
         "ports": [{"name": HTTP_PORT_NAME, "containerPort": http_port, "protocol": "TCP"}],
-        "env": runtime_env(props, settings, full_name),
-        "livenessProbe": _http_probe("/live", HTTP_PORT_NAME, period=10, failures=6),
+        "env": runtime_env(props, settings, full_name) + debug_env(props),
         # /health answers 200 once a worker for the model has registered: ready to route.
-        "readinessProbe": _http_probe("/health", HTTP_PORT_NAME, period=5, failures=3),
+        **probes(props.probes, HTTP_PORT_NAME, readiness_period=5),
+        "resources": container_resources(settings.frontend_resources, props.resource_defaults),
     }
-    if resources := _rendered(settings.frontend_resources):
-        container["resources"] = resources
+    restrict(container, props)
     return container
 
 
-def worker_container(props: DynamoWorkloadProps, settings: V1Settings, *, name: str, full_name: str,
-                     arguments: list[str], resources: Resources, gpus: int,
-                     startup_seconds: int = 7200) -> dict[str, Any]:
+def worker_container(props: DynamoWorkloadProps, settings: V1Settings, *, name: str,
+                     full_name: str, arguments: list[str], resources: Resources,
+                     gpus: int) -> dict[str, Any]:
     port = settings.system_port
     container: dict[str, Any] = {
         "name": name,
@@ -112,17 +141,12 @@ def worker_container(props: DynamoWorkloadProps, settings: V1Settings, *, name: 
             # Without it /health stays 503 even when the worker serves (Dynamo 1.6).
             {"name": "DYN_SYSTEM_USE_ENDPOINT_HEALTH_STATUS", "value": '["generate"]'},
             {"name": "DYN_HEALTH_CHECK_ENABLED", "value": "false"},
+            *debug_env(props),
         ],
-        # Loading weights from a network volume takes many minutes: the startup probe holds the
-        # other two off until /live answers, for up to `startup_seconds`.
-        "startupProbe": _http_probe("/live", SYSTEM_PORT_NAME, period=10,
-                                    failures=startup_seconds // 10),
-        "livenessProbe": _http_probe("/live", SYSTEM_PORT_NAME, period=10, failures=6),
-        "readinessProbe": _http_probe("/health", SYSTEM_PORT_NAME, period=10, failures=3),
+        **probes(props.probes, SYSTEM_PORT_NAME, readiness_period=10),
+        "resources": container_resources(resources, props.resource_defaults,
+                                         shared_memory_size(props.shared_memory, gpus)),
     }
-    rendered = _rendered(resources)
-    if rendered:
-        container["resources"] = rendered
     if gpus:
         add_extended_resource(container, GPU_RESOURCE, gpus)
     if props.model_volume and props.model_volume.enabled:
@@ -132,31 +156,26 @@ def worker_container(props: DynamoWorkloadProps, settings: V1Settings, *, name: 
         ]
     else:
         container["volumeMounts"] = [{"name": "dshm", "mountPath": "/dev/shm"}]
+    restrict(container, props)
     return container
-
-
-def _rendered(resources: Resources) -> dict[str, Any]:
-    rendered: dict[str, Any] = {}
-    if requests := resources.requests.render():
-        rendered["requests"] = requests
-    if limits := resources.limits.render():
-        rendered["limits"] = limits
-    return rendered
 
 
 def pod_template(props: DynamoWorkloadProps, *, labels: Mapping[str, str],
                  annotations: Mapping[str, str], container: dict[str, Any],
-                 worker: bool) -> dict[str, Any]:
+                 worker: bool, selector: Mapping[str, str], gpus: int = 0) -> dict[str, Any]:
+    """The pod template; `gpus` sizes a worker's /dev/shm, `selector` spreads its Deployment."""
     spec: dict[str, Any] = {}
     if props.image_pull_secrets:
         spec["imagePullSecrets"] = [{"name": secret} for secret in props.image_pull_secrets]
     spec["containers"] = [container]
     if worker:
-        volumes: list[dict[str, Any]] = [{"name": "dshm", "emptyDir": {"medium": "Memory"}}]
+        volumes: list[dict[str, Any]] = [{"name": "dshm", "emptyDir": {
+            "medium": "Memory", "sizeLimit": shared_memory_size(props.shared_memory, gpus)}}]
         if props.model_volume and props.model_volume.enabled:
             volumes.append({"name": "model-pvc", "persistentVolumeClaim": {
                 "claimName": props.model_volume.claim_name, "readOnly": True}})
         spec["volumes"] = volumes
+    harden_pod(spec, props, dependency_env=dependency_env(props), selector=selector)
     template: dict[str, Any] = {"metadata": {"labels": dict(labels)}, "spec": spec}
     if annotations:
         template["metadata"]["annotations"] = dict(annotations)

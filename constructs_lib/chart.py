@@ -141,10 +141,15 @@ class DynamoChart(Chart):
                 labels=env.frontend.labels,
                 annotations=env.frontend.annotations,
                 v1=env.v1,
+                probes=env.frontend.probes,
+                update_strategy=env.frontend.update_strategy,
+                disruption_budget=env.frontend.disruption_budget,
             ))
         if prefill.groups:
             group = prefill.groups[-1]
-            role_resources = env.prefill.resources if env.prefill else env.frontend.resources
+            # Without a prefill section the frontend's describes the workers of its graph.
+            role = env.prefill or env.frontend
+            role_resources = role.resources
             self.prefill = PrefillWorkerPool(self, "Prefill", PrefillWorkerPoolProps(
                 **shared,
                 config=group.config,
@@ -155,6 +160,9 @@ class DynamoChart(Chart):
                 generation=Generation.V1,
                 served_model_name=name,
                 v1=env.v1,
+                probes=role.probes,
+                update_strategy=role.update_strategy,
+                disruption_budget=role.disruption_budget,
             ))
         metrics = env.frontend.metrics
         if metrics.enabled and metrics.service_monitor.enabled:

@@ -10,6 +10,7 @@ from constructs import Construct
 
 from . import _v1
 from ._k8s import emit
+from ._scheduling import disruption_budget
 from .model.environment import Resources, V1Settings
 from .model.naming import V1Names
 from .model.serve_config import Component, ServeConfig
@@ -25,7 +26,7 @@ class DecodeWorkerPoolProps(DynamoWorkloadProps):
     replicas: int = 1
     """Decode pods, one worker each. Default: 1."""
     resources: Resources = Resources()
-    """Per pod. Default: no GPUs and no CPU or memory requests."""
+    """Per pod. Default: no GPUs; CPU and memory from `resource_defaults`."""
     served_model_name: str | None = None
     """The model name clients ask for. Default: the model path."""
     disaggregated: bool = True
@@ -66,7 +67,12 @@ class DecodeWorkerPool(Construct):
                                          gpus=props.resources.gpus)
         template = _v1.pod_template(props, labels={**labels, **props.pod_labels, **props.labels},
                                     annotations={**props.pod_annotations, **props.annotations},
-                                    container=container, worker=True)
+                                    container=container, worker=True,
+                                    selector=self.selector_labels, gpus=props.resources.gpus)
         self.deployment: ApiObject = emit(self, "Deployment", deployment(
             self.deployment_name, props.namespace, labels, self.selector_labels, props.replicas,
-            template))
+            template, props.update_strategy))
+        budget = disruption_budget(self.deployment_name, props.namespace, labels,
+                                   self.selector_labels, props.replicas, props.disruption_budget)
+        self.disruption_budget: ApiObject | None = (
+            emit(self, "DisruptionBudget", budget) if budget else None)

@@ -9,7 +9,7 @@ from typing import Any
 from cdk8s import ApiObject
 from constructs import Construct
 
-from . import _graph, _probes, _v01, _v1
+from . import _graph, _pod_hardening, _probes, _v01, _v1
 from ._k8s import emit, metadata
 from ._scheduling import disruption_budget
 from ._sizing import container_resources
@@ -186,10 +186,14 @@ class FrontendDeployment(Construct):
                                            router_mode=router_mode(props.config))
         template = _v1.pod_template(props, labels={**labels, **props.pod_labels, **props.labels},
                                     annotations={**props.pod_annotations, **props.annotations},
-                                    container=container, worker=False)
+                                    container=container, worker=False,
+                                    selector=self.selector_labels)
         self.deployment = emit(self, "Deployment", deployment(
             self.deployment_name, props.namespace, labels, self.selector_labels, props.replicas,
-            template))
+            template, props.update_strategy))
+        budget = disruption_budget(self.deployment_name, props.namespace, labels,
+                                   self.selector_labels, props.replicas, props.disruption_budget)
+        self.disruption_budget = emit(self, "DisruptionBudget", budget) if budget else None
         self.service_selector = {**self.selector_labels, **props.pod_labels, **props.labels}
         self.service = emit(self, "Service", {
             "apiVersion": "v1",
@@ -228,9 +232,9 @@ class FrontendDeployment(Construct):
                 f"metrics --component VllmWorker --endpoint load_metrics --port {metrics.port}"],
             "ports": [
                 {"name": METRICS_PORT_NAME, "containerPort": metrics.port, "protocol": "TCP"}],
-            "env": _v01.dependency_env(self.props) + _v01.debug_env(self.props),
+            "env": _v01.dependency_env(self.props) + _pod_hardening.debug_env(self.props),
             "resources": container_resources(metrics.resources, self.props.resource_defaults),
             **(_probes.metrics_probes(METRICS_PORT_NAME) if self.props.probes.enabled else {}),
         }
-        _v01.restrict(container, self.props)
+        _pod_hardening.restrict(container, self.props)
         return container

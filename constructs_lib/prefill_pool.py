@@ -121,7 +121,11 @@ class PrefillWorkerPool(Construct):
                                          gpus=props.resources.gpus)
         template = _v1.pod_template(props, labels={**labels, **props.pod_labels, **props.labels},
                                     annotations={**props.pod_annotations, **props.annotations},
-                                    container=container, worker=True)
+                                    container=container, worker=True,
+                                    selector=self.selector_labels, gpus=props.resources.gpus)
         self.deployment = emit(self, "Deployment", deployment(
             self.deployment_name, props.namespace, labels, self.selector_labels, props.replicas,
-            template))
+            template, props.update_strategy))
+        budget = disruption_budget(self.deployment_name, props.namespace, labels,
+                                   self.selector_labels, props.replicas, props.disruption_budget)
+        self.disruption_budget = emit(self, "DisruptionBudget", budget) if budget else None

@@ -206,7 +206,8 @@ def test_host_network_clients_leave_the_client_port_open_unless_cidrs_are_given(
     assert "from" in peers  # the cluster and monitoring ports stay closed to others
 
     cidrs = NetworkPolicySettings(allowed_cidrs=["10.0.0.0/16", "fd00::/64"])
-    client, _ = policy(hardened_stack(clients_use_host_network=True, network_policy=cidrs), "llama-nats")
+    client, _ = policy(hardened_stack(clients_use_host_network=True, network_policy=cidrs),
+                       "llama-nats")
     assert client["from"][1:] == [{"ipBlock": {"cidr": "10.0.0.0/16"}},
                                   {"ipBlock": {"cidr": "fd00::/64"}}]
 
@@ -217,8 +218,9 @@ def test_network_policies_can_be_switched_off() -> None:
 
 
 def test_external_dependencies_get_no_manifests() -> None:
-    documents = hardened_stack(etcd=EtcdSettings(enabled=False, endpoints_override="etcd.shared:2379"),
-                      nats=NatsSettings(enabled=False, server_override="nats://nats.shared:4222"))
+    documents = hardened_stack(
+        etcd=EtcdSettings(enabled=False, endpoints_override="etcd.shared:2379"),
+        nats=NatsSettings(enabled=False, server_override="nats://nats.shared:4222"))
     assert documents == []
 
 

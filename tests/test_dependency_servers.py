@@ -139,8 +139,8 @@ def _b64(text: str) -> str:
 
 # The shipped environments differ in sizes that do not reach the processes; these cover every
 # distinct command line and configuration file (test_every_shipped_configuration_is_run).
-ETCD_RUNS = ["single-node"]
-NATS_RUNS = ["single-node", "multi-node"]
+ETCD_RUNS = ["single-node", "dev"]
+NATS_RUNS = ["single-node", "multi-node", "dev"]
 
 
 def _process_config(result: Synthesized, suffix: str) -> Any:

@@ -55,9 +55,10 @@ class ProbeSettings(StrictModel):
     """How long a pod may take from start to serving before it is restarted: loading a 70B model
     from a network volume takes 10 to 30 minutes. Default: 3600 (one hour)."""
     startup_check: Literal["completion", "models"] = "completion"
-    """What the frontend's startup probe asks for. `completion`: a one-token chat completion
-    succeeds, i.e. the whole graph has loaded and answers (Dynamo v0.1 has no health endpoint);
-    `models`: `/v1/models` lists the served model. Default: completion."""
+    """What the Dynamo v0.1 frontend's startup probe asks for (1.x pods answer /live).
+    `completion`: a one-token chat completion succeeds, i.e. the whole graph has loaded and
+    answers (v0.1 has no health endpoint); `models`: `/v1/models` lists the served model.
+    Default: completion."""
     liveness_timeout_seconds: int = Field(300, ge=30)
     """How long a started pod may fail its liveness check before it is restarted; long, so that a
     pod busy with long prompts is never killed. Default: 300."""
