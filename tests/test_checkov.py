@@ -1,25 +1,26 @@
 """checkov on every shipped environment's output, against the accepted list in checkov-skips.yaml.
 
-checkov takes about four seconds to import, so one process per session scans every environment
-(and, when ../shared is present, the seed chart's renders of the same examples), each on its own
-(tests/support/checkov_scan.py).
+checkov runs from a venv of its own (scripts/install-checkov.sh). It takes about four seconds to
+import, so one process, started when this module is collected, scans every environment's
+committed output (and, when ../shared is present, the seed chart's renders of the same
+examples), each on its own (tests/support/checkov_scan.py).
 """
 
 from __future__ import annotations
 
+import atexit
 import fnmatch
 import json
 import os
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import ROOT, SHARED, SHIPPED, Synthesized
+from tests.conftest import ROOT, SHARED, SHIPPED, read_documents
 
 SKIPS = yaml.safe_load((ROOT / "checkov-skips.yaml").read_text())
 
@@ -45,41 +46,45 @@ class Scan:
     seed_failed: dict[str, int]
 
 
-def _checkov_installed() -> bool:
-    try:
-        import checkov  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def checkov_python() -> Path:
+    """The interpreter of checkov's own venv (scripts/install-checkov.sh)."""
+    venv = Path(os.environ.get("CHECKOV_VENV") or ROOT / ".venv-checkov")
+    return venv / "bin" / "python"
+
+
+SEEDS = sorted({e["seed"] for e in SKIPS["environments"].values() if "seed" in e})
+PATHS = {("ours", name): ROOT / "dist" / name for name in SHIPPED} | {
+    ("seed", name): SHARED / "reference" / f"{name}.yaml" for name in SEEDS
+    if (SHARED / "reference" / f"{name}.yaml").exists()}
+
+
+def _start_scan() -> subprocess.Popen[str] | None:
+    """Start checkov on the committed output (which test_environments holds equal to a fresh
+    synth) when this module is collected: its five seconds then overlap the other tests."""
+    if not checkov_python().exists():
+        return None
+    process = subprocess.Popen(
+        [str(checkov_python()), "-m", "tests.support.checkov_scan", *map(str, PATHS.values())],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"})
+    atexit.register(process.kill)  # when the tests that read it were deselected
+    return process
+
+
+_SCAN = _start_scan()
 
 
 @pytest.fixture(scope="session")
-def scan(synthesized: dict[str, Synthesized], tmp_path_factory: pytest.TempPathFactory) -> Scan:
-    if not _checkov_installed():
-        pytest.skip("checkov is not installed (it is in the test extras: pip install -e '.[test]')")
-    root = tmp_path_factory.mktemp("checkov")
-    folders = {}
-    for name, result in synthesized.items():
-        folder = folders[("ours", name)] = root / "ours" / name
-        folder.mkdir(parents=True)
-        for file in result.folder.glob("*.k8s.yaml"):
-            shutil.copy(file, folder / file.name)
-    for name in {e["seed"] for e in SKIPS["environments"].values() if "seed" in e}:
-        reference = SHARED / "reference" / f"{name}.yaml"
-        if reference.exists():
-            folder = folders[("seed", name)] = root / "seed" / name
-            folder.mkdir(parents=True)
-            shutil.copy(reference, folder / reference.name)
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.support.checkov_scan", *map(str, folders.values())],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
-        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout)
+def scan() -> Scan:
+    if _SCAN is None:
+        pytest.skip(f"checkov is not installed in {checkov_python().parent.parent}: run "
+                    "scripts/install-checkov.sh (make test does)")
+    stdout, stderr = _SCAN.communicate(timeout=300)
+    assert _SCAN.returncode == 0, stderr[-3000:]
+    report = json.loads(stdout)
     ours, seed, scanned, versions = [], {}, {}, set()
-    for (side, name), folder in folders.items():
-        result = report[str(folder)]
+    for (side, name), path in PATHS.items():
+        result = report[str(path)]
         versions.add(result["summary"]["checkov_version"])
         if side == "seed":
             seed[name] = len(result["failed"])
@@ -105,12 +110,11 @@ def test_checkov_is_the_version_the_skip_list_was_written_for(scan: Scan) -> Non
 
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_checkov_read_every_manifest(name: str, scan: Scan,
-                                     synthesized: dict[str, Synthesized]) -> None:
+def test_checkov_read_every_manifest(name: str, scan: Scan) -> None:
     # An unparseable file is skipped without an error: make sure every document was scanned.
     summary = scan.scanned[name]
     assert summary["parsing_errors"] == 0
-    assert summary["resource_count"] >= len(synthesized[name].documents)
+    assert summary["resource_count"] >= len(read_documents(ROOT / "dist" / name))
 
 
 def test_every_failed_check_is_accepted_with_a_reason(scan: Scan) -> None:
@@ -142,8 +146,7 @@ def test_failures_stay_within_the_budget(name: str, scan: Scan) -> None:
             f"{budget['seed_failed']} without a stated reason")
 
 
-@pytest.mark.parametrize("seed", sorted({e["seed"] for e in SKIPS["environments"].values()
-                                         if "seed" in e}))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_the_seed_counts_are_what_checkov_reports(seed: str, scan: Scan) -> None:
     if not scan.seed_failed:
         pytest.skip(f"{SHARED / 'reference'} is missing: the seed's renders live in ../shared")

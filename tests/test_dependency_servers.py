@@ -137,17 +137,22 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-# The shipped environments differ in sizes that do not reach the processes; these cover every
-# distinct command line and configuration file (test_every_shipped_configuration_is_run).
-ETCD_RUNS = ["single-node", "dev"]
+# The shipped environments differ in names and in sizes that do not reach the processes; these
+# cover every distinct command line and configuration file
+# (test_every_shipped_configuration_is_run).
+ETCD_RUNS = ["single-node"]
 NATS_RUNS = ["single-node", "multi-node", "dev"]
 
 
 def _process_config(result: Synthesized, suffix: str) -> Any:
+    """What reaches the process, with the release's name and namespace taken out."""
     container = _statefulset(result, suffix)["spec"]["template"]["spec"]["containers"][0]
     files = [c["data"] for c in result.all("ConfigMap") if c["metadata"]["name"].endswith(
         f"{suffix}-config")]
-    return container["command"], container.get("args"), container.get("env"), files
+    text = json.dumps([container["command"], container.get("args"), container.get("env"), files])
+    environment = result.environment
+    return text.replace(f".{environment.namespace}.svc", ".NAMESPACE.svc").replace(
+        environment.release, "RELEASE")
 
 
 @pytest.mark.parametrize("suffix, runs", [("-etcd", ETCD_RUNS), ("-nats", NATS_RUNS)])

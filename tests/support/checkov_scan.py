@@ -1,9 +1,10 @@
-"""Runs checkov's Kubernetes checks on each folder given, in one process, printing JSON.
+"""Runs checkov's Kubernetes checks on each folder or file given, in one process, printing JSON.
 
-Each folder is scanned on its own, because checkov's graph checks (CKV2_K8S_6: is every pod
+Each is scanned on its own, because checkov's graph checks (CKV2_K8S_6: is every pod
 selected by a NetworkPolicy?) would otherwise match one environment's NetworkPolicies with
 another's pods. One process, because importing checkov takes seconds and a scan a fraction of
-one. Usage: python -m tests.support.checkov_scan FOLDER...
+one. Usage (with checkov's interpreter, see scripts/install-checkov.sh):
+.venv-checkov/bin/python -m tests.support.checkov_scan PATH...
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from checkov.kubernetes.runner import Runner  # noqa: E402
 from checkov.runner_filter import RunnerFilter  # noqa: E402
 
 
-def main(folders: list[str]) -> None:
+def main(paths: list[str]) -> None:
     scans = {}
-    for folder in folders:
-        report = Runner().run(root_folder=folder,
+    for path in paths:
+        single = os.path.isfile(path)
+        report = Runner().run(None if single else path, files=[path] if single else None,
                               runner_filter=RunnerFilter(framework=["kubernetes"]))
-        scans[folder] = {
+        scans[path] = {
             "summary": report.get_summary(),
             "failed": [{"check_id": r.check_id, "resource": r.resource, "file": r.file_path}
                        for r in report.failed_checks],
