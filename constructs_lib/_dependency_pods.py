@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ._escape_hatches import restrict_container, restrict_pod
 from ._k8s import Manifest, metadata
@@ -36,8 +37,9 @@ def network_policy(name: str, namespace: str, labels: Mapping[str, str],
     if not clients.network_policy:
         return None
     sources: list[dict[str, Any]] | None = [
-        {"podSelector": {"matchLabels": dict(clients.pod_labels)}}]
-    sources += [{"ipBlock": {"cidr": cidr}} for cidr in clients.allowed_cidrs]
+        {"podSelector": {"matchLabels": dict(clients.pod_labels)}},
+        *({"ipBlock": {"cidr": cidr}} for cidr in clients.allowed_cidrs),
+    ]
     if clients.host_network and not clients.allowed_cidrs:
         # Host-network clients connect from node addresses that no selector can name and that
         # this library does not know: the client port stays open to every source. Give the
@@ -85,7 +87,9 @@ def harden_pod(pod_spec: dict[str, Any], selector: Mapping[str, str], replicas: 
                            run_as_user=settings.run_as_user)
     if replicas < 2:
         return
-    term = {"labelSelector": {"matchLabels": dict(selector)}, "topologyKey": HOSTNAME}
+    term: dict[str, Any] = {"labelSelector": {"matchLabels": dict(selector)},
+                            "topologyKey": HOSTNAME}
+    anti_affinity: dict[str, Any]
     if settings.anti_affinity == "required":
         anti_affinity = {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
     else:

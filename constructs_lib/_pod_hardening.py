@@ -3,7 +3,8 @@ least privilege, placement, and the debug switch."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from . import _wait_for_dependencies
 from ._escape_hatches import restrict_container, restrict_pod

@@ -27,8 +27,7 @@ def scale(quantity: Quantity, factor: int) -> Quantity:
 
 def add_bytes(*quantities: Quantity) -> str:
     """The sum of byte quantities, in the largest binary unit that keeps it whole."""
-    total = sum(Fraction(quantity_value(q)).limit_denominator() for q in quantities)
-    total = int(total)
+    total = int(sum(Fraction(quantity_value(q)).limit_denominator() for q in quantities))
     for unit in ("Ti", "Gi", "Mi", "Ki"):
         if total % _BINARY[unit] == 0:
             return f"{total // _BINARY[unit]}{unit}"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ._escape_hatches import GPU_RESOURCE, add_extended_resource
 from ._pod_hardening import debug_env, harden_pod, restrict

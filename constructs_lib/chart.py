@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cdk8s import Chart
 from constructs import Construct
 
@@ -49,7 +51,8 @@ class DynamoChart(Chart):
                 gloo_socket_ifname=env.rdma.gloo_socket_ifname,
                 vllm_worker_multiproc_method=env.rdma.vllm_worker_multiproc_method,
             ))
-        shared = dict(
+        # The props every Dynamo workload of the environment shares.
+        shared: dict[str, Any] = dict(
             release=env.release,
             full_name=env.full_name,
             namespace=env.namespace,
@@ -86,8 +89,8 @@ class DynamoChart(Chart):
             update_strategy=env.frontend.update_strategy,
             disruption_budget=env.frontend.disruption_budget,
         ))
-        self.decode = None
-        self.prefill = None
+        self.decode: DecodeWorkerPool | None = None
+        self.prefill: PrefillWorkerPool | None = None
         if env.dynamo is Generation.V1:
             self._compose_v1(shared)
         elif env.mode is Mode.MULTINODE and env.prefill is not None:
@@ -104,16 +107,16 @@ class DynamoChart(Chart):
                 update_strategy=env.prefill.update_strategy,
                 disruption_budget=env.prefill.disruption_budget,
             ))
-        self.network_policy = None
+        self.network_policy: DynamoNetworkPolicy | None = None
         if env.network_policy.enabled:
             scraped = env.frontend.metrics.enabled
             public_ports: list[int | str]
             if env.dynamo is Generation.V1:
                 # Prometheus scrapes the 1.x frontend on its HTTP port, workers on their system
                 # port.
-                public_ports = [_v1.HTTP_PORT_NAME] + ([_v1.SYSTEM_PORT_NAME] if scraped else [])
+                public_ports = [_v1.HTTP_PORT_NAME, *([_v1.SYSTEM_PORT_NAME] if scraped else [])]
             else:
-                public_ports = [_v01.SERVE_PORT_NAME] + ([METRICS_PORT_NAME] if scraped else [])
+                public_ports = [_v01.SERVE_PORT_NAME, *([METRICS_PORT_NAME] if scraped else [])]
             self.network_policy = DynamoNetworkPolicy(
                 self, "NetworkPolicy", DynamoNetworkPolicyProps(
                     release=env.release,
@@ -124,7 +127,7 @@ class DynamoChart(Chart):
                     public_ports=public_ports,
                 ))
 
-    def _compose_v1(self, shared: dict) -> None:
+    def _compose_v1(self, shared: dict[str, Any]) -> None:
         """Dynamo 1.x: every worker of the description becomes a pod of its own."""
         env = self.environment
         decode, prefill = decode_role(env), prefill_role(env)

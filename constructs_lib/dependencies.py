@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from constructs import Construct
 
@@ -11,8 +11,8 @@ from . import _etcd, _nats
 from ._dependency_pods import Clients
 from ._k8s import emit
 from .model.environment import EtcdSettings, NatsSettings
-from .model.naming import DependencyNames
 from .model.hardening import NetworkPolicySettings
+from .model.naming import DependencyNames
 
 ETCD_CLIENT_PORT = 2379
 NATS_CLIENT_PORT = 4222

@@ -11,8 +11,9 @@ PODS = {"app.kubernetes.io/name": "dynamo", "app.kubernetes.io/instance": "llama
 
 
 def test_public_ports_are_open_and_the_rest_is_kept_within_the_release() -> None:
-    documents = synthesize_with(lambda chart: DynamoNetworkPolicy(chart, "np", DynamoNetworkPolicyProps(
-        release="llama", name="llama-dynamo", public_ports=("serve", "metrics"))))
+    documents = synthesize_with(lambda chart: DynamoNetworkPolicy(
+        chart, "np", DynamoNetworkPolicyProps(
+            release="llama", name="llama-dynamo", public_ports=("serve", "metrics"))))
     policy = find(documents, "NetworkPolicy", "llama-dynamo")
     assert policy["metadata"]["namespace"] == "inference"
     assert policy["spec"] == {
@@ -27,8 +28,8 @@ def test_public_ports_are_open_and_the_rest_is_kept_within_the_release() -> None
 
 
 def test_without_public_ports_only_the_release_gets_in() -> None:
-    documents = synthesize_with(lambda chart: DynamoNetworkPolicy(chart, "np", DynamoNetworkPolicyProps(
-        release="llama", name="p")))
+    documents = synthesize_with(lambda chart: DynamoNetworkPolicy(
+        chart, "np", DynamoNetworkPolicyProps(release="llama", name="p")))
     assert len(find(documents, "NetworkPolicy")["spec"]["ingress"]) == 1
 
 

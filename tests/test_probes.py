@@ -13,8 +13,9 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -42,14 +43,14 @@ class FakeFrontend(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: FakeFrontend
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path != "/v1/models":
             return self._reply(404, {"error": "not found"})
         self._reply(200, {"object": "list", "data": [
             {"id": m, "object": "object", "created": 1, "owned_by": "nvidia"}
             for m in self.server.models]})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.server.requests.append({"path": self.path, "body": json.loads(body)})
         self._reply(self.server.completion_status, {"choices": [{"message": {"content": "p"}}]})

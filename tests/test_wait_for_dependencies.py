@@ -11,8 +11,9 @@ import socket
 import socketserver
 import subprocess
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ class FakeEtcd(ThreadingHTTPServer):
 class _EtcdHandler(BaseHTTPRequestHandler):
     server: FakeEtcd
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         body = json.dumps({"health": "true" if self.server.healthy else "false",
                            "reason": ""}, separators=(",", ":")).encode()
         self.send_response(200 if self.server.healthy else 503)

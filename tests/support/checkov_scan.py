@@ -15,8 +15,8 @@ import sys
 
 os.environ.setdefault("BC_SKIP_MAPPING", "TRUE")  # no mapping download from Bridgecrew
 
-from checkov.kubernetes.runner import Runner  # noqa: E402
-from checkov.runner_filter import RunnerFilter  # noqa: E402
+from checkov.kubernetes.runner import Runner
+from checkov.runner_filter import RunnerFilter
 
 
 def main(paths: list[str]) -> None:

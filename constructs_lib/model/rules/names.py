@@ -9,7 +9,7 @@ from ..base import is_dns_1035_label, is_dns_label, is_dns_subdomain
 from . import Finding
 
 if TYPE_CHECKING:
-    from ..environment import Environment
+    from ..environment import Environment, FrontendSettings, PrefillSettings
 
 # A StatefulSet stamps its pods with `controller-revision-hash: <name>-<hash>`, a label value
 # of at most 63 characters; the hash takes up to 11, so longer names leave pods uncreatable.
@@ -52,7 +52,7 @@ def generated_names(env: Environment) -> list[GeneratedName]:
     monitored = metrics.enabled and metrics.service_monitor.enabled
     dynamo: list[tuple[str, str]]
     # A Deployment of two or more replicas has a PodDisruptionBudget of its name, when enabled.
-    budgets = []
+    budgets: list[tuple[str, int, FrontendSettings | PrefillSettings]] = []
     if env.dynamo is Generation.V1:
         v1 = env.v1_names
         prefill_settings = env.prefill or env.frontend
