@@ -49,7 +49,8 @@ _EXPORTS = {
 
 __all__ = [
     "DecodeWorkerPool", "DecodeWorkerPoolProps", "DependencyStack", "DependencyStackProps",
-    "DynamoChart", "DynamoNetworkPolicy", "DynamoNetworkPolicyProps", "DynamoWorkloadProps", "FrontendDeployment", "FrontendDeploymentProps",
+    "DynamoChart", "DynamoNetworkPolicy", "DynamoNetworkPolicyProps", "DynamoWorkloadProps",
+    "FrontendDeployment", "FrontendDeploymentProps",
     "PodMonitor", "PodMonitorProps", "PrefillWorkerPool", "PrefillWorkerPoolProps",
     "RdmaPolicy", "RdmaPolicyProps", "ServiceMonitor", "ServiceMonitorProps",
 ]

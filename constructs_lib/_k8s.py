@@ -8,7 +8,8 @@ that are wrong for GPU pods (see README, "Why not cdk8s-plus").
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from cdk8s import ApiObject, ApiObjectMetadata, JsonPatch
 from constructs import Construct

@@ -76,9 +76,10 @@ def manifests(release: str, namespace: str, settings: NatsSettings,
         {"name": "monitor", "containerPort": MONITOR_PORT, "protocol": "TCP"},
     ]
     if settings.replicas > 1:
-        headless_ports.append(
-            {"name": "cluster", "port": CLUSTER_PORT, "targetPort": "cluster", "appProtocol": "tcp"})
-        container_ports.append({"name": "cluster", "containerPort": CLUSTER_PORT, "protocol": "TCP"})
+        headless_ports.append({"name": "cluster", "port": CLUSTER_PORT, "targetPort": "cluster",
+                               "appProtocol": "tcp"})
+        container_ports.append({"name": "cluster", "containerPort": CLUSTER_PORT,
+                                "protocol": "TCP"})
     mounts = [{"name": "config", "mountPath": CONFIG_DIR}]
     if store:
         mounts.append({"name": store_claim, "mountPath": settings.jetstream.file_store_dir})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ._escape_hatches import GPU_RESOURCE, add_extended_resource
 from ._pod_hardening import debug_env, harden_pod, restrict
@@ -61,7 +62,8 @@ def engine_arguments(engine: Mapping[str, Any], *, served_model_name: str | None
     return args
 
 
-def runtime_env(props: DynamoWorkloadProps, settings: V1Settings, full_name: str) -> list[dict[str, str]]:
+def runtime_env(props: DynamoWorkloadProps, settings: V1Settings,
+                full_name: str) -> list[dict[str, str]]:
     return [
         {"name": "DYN_NAMESPACE", "value": settings.dynamo_namespace or full_name},
         # Plain manifests have no NVIDIA operator, so discovery goes through etcd.
@@ -135,7 +137,8 @@ def worker_container(props: DynamoWorkloadProps, settings: V1Settings, *, name: 
         "command": ["python3", "-m", "dynamo.vllm"],
         "args": arguments,
         "ports": [{"name": SYSTEM_PORT_NAME, "containerPort": port, "protocol": "TCP"}],
-        "env": runtime_env(props, settings, full_name) + [
+        "env": [
+            *runtime_env(props, settings, full_name),
             {"name": "DYN_SYSTEM_ENABLED", "value": "true"},
             {"name": "DYN_SYSTEM_PORT", "value": str(port)},
             # Without it /health stays 503 even when the worker serves (Dynamo 1.6).

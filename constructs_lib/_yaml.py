@@ -6,7 +6,6 @@ from typing import Any
 
 import yaml
 
-
 # libyaml's emitter, where PyYAML was built with it, is several times faster.
 _Base = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 

@@ -78,8 +78,9 @@ def text(plan: Plan, environment: str) -> str:
     rows = [tuple(c.upper() for c in _COLUMNS), *_rows(plan)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
     lines = [f"Placement plan of {environment}: {_summary(plan)}", ""]
-    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    lines += [""] + _facts(plan)
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+              for row in rows]
+    lines += ["", *_facts(plan)]
     return "\n".join(lines) + "\n"
 
 

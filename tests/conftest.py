@@ -13,8 +13,8 @@ import yaml
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from constructs_lib import synth  # noqa: E402
-from constructs_lib.model import Environment  # noqa: E402
+from constructs_lib import synth
+from constructs_lib.model import Environment
 
 ROOT = Path(__file__).resolve().parents[1]
 # ../shared next to the main checkout; DYNAMO_SHARED points elsewhere (e.g. from a worktree).
@@ -32,7 +32,8 @@ class Synthesized:
 
     def find(self, kind: str, name: str | None = None) -> dict[str, Any]:
         found = self.all(kind, name)
-        assert len(found) == 1, f"expected one {kind} {name or ''} in {self.name}, found {len(found)}"
+        assert len(found) == 1, \
+            f"expected one {kind} {name or ''} in {self.name}, found {len(found)}"
         return found[0]
 
     def all(self, kind: str, name: str | None = None) -> list[dict[str, Any]]:

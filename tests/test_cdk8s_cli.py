@@ -14,7 +14,8 @@ from tests.conftest import ROOT
 CLI = ROOT / "node_modules" / ".bin" / "cdk8s"
 
 
-@pytest.mark.skipif(not CLI.exists(), reason="node_modules is missing: run `npm ci` (make test does)")
+@pytest.mark.skipif(not CLI.exists(),
+                    reason="node_modules is missing: run `npm ci` (make test does)")
 def test_cdk8s_synth_writes_the_committed_dist(tmp_path: Path) -> None:
     out = tmp_path / "dist"
     result = subprocess.run(

@@ -21,7 +21,8 @@ def test_the_seed_examples_are_shipped() -> None:
 
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_committed_dist_matches_a_fresh_synth(name: str, synthesized: dict[str, Synthesized]) -> None:
+def test_committed_dist_matches_a_fresh_synth(name: str,
+                                              synthesized: dict[str, Synthesized]) -> None:
     fresh = synthesized[name].folder
     committed = ROOT / "dist" / name
     assert committed.is_dir(), f"dist/{name} is missing: run `python main.py` and commit dist/"

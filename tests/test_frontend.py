@@ -57,7 +57,8 @@ def test_multinode_mode_names_follow_the_seed_chart() -> None:
     frontend = FrontendDeployment(c, "frontend", props(mode=Mode.MULTINODE))
     docs = synth(c)
     assert one(docs, "Deployment")["metadata"]["name"] == "r1-dynamo-multinode-frontend"
-    assert one(docs, "Service")["metadata"]["name"] == frontend.service_name == "r1-dynamo-multinode"
+    service_name = one(docs, "Service")["metadata"]["name"]
+    assert service_name == frontend.service_name == "r1-dynamo-multinode"
     container = pod_spec(one(docs, "Deployment"))["containers"][0]
     assert container["name"] == "frontend"
     assert "dynamo serve graphs.frontend:Frontend" in container["args"][0]
@@ -138,7 +139,8 @@ def test_metrics_sidecar_is_exposed_and_monitored() -> None:
 
 def test_no_service_monitor_without_metrics() -> None:
     c = chart()
-    metrics = MetricsSettings.model_validate({"enabled": False, "service_monitor": {"enabled": True}})
+    metrics = MetricsSettings.model_validate({"enabled": False,
+                                              "service_monitor": {"enabled": True}})
     FrontendDeployment(c, "frontend", props(metrics=metrics))
     assert [d for d in synth(c) if d["kind"] == "ServiceMonitor"] == []
 
@@ -157,7 +159,8 @@ def test_rdma_policy_is_applied_to_the_serving_container_only() -> None:
     FrontendDeployment(c, "frontend", props(rdma=rdma, metrics=MetricsSettings(enabled=True)))
     serving, sidecar = pod_spec(one(synth(c), "Deployment"))["containers"]
     assert serving["resources"]["limits"]["tke.cloud.tencent.com/tke-shared-rdma"] == 1
-    assert "tke.cloud.tencent.com/tke-shared-rdma" not in sidecar.get("resources", {}).get("limits", {})
+    sidecar_limits = sidecar.get("resources", {}).get("limits", {})
+    assert "tke.cloud.tencent.com/tke-shared-rdma" not in sidecar_limits
 
 
 def test_props_refuse_an_empty_graph() -> None:

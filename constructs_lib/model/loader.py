@@ -10,7 +10,8 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, Problem, show
 from .environment import Environment
-from .rules import RuleViolations, warnings as rule_warnings
+from .rules import RuleViolations
+from .rules import warnings as rule_warnings
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
@@ -64,7 +65,8 @@ def problems_from(error: ValidationError, source: str, root: type[BaseModel],
         if kind == "extra_forbidden":
             owner = _model_at(root, loc[:-1])
             allowed = sorted(f.alias or n for n, f in owner.model_fields.items()) if owner else []
-            message = f"unknown key; allowed here: {', '.join(allowed)}" if allowed else "unknown key"
+            message = (f"unknown key; allowed here: {', '.join(allowed)}" if allowed
+                       else "unknown key")
         elif kind == "missing":
             message = "required, but missing"
         else:
@@ -98,7 +100,8 @@ def read_yaml(path: Path) -> Any:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         reason = getattr(err, "problem", None) or str(err)
         context, start = getattr(err, "context", None), getattr(err, "context_mark", None)
-        if context and start and not (mark and (mark.line, mark.column) == (start.line, start.column)):
+        if context and start and not (
+                mark and (mark.line, mark.column) == (start.line, start.column)):
             # Where the parser noticed is often a line after the mistake; say where it began.
             reason += (f" ({context} that starts at line {start.line + 1}, "
                        f"column {start.column + 1})")
@@ -113,7 +116,8 @@ def load_environment(path: Path | str, warnings: list[Problem] | None = None) ->
     path = Path(path)
     data = read_yaml(path)
     if not isinstance(data, dict):
-        raise ConfigError([Problem(str(path), "", f"expected a mapping of settings, got {show(data)}")])
+        raise ConfigError([Problem(str(path), "",
+                                   f"expected a mapping of settings, got {show(data)}")])
     try:
         environment = Environment.model_validate(data)
     except ValidationError as err:

@@ -14,8 +14,9 @@ GPUs (an H20 or H100 server), and is never refused for it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from .pods import pods
 
@@ -269,7 +270,7 @@ def fewest_nodes(pods: Sequence[PodReplica], gpus_per_node: int) -> int | None:
     if any(p.gpus > gpus_per_node for p in pods):
         return None
     sharing = [sum(port in p.host_ports for p in pods) for q in pods for port in q.host_ports]
-    lower = max([math.ceil(sum(p.gpus for p in pods) / gpus_per_node)] + sharing)
+    lower = max([math.ceil(sum(p.gpus for p in pods) / gpus_per_node), *sharing])
     # One pod per node always fits, so the search ends there at the latest.
     for count in range(lower, max(lower, len(pods)) + 1):
         if pack(pods, count, gpus_per_node) is not None:

@@ -73,7 +73,7 @@ def pods(env: Environment) -> list[PodView]:
 
     host_network = env.rdma.enabled and env.rdma.host_network
     http_port = env.frontend.config.http_port
-    frontend_ports = (http_port,)
+    frontend_ports: tuple[int, ...] = (http_port,)
     if env.frontend.metrics.enabled:
         frontend_ports += (env.frontend.metrics.port,)
     views = [PodView(

@@ -19,7 +19,6 @@ from pydantic import (
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
-    NonNegativeInt,
     PlainSerializer,
     PrivateAttr,
     model_validator,

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import http.client
 import ipaddress
@@ -383,7 +384,5 @@ def _group_alive(proc: ManagedProcess) -> bool:
 
 
 def _wait(proc: ManagedProcess, deadline: float) -> None:
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        pass

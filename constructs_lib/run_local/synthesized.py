@@ -48,7 +48,8 @@ def _service_ports(documents: list[dict[str, Any]], pod_labels: dict[str, str],
 
 
 def _first_container(workload: dict[str, Any]) -> dict[str, Any]:
-    return workload["spec"]["template"]["spec"]["containers"][0]
+    container: dict[str, Any] = workload["spec"]["template"]["spec"]["containers"][0]
+    return container
 
 
 @dataclass
@@ -74,7 +75,8 @@ def start(stack: LocalStack, documents: list[dict[str, Any]],
             config_map = next(d for d in documents if d["kind"] == "ConfigMap"
                               and d["metadata"]["name"] == f"{name}-config")
             config = config_map["data"]["nats.conf"]
-        stack.start_dependency(kind, container, services=_service_ports(documents, labels, container),
+        stack.start_dependency(kind, container,
+                               services=_service_ports(documents, labels, container),
                                nats_config_text=config, pod_name=f"{name}-0")
 
     deployments = {d["metadata"]["labels"][COMPONENT_LABEL]: d

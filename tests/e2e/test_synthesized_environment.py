@@ -9,7 +9,8 @@ served by both a prefill and a decode worker; nothing listens beyond loopback; a
 process and no listener is left.
 
 Needs the Dynamo venv (``scripts/install-dynamo-runtime.sh``), ``etcd`` and ``nats-server``;
-skipped with the reason otherwise (an error instead when DYNAMO_E2E_REQUIRED=1). Every wait is bounded (``TIMEOUT`` seconds).
+skipped with the reason otherwise (an error instead when DYNAMO_E2E_REQUIRED=1). Every wait is
+bounded (``TIMEOUT`` seconds).
 """
 
 from __future__ import annotations

@@ -49,7 +49,8 @@ def test_every_problem_of_a_file_is_reported(tmp_path: Path) -> None:
 
 
 def test_config_keys_are_reported_as_written(tmp_path: Path) -> None:
-    found = problems(tmp_path, MINIMAL.replace("{model: m}", "{model: m, tensor-parallel-size: -1}"))
+    found = problems(tmp_path,
+                     MINIMAL.replace("{model: m}", "{model: m, tensor-parallel-size: -1}"))
     assert found == ["frontend.config.VllmWorker.tensor-parallel-size: "
                      "Input should be greater than or equal to 1 (received -1)"]
 

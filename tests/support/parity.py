@@ -18,8 +18,9 @@ The rules (README, "Differences from the seed chart"):
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -55,7 +56,8 @@ def differences(reference: Iterable[tuple[str, dict[str, Any]]], ours: list[dict
     """Everything in `reference` that `ours` does not reproduce, one line each."""
     index = {_key(doc, namespace): doc for doc in ours}
     problems: list[str] = []
-    run_graphs = {f"{m}.py" for m in re.findall(r"dynamo serve graphs\.(\w+):", yaml.safe_dump(ours))}
+    run_graphs = {f"{m}.py"
+                  for m in re.findall(r"dynamo serve graphs\.(\w+):", yaml.safe_dump(ours))}
     subchart: list[dict[str, Any]] = []
     for source, doc in reference:
         if doc.get("metadata", {}).get("annotations", {}).get("helm.sh/hook"):
@@ -149,7 +151,8 @@ def _dependency_differences(subchart: list[dict[str, Any]], ours: dict[tuple[str
     problems: list[str] = []
     for doc in subchart:
         kind, name, ns = _key(doc, namespace)
-        if kind == "Service" and not name.endswith("-headless") and name.endswith(("-etcd", "-nats")):
+        if (kind == "Service" and not name.endswith("-headless")
+                and name.endswith(("-etcd", "-nats"))):
             mine = ours.get((kind, name, ns))
             if mine is None:
                 problems.append(f"missing Service {ns}/{name}")
@@ -157,7 +160,8 @@ def _dependency_differences(subchart: list[dict[str, Any]], ours: dict[tuple[str
             wanted = {p["port"] for p in doc["spec"]["ports"] if p["name"] in ("client", "nats")}
             have = {p["port"] for p in mine["spec"]["ports"]}
             if not wanted <= have:
-                problems.append(f"Service/{name}: ports {sorted(have)} lack {sorted(wanted - have)}")
+                problems.append(
+                    f"Service/{name}: ports {sorted(have)} lack {sorted(wanted - have)}")
         if kind == "StatefulSet":
             mine = ours.get((kind, name, ns))
             if mine is None:
@@ -167,7 +171,8 @@ def _dependency_differences(subchart: list[dict[str, Any]], ours: dict[tuple[str
                 problems.append(f"StatefulSet/{name}: replicas {mine['spec'].get('replicas')} "
                                 f"!= {doc['spec'].get('replicas')}")
             if _claim_sizes(doc) != _claim_sizes(mine):
-                problems.append(f"StatefulSet/{name}: storage {_claim_sizes(mine)} != {_claim_sizes(doc)}")
+                problems.append(f"StatefulSet/{name}: storage "
+                                f"{_claim_sizes(mine)} != {_claim_sizes(doc)}")
             if name.endswith("-etcd"):
                 want = doc["spec"]["template"]["spec"]["containers"][0].get("resources", {})
                 have = mine["spec"]["template"]["spec"]["containers"][0].get("resources", {})

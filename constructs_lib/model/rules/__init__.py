@@ -9,8 +9,9 @@ are reported together.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..environment import Environment
@@ -93,6 +94,16 @@ ADVICE_RULES: tuple[Rule, ...] = (
 PROBLEM_RULES: tuple[Rule, ...] = SHAPE_RULES + SETTING_RULES + POD_RULES + PLACEMENT_RULES
 ALL_RULES: tuple[Rule, ...] = PROBLEM_RULES + ADVICE_RULES
 
-__all__ = ["ADVICE_RULES", "ALL_RULES", "Finding", "PLACEMENT_RULES", "POD_RULES",
-           "PROBLEM_RULES", "RuleViolations", "SETTING_RULES", "SHAPE_RULES", "problems",
-           "warnings"]
+__all__ = [
+    "ADVICE_RULES",
+    "ALL_RULES",
+    "PLACEMENT_RULES",
+    "POD_RULES",
+    "PROBLEM_RULES",
+    "SETTING_RULES",
+    "SHAPE_RULES",
+    "Finding",
+    "RuleViolations",
+    "problems",
+    "warnings",
+]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from ...errors import show
 from ..pods import pods
@@ -80,7 +81,7 @@ def unused_config_sections(env: Environment) -> Iterator[Finding]:
                               f"given, but {component.value} does not run in the {pod.role} "
                               f"pod ({runs}), so nothing reads this section")
         if pod.config.common is not None and not any(
-                pod.config.section(c) is not None and pod.config.section(c).common_configs
+                (section := pod.config.section(c)) is not None and section.common_configs
                 for c in pod.components):
             yield Finding(pod.path("config", "Common"),
                           f"given, but no component of the {pod.role} pod lists its keys in "

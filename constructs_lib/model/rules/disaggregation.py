@@ -9,7 +9,8 @@ sides load the same model with the same block layout.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from ...errors import show
 from ..pods import PodView, pods
@@ -51,7 +52,8 @@ def _setting(value: Any) -> str:
 
 def _kv(pod: PodView, component: Component) -> dict[str, Any] | None:
     value = pod.setting(component, "kv-transfer-config")
-    return json.loads(value) if isinstance(value, str) else value
+    kv: dict[str, Any] | None = json.loads(value) if isinstance(value, str) else value
+    return kv
 
 
 def decode_and_prefill_serve_the_same_model(env: Environment) -> Iterator[Finding]:

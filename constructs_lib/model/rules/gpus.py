@@ -8,7 +8,8 @@ waits forever for GPUs, or an engine that uses fewer GPUs than it was given.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from ..pods import WORKERS, pods
 from . import Finding
