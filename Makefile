@@ -5,9 +5,12 @@ synth:
 	scripts/setup.sh
 	scripts/with-env .venv/bin/python main.py
 
+# Test modules run on every core, each module whole on one worker (its fixtures start once).
+PYTEST_PARALLEL := -n auto --dist loadscope
+
 test:
 	scripts/setup.sh --with-test-services
-	scripts/with-env .venv/bin/python -m pytest
+	scripts/with-env .venv/bin/python -m pytest $(PYTEST_PARALLEL)
 
 # Synthesis speed and memory (bench/bench.py), written to bench/results.md.
 .PHONY: bench

@@ -121,7 +121,9 @@ def main() -> int:
             lambda out, n=count: [PYTHON, "-c", SCALE, str(n), str(out)], args.runs)
     if not args.skip_tests:
         start = time.perf_counter()
-        subprocess.run([PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=ROOT,
+        # As `make test` runs it.
+        subprocess.run([PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "auto",
+                        "--dist", "loadscope"], cwd=ROOT,
                        check=True, stdout=subprocess.DEVNULL,
                        env={**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"})
         results["test-suite"] = {"median": time.perf_counter() - start}
