@@ -90,3 +90,42 @@ def test_v1_plan_places_each_worker_pod_and_keeps_the_frontend_off_gpu_nodes(
     assert first == [("decode", 4)] + [("prefill", 1)] * 4
     assert all(p.deployment.endswith("-prefill") for n in plan.nodes[1:] for p in n.pods)
     assert any("frontend" in pod for pod in plan.other_pods)
+
+
+def test_v1_metrics_are_scraped_from_the_frontend_service_and_the_worker_pods(
+        shared, tmp_path) -> None:
+    import yaml as pyyaml
+
+    from constructs_lib.model import Environment
+    from tests.conftest import ENVIRONMENTS, synth_environment
+    from tests.support.builders import matches
+    from tests.support.schemas import validate_custom_resource
+
+    data = pyyaml.safe_load((ENVIRONMENTS / "single-node-v1.yaml").read_text())
+    data["frontend"]["metrics"] = {"enabled": True, "service_monitor": {
+        "enabled": True, "interval": "30s", "additional_labels": {"prometheus": "main"}}}
+    result = synth_environment(Environment.model_validate(data), tmp_path)
+    service_monitor, pod_monitor = result.find("ServiceMonitor"), result.find("PodMonitor")
+    for monitor in (service_monitor, pod_monitor):
+        validate_custom_resource(monitor, shared / "crds")
+        assert monitor["metadata"]["labels"]["prometheus"] == "main"
+    # The 1.x frontend serves /metrics on its HTTP port, behind its Service.
+    frontend = result.find("Service", "deepseek-r1-llama-70b-dynamo-frontend")
+    assert matches(service_monitor["spec"]["selector"]["matchLabels"],
+                   frontend["metadata"]["labels"])
+    assert service_monitor["spec"]["endpoints"][0]["port"] == "http"
+    # Workers serve it on their system port; they have no Service, so pods are scraped.
+    endpoint = pod_monitor["spec"]["podMetricsEndpoints"][0]
+    assert (endpoint["port"], endpoint["path"], endpoint["interval"]) == ("system", "/metrics",
+                                                                        "30s")
+    scraped = [d for d in result.all("Deployment")
+               if matches(pod_monitor["spec"]["selector"]["matchLabels"],
+                          d["spec"]["template"]["metadata"]["labels"])
+               and d["spec"]["template"]["metadata"]["labels"][
+                   "app.kubernetes.io/dynamo-component"] in
+               pod_monitor["spec"]["selector"]["matchExpressions"][0]["values"]]
+    assert sorted(d["metadata"]["name"].rsplit("-", 1)[1] for d in scraped) == ["decode",
+                                                                               "prefill"]
+    for deployment in scraped:
+        ports = pod_spec(deployment)["containers"][0]["ports"]
+        assert any(p["name"] == "system" for p in ports)
