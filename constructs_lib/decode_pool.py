@@ -5,16 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from cdk8s import ApiObject
 from constructs import Construct
 
 from . import _v1
-from ._k8s import emit
-from ._scheduling import disruption_budget
 from .model.environment import Resources, V1Settings
 from .model.naming import V1Names
 from .model.serve_config import Component, ServeConfig
-from .workload import DynamoWorkloadProps, deployment
+from .workload import DynamoWorkloadProps, emit_deployment
 
 COMPONENT = "decode"
 
@@ -69,10 +66,6 @@ class DecodeWorkerPool(Construct):
                                     annotations={**props.pod_annotations, **props.annotations},
                                     container=container, worker=True,
                                     selector=self.selector_labels, gpus=props.resources.gpus)
-        self.deployment: ApiObject = emit(self, "Deployment", deployment(
-            self.deployment_name, props.namespace, labels, self.selector_labels, props.replicas,
-            template, props.update_strategy))
-        budget = disruption_budget(self.deployment_name, props.namespace, labels,
-                                   self.selector_labels, props.replicas, props.disruption_budget)
-        self.disruption_budget: ApiObject | None = (
-            emit(self, "DisruptionBudget", budget) if budget else None)
+        self.deployment, self.disruption_budget = emit_deployment(
+            self, props, name=self.deployment_name, labels=labels,
+            selector=self.selector_labels, replicas=props.replicas, pod_template=template)

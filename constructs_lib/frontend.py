@@ -11,7 +11,6 @@ from constructs import Construct
 
 from . import _graph, _pod_hardening, _probes, _v01, _v1
 from ._k8s import emit, metadata
-from ._scheduling import disruption_budget
 from ._sizing import container_resources
 from ._yaml import dump
 from .model.environment import (
@@ -27,7 +26,7 @@ from .model.roles import router_mode
 from .model.serve_config import DEFAULT_HTTP_PORT as DEFAULT_HTTP_PORT  # re-exported
 from .model.serve_config import Component, ServeConfig
 from .service_monitor import ServiceMonitor, ServiceMonitorProps
-from .workload import DynamoWorkloadProps, deployment
+from .workload import DynamoWorkloadProps, emit_deployment
 
 FULL_GRAPH = (Component.FRONTEND, Component.PROCESSOR, Component.ROUTER,
               Component.VLLM_WORKER, Component.PREFILL_WORKER)
@@ -133,14 +132,11 @@ class FrontendDeployment(Construct):
             gpus=props.resources.gpus,
             selector=self.selector_labels,
         )
-        self.deployment: ApiObject = emit(self, "Deployment", deployment(
-            self.deployment_name, namespace, props.object_labels(self.component),
-            self.selector_labels, props.replicas, template, props.update_strategy))
-        budget = disruption_budget(self.deployment_name, namespace,
-                                   props.object_labels(self.component), self.selector_labels,
-                                   props.replicas, props.disruption_budget)
-        self.disruption_budget: ApiObject | None = (
-            emit(self, "DisruptionBudget", budget) if budget else None)
+        self.deployment: ApiObject
+        self.disruption_budget: ApiObject | None
+        self.deployment, self.disruption_budget = emit_deployment(
+            self, props, name=self.deployment_name, labels=props.object_labels(self.component),
+            selector=self.selector_labels, replicas=props.replicas, pod_template=template)
 
         ports: list[dict[str, Any]] = [
             {"name": _v01.SERVE_PORT_NAME, "port": props.service.port,
@@ -188,12 +184,9 @@ class FrontendDeployment(Construct):
                                     annotations={**props.pod_annotations, **props.annotations},
                                     container=container, worker=False,
                                     selector=self.selector_labels)
-        self.deployment = emit(self, "Deployment", deployment(
-            self.deployment_name, props.namespace, labels, self.selector_labels, props.replicas,
-            template, props.update_strategy))
-        budget = disruption_budget(self.deployment_name, props.namespace, labels,
-                                   self.selector_labels, props.replicas, props.disruption_budget)
-        self.disruption_budget = emit(self, "DisruptionBudget", budget) if budget else None
+        self.deployment, self.disruption_budget = emit_deployment(
+            self, props, name=self.deployment_name, labels=labels,
+            selector=self.selector_labels, replicas=props.replicas, pod_template=template)
         self.service_selector = {**self.selector_labels, **props.pod_labels, **props.labels}
         self.service = emit(self, "Service", {
             "apiVersion": "v1",

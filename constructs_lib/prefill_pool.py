@@ -10,12 +10,11 @@ from constructs import Construct
 
 from . import _probes, _v01, _v1
 from ._k8s import emit, metadata
-from ._scheduling import disruption_budget
 from ._yaml import dump
 from .model.environment import Generation, Resources, V1Settings
 from .model.naming import PREFILL_COMPONENT, DynamoNames, V1Names
 from .model.serve_config import DEFAULT_HTTP_PORT, Component, ServeConfig
-from .workload import DynamoWorkloadProps, deployment
+from .workload import DynamoWorkloadProps, emit_deployment
 
 COMPONENT = PREFILL_COMPONENT
 
@@ -97,13 +96,11 @@ class PrefillWorkerPool(Construct):
             gpus=props.resources.gpus,
             selector=self.selector_labels,
         )
-        self.deployment: ApiObject = emit(self, "Deployment", deployment(
-            self.deployment_name, props.namespace, object_labels, self.selector_labels,
-            props.replicas, template, props.update_strategy))
-        budget = disruption_budget(self.deployment_name, props.namespace, object_labels,
-                                   self.selector_labels, props.replicas, props.disruption_budget)
-        self.disruption_budget: ApiObject | None = (
-            emit(self, "DisruptionBudget", budget) if budget else None)
+        self.deployment: ApiObject
+        self.disruption_budget: ApiObject | None
+        self.deployment, self.disruption_budget = emit_deployment(
+            self, props, name=self.deployment_name, labels=object_labels,
+            selector=self.selector_labels, replicas=props.replicas, pod_template=template)
 
     def _render_v1(self) -> None:
         """Dynamo 1.x: one `dynamo.vllm --disaggregation-mode prefill` worker per pod."""
@@ -123,9 +120,6 @@ class PrefillWorkerPool(Construct):
                                     annotations={**props.pod_annotations, **props.annotations},
                                     container=container, worker=True,
                                     selector=self.selector_labels, gpus=props.resources.gpus)
-        self.deployment = emit(self, "Deployment", deployment(
-            self.deployment_name, props.namespace, labels, self.selector_labels, props.replicas,
-            template, props.update_strategy))
-        budget = disruption_budget(self.deployment_name, props.namespace, labels,
-                                   self.selector_labels, props.replicas, props.disruption_budget)
-        self.disruption_budget = emit(self, "DisruptionBudget", budget) if budget else None
+        self.deployment, self.disruption_budget = emit_deployment(
+            self, props, name=self.deployment_name, labels=labels,
+            selector=self.selector_labels, replicas=props.replicas, pod_template=template)

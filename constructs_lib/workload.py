@@ -6,7 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._scheduling import strategy
+from cdk8s import ApiObject
+from constructs import Construct
+
+from ._k8s import emit
+from ._scheduling import disruption_budget, strategy
 from .model.environment import Image, ModelVolume
 from .model.hardening import (
     DependencyWaitSettings,
@@ -111,3 +115,14 @@ def deployment(name: str, namespace: str | None, labels: Mapping[str, str],
             "template": pod_template,
         },
     }
+
+
+def emit_deployment(scope: Construct, props: DynamoWorkloadProps, *, name: str,
+                    labels: Mapping[str, str], selector: Mapping[str, str], replicas: int,
+                    pod_template: dict[str, Any]) -> tuple[ApiObject, ApiObject | None]:
+    """A workload's Deployment and, when its settings call for one, its PodDisruptionBudget."""
+    created = emit(scope, "Deployment", deployment(
+        name, props.namespace, labels, selector, replicas, pod_template, props.update_strategy))
+    budget = disruption_budget(name, props.namespace, labels, selector, replicas,
+                               props.disruption_budget)
+    return created, emit(scope, "DisruptionBudget", budget) if budget else None
