@@ -185,3 +185,17 @@ def pod_template(props: DynamoWorkloadProps, *, labels: Mapping[str, str],
     if worker and props.rdma is not None:
         props.rdma.apply(template)
     return template
+
+
+def worker_pod_template(props: DynamoWorkloadProps, settings: V1Settings, *,
+                        engine: Mapping[str, Any], mode: str, served_model_name: str | None,
+                        resources: Resources, labels: Mapping[str, str],
+                        selector: Mapping[str, str],
+                        annotations: Mapping[str, str]) -> dict[str, Any]:
+    """The pod of a 1.x worker pool: one `dynamo.vllm` engine with its role and GPUs."""
+    arguments = engine_arguments(engine, served_model_name=served_model_name, mode=mode,
+                                 kv_connector=settings.kv_connector)
+    container = worker_container(props, settings, name="worker", full_name=props.full_name,
+                                 arguments=arguments, resources=resources, gpus=resources.gpus)
+    return pod_template(props, labels=labels, annotations=annotations, container=container,
+                        worker=True, selector=selector, gpus=resources.gpus)

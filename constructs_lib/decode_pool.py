@@ -53,19 +53,12 @@ class DecodeWorkerPool(Construct):
         self.deployment_name = V1Names(props.full_name).deployment(COMPONENT)
         self.selector_labels = props.selector_labels(COMPONENT)
         labels = props.object_labels(COMPONENT)
-        arguments = _v1.engine_arguments(
-            props.config.effective(Component.VLLM_WORKER),
-            served_model_name=props.served_model_name,
+        template = _v1.worker_pod_template(
+            props, props.v1, engine=props.config.effective(Component.VLLM_WORKER),
             mode=_v1.disaggregation_mode(COMPONENT, props.disaggregated),
-            kv_connector=props.v1.kv_connector,
-        )
-        container = _v1.worker_container(props, props.v1, name="worker", full_name=props.full_name,
-                                         arguments=arguments, resources=props.resources,
-                                         gpus=props.resources.gpus)
-        template = _v1.pod_template(props, labels={**labels, **props.pod_labels, **props.labels},
-                                    annotations={**props.pod_annotations, **props.annotations},
-                                    container=container, worker=True,
-                                    selector=self.selector_labels, gpus=props.resources.gpus)
+            served_model_name=props.served_model_name, resources=props.resources,
+            labels={**labels, **props.pod_labels, **props.labels}, selector=self.selector_labels,
+            annotations={**props.pod_annotations, **props.annotations})
         self.deployment, self.disruption_budget = emit_deployment(
             self, props, name=self.deployment_name, labels=labels,
             selector=self.selector_labels, replicas=props.replicas, pod_template=template)
