@@ -147,6 +147,90 @@ def test_files_layer_in_order_and_set_comes_last(tmp_path: Path,
     assert serve["resources"]["limits"]["nvidia.com/gpu"] == 4
 
 
+def test_set_string_and_set_file_layer_over_files_and_set_in_helms_order(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    values, tier = tmp_path / "values.yaml", tmp_path / "tier.txt"
+    values.write_text(yaml.safe_dump({**SMALL_VALUES, "podLabels": dict.fromkeys("abcd", "f")}))
+    tier.write_text("gold")
+    environment = tmp_path / "r1.yaml"
+    # --set-file first and --set last on the command line: Helm still applies --set, then
+    # --set-string, then --set-file.
+    code = run("-f", str(values), "--set-file", f"podLabels.a={tier}",
+               "--set-string", "podLabels.a=true,podLabels.b=8",
+               "--set", "podLabels.a=x,podLabels.b=y,podLabels.c=z", "--release", "r1",
+               "--output", str(tmp_path / "out"), "--write-environment", str(environment))
+    assert code == 0, capsys.readouterr().err
+    expected = {"a": "gold", "b": "8", "c": "z", "d": "f"}
+    written = yaml.safe_load(environment.read_text())
+    assert written["pod_labels"] == expected
+    [deployment] = [d for d in read_documents(tmp_path / "out") if d["kind"] == "Deployment"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert {key: labels[key] for key in expected} == expected
+    assert environment.read_text().splitlines()[1] == (
+        f"#   python -m constructs_lib from-helm-values -f {values} --set "
+        "podLabels.a=x,podLabels.b=y,podLabels.c=z --set-string podLabels.a=true,podLabels.b=8 "
+        f"--set-file podLabels.a={tier} --release r1 --namespace default")
+
+
+def test_set_string_keeps_true_and_8_strings_where_set_types_them(
+        values_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("-f", str(values_file), "--set", "podLabels.canary=true", "--release", "r1",
+               "--output", str(tmp_path / "refused")) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "--set: podLabels.canary: label values are strings; got True (quote it in YAML) "
+        "(received true)"]
+    assert run("-f", str(values_file), "--set-string", "podLabels.canary=true,podLabels.shard=8",
+               "--release", "r1", "--output", str(tmp_path / "out")) == 0
+    [deployment] = [d for d in read_documents(tmp_path / "out") if d["kind"] == "Deployment"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert (labels["canary"], labels["shard"]) == ("true", "8")
+
+
+def test_configs_through_set_file_give_the_same_manifests_as_in_a_values_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    values = sized(4, decode_gpus=2)
+    inline, resources, configs = (tmp_path / "inline.yaml", tmp_path / "resources.yaml",
+                                  tmp_path / "my-configs.yaml")
+    inline.write_text(yaml.safe_dump(values))
+    resources.write_text(yaml.safe_dump({"single": values["single"]}))
+    configs.write_text(values["configs"])
+    assert run("-f", str(inline), "--release", "r1", "--output", str(tmp_path / "a")) == 0
+    assert run("-f", str(resources), "--set-file", f"configs={configs}", "--release", "r1",
+               "--output", str(tmp_path / "b")) == 0, capsys.readouterr().err
+    first, second = ({p.name: p.read_text() for p in (tmp_path / out).iterdir()}
+                     for out in ("a", "b"))
+    assert first == second
+    # and these configs are the file's, not the chart's (whose decode worker takes 4 GPUs)
+    [config_map] = [d for d in read_documents(tmp_path / "b")
+                    if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "r1-dynamo-configs"]
+    served = yaml.safe_load(config_map["data"]["configs.yaml"])
+    assert served["VllmWorker"]["tensor-parallel-size"] == 2
+
+
+def test_a_problem_in_a_set_file_names_the_file(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    values, configs = tmp_path / "values.yaml", tmp_path / "my-configs.yaml"
+    values.write_text(yaml.safe_dump(SMALL_VALUES))
+    configs.write_text("Frontend: [\n")
+    assert run("-f", str(values), "--set-file", f"configs={configs}", "--release", "r1",
+               "--output", str(tmp_path / "out")) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"--set-file {configs}: configs: is not valid YAML: line 2, column 1: expected the node "
+        "content, but found '<stream end>' (it holds Dynamo's configs.yaml)"]
+
+
+def test_a_missing_set_file_is_one_line_and_nothing_is_written(
+        values_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "my-configs.yaml"
+    code = run("-f", str(values_file), "--set-file", f"configs={missing}", "--release", "r1",
+               "--output", str(tmp_path / "out"), "--write-environment", str(tmp_path / "e.yaml"))
+    assert code == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [f"--set-file: configs={missing}: file not found"]
+    assert captured.out == ""
+    assert not (tmp_path / "out").exists() and not (tmp_path / "e.yaml").exists()
+
+
 def test_an_output_folder_with_other_files_is_refused_and_kept(
         values_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     output = tmp_path / "project"
@@ -214,6 +298,8 @@ def test_the_help_says_where_the_manifests_go(capsys: pytest.CaptureFixture[str]
     help_text = " ".join(capsys.readouterr().out.split())
     assert "directly in DIR (apply with `kubectl apply -k DIR`)" in help_text
     assert "--write-environment FILE" in help_text and "--ignore-unknown" in help_text
+    assert "--set-string KEY=VALUE" in help_text and "--set-file KEY=PATH" in help_text
+    assert "then every --set, then every --set-string, then every --set-file" in help_text
 
 
 def test_the_release_and_output_are_required(capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from constructs_lib.errors import ConfigError
 from constructs_lib.helm.merge import Values
-from constructs_lib.helm.set_values import apply_arguments, dotted, parse, typed
+from constructs_lib.helm.set_values import (
+    FILE_SOURCE,
+    STRING_SOURCE,
+    apply_arguments,
+    dotted,
+    parse,
+    typed,
+)
 
 
 @pytest.mark.parametrize("text, value", [
@@ -96,3 +105,58 @@ def test_every_malformed_argument_is_reported() -> None:
 def test_dotted_paths_read_as_written() -> None:
     assert dotted(("imagePullSecrets", 0, "name")) == "imagePullSecrets[0].name"
     assert dotted(("a", 1, 2)) == "a[1][2]"
+
+
+def test_set_string_keeps_every_value_a_string() -> None:
+    assignments = parse("podLabels.canary=true,podLabels.shard=8,a=null,b={1,x}", STRING_SOURCE)
+    assert [(a.path, a.value, a.source) for a in assignments] == [
+        (("podLabels", "canary"), "true", "--set-string"),
+        (("podLabels", "shard"), "8", "--set-string"),
+        # Not a null: it deletes nothing from the chart's defaults.
+        (("a",), "null", "--set-string"),
+        (("b",), ["1", "x"], "--set-string"),
+    ]
+
+
+def test_set_string_errors_name_the_flag() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse("podLabels.canary", STRING_SOURCE)
+    assert [str(p) for p in err.value.problems] == [
+        "--set-string: 'podLabels.canary': key 'podLabels.canary' has no value; expected "
+        "key=value, e.g. rdma.enable=false"]
+
+
+def test_set_file_values_are_the_files_text_named_by_the_file(tmp_path: Path) -> None:
+    configs, graph = tmp_path / "my-configs.yaml", tmp_path / "single,py"
+    configs.write_text("Frontend:\n  port: 8000\n")
+    graph.write_text("true\n")
+    values = Values()
+    values.merge_file({"configs": "old", "service": {"port": 81}}, "f.yaml")
+    # A comma in a file's name is escaped as in a value.
+    escaped = str(graph).replace(",", "\\,")
+    applied = apply_arguments(values, [f"configs={configs}", f"graphs.single\\.py={escaped}"],
+                              FILE_SOURCE)
+    # The text is kept as it is: neither typed (`true`) nor parsed as YAML.
+    assert values.tree == {"configs": "Frontend:\n  port: 8000\n",
+                           "graphs": {"single.py": "true\n"}, "service": {"port": 81}}
+    assert [a.source for a in applied] == [f"--set-file {configs}", f"--set-file {graph}"]
+    assert values.origin(("configs",)) == f"--set-file {configs}"
+    assert values.origin(("service", "port")) == "f.yaml"
+
+
+def test_unreadable_set_files_are_all_reported_and_nothing_is_applied(tmp_path: Path) -> None:
+    binary = tmp_path / "binary.bin"
+    binary.write_bytes(b"ok\xff")
+    values = Values()
+    with pytest.raises(ConfigError) as err:
+        apply_arguments(values, [f"configs={tmp_path / 'missing.yaml'},a={tmp_path}",
+                                 f"b={binary}", "c=", "d"], FILE_SOURCE)
+    assert [str(p) for p in err.value.problems] == [
+        f"--set-file: configs={tmp_path / 'missing.yaml'}: file not found",
+        f"--set-file: a={tmp_path}: cannot be read (Is a directory)",
+        f"--set-file: b={binary}: is not UTF-8 text (byte 2)",
+        "--set-file: 'c=': key 'c' names no file; expected key=path, e.g. "
+        "configs=my-configs.yaml",
+        "--set-file: 'd': key 'd' has no value; expected key=path, e.g. configs=my-configs.yaml",
+    ]
+    assert values.tree == {}

@@ -18,10 +18,11 @@ from .inputs import gather
 DESCRIPTION = """\
 Reads the values of a release of the seed Helm chart (helm-charts/dynamo) the way Helm does:
 the chart's defaults, then every -f file in order (maps merge, lists and scalars are replaced,
-later files win, null deletes a key), then every --set. It writes to DIR the manifests that
-`helm template NAME <seed chart> --namespace NS -f ... --set ...` would have installed, as
-`synth` writes one environment: one file per resource plus kustomization.yaml and the
-placement plan PLAN.md, directly in DIR (apply with `kubectl apply -k DIR`). DIR is replaced as
+later files win, null deletes a key), then every --set, then every --set-string, then every
+--set-file (Helm's order, whatever the order on the command line). It writes to DIR the
+manifests that `helm template NAME <seed chart> --namespace NS -f ... --set ...` would have
+installed, as `synth` writes one environment: one file per resource plus kustomization.yaml and
+the placement plan PLAN.md, directly in DIR (apply with `kubectl apply -k DIR`). DIR is replaced as
 a whole, so it must be new, empty, or a folder this command or `synth` wrote before.
 
 A key the chart does not read is an error naming the file and the key (--ignore-unknown makes
@@ -37,6 +38,13 @@ def register(commands: Any) -> None:
                         metavar="FILE", help="a values file; repeat to layer several")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="Helm --set syntax: a.b=c, list[0].name=x, a=1,b=2, a\\.b=c")
+    parser.add_argument("--set-string", dest="set_strings", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="as --set, but every value stays a string (true, 8, null)")
+    parser.add_argument("--set-file", dest="set_files", action="append", default=[],
+                        metavar="KEY=PATH",
+                        help="as --set, but the value is the text of the file at PATH, e.g. "
+                             "--set-file configs=my-configs.yaml")
     parser.add_argument("--release", required=True, metavar="NAME",
                         help="the Helm release name (it prefixes every resource name)")
     parser.add_argument("--namespace", default="default", metavar="NS",
@@ -52,7 +60,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    inputs = gather(args.files, args.sets)
+    inputs = gather(args.files, args.sets, args.set_strings, args.set_files)
     problems = [] if args.ignore_unknown else list(inputs.unknown)
     try:
         conversion = convert(inputs.values, args.release, args.namespace)
@@ -152,8 +160,10 @@ def _header(args: argparse.Namespace, warnings: list[Problem]) -> list[str]:
     command = ["python", "-m", "constructs_lib", "from-helm-values"]
     for file in args.files:
         command += ["-f", file]
-    for assignment in args.sets:
-        command += ["--set", assignment]
+    for flag, assignments in (("--set", args.sets), ("--set-string", args.set_strings),
+                              ("--set-file", args.set_files)):
+        for assignment in assignments:
+            command += [flag, assignment]
     command += ["--release", args.release, "--namespace", args.namespace]
     lines = [
         "Converted from the seed Helm chart's values by",

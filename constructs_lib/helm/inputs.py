@@ -1,7 +1,9 @@
-"""Reads the values a `helm template` command line would use: chart defaults, `-f`, `--set`."""
+"""Reads the values a `helm template` command line would use: chart defaults, `-f`, then
+`--set`, `--set-string` and `--set-file` in that order, as Helm applies them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path as FilePath
@@ -20,7 +22,7 @@ class Inputs:
     values: Values
     """The chart's defaults with the user's files and `--set` over them."""
     unknown: list[Problem]
-    """Keys the chart does not read, each named with the file (or `--set`) that set it."""
+    """Keys the chart does not read, each named with the file (or flag) that set it."""
 
 
 def chart_defaults() -> dict[str, Any]:
@@ -30,8 +32,12 @@ def chart_defaults() -> dict[str, Any]:
     return defaults
 
 
-def gather(files: list[str], sets: list[str]) -> Inputs:
-    """Raises ConfigError for unreadable files and malformed `--set`, all of them at once."""
+def gather(files: list[str], sets: list[str], set_strings: Sequence[str] = (),
+           set_files: Sequence[str] = ()) -> Inputs:
+    """Raises ConfigError for unreadable files and malformed `--set*`, all of them at once.
+
+    Helm applies every `--set`, then every `--set-string`, then every `--set-file`, whatever
+    their order on the command line, so a later kind wins over an earlier one."""
     problems: list[Problem] = []
     unknown: list[Problem] = []
     user = Values()
@@ -48,15 +54,17 @@ def gather(files: list[str], sets: list[str]) -> Inputs:
             continue
         unknown.extend(known_keys.unknown_in(data, name))
         user.merge_file(data, name)
-    try:
-        assignments = set_values.apply_arguments(user, sets)
-    except ConfigError as err:
-        problems.extend(err.problems)
-        assignments = []
+    assignments: list[set_values.Assignment] = []
+    for flag, arguments in ((set_values.SOURCE, sets), (set_values.STRING_SOURCE, set_strings),
+                            (set_values.FILE_SOURCE, set_files)):
+        try:
+            assignments += set_values.apply_arguments(user, list(arguments), flag)
+        except ConfigError as err:
+            problems.extend(err.problems)
     if problems:
         raise ConfigError(problems)
     for assignment in assignments:
-        problem = known_keys.unknown_path(assignment.path, set_values.SOURCE)
+        problem = known_keys.unknown_path(assignment.path, assignment.source)
         if problem is not None and problem not in unknown:
             unknown.append(problem)
     return Inputs(coalesce(chart_defaults(), user), unknown)

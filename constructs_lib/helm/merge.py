@@ -6,8 +6,8 @@ value); `--set` then edits that result; and only then is it coalesced onto the c
 defaults, where a null deletes the key. So a null in one file followed by a map in a later file
 leaves the chart's other keys of that map in place, while a null that survives deletes them.
 
-Every key records the source (file name, `--set` or `chart defaults`) that last set it, so that
-problems can name the file a wrong value came from.
+Every key records the source (file name, `--set`, `--set-file FILE`, `chart defaults`...) that
+last set it, so that problems can name the file a wrong value came from.
 """
 
 from __future__ import annotations
