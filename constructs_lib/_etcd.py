@@ -9,7 +9,7 @@ from . import _dependency_pods
 from ._dependency_pods import Clients
 from ._k8s import Manifest, metadata
 from .model.environment import EtcdSettings
-from .model.naming import DependencyNames
+from .model.naming import MANAGED_BY, DependencyNames
 
 CLIENT_PORT = 2379
 PEER_PORT = 2380
@@ -31,7 +31,7 @@ def manifests(release: str, namespace: str, settings: EtcdSettings,
     names = DependencyNames(release)
     name, headless = names.etcd, names.etcd_headless
     selector = labels(release)
-    object_labels = {**selector, "app.kubernetes.io/managed-by": "dynamo-cdk8s"}
+    object_labels = {**selector, **MANAGED_BY}
     peer_domain = f"{headless}.{namespace}.svc.cluster.local"
     members = ",".join(
         f"{name}-{i}=http://{name}-{i}.{peer_domain}:{PEER_PORT}" for i in range(settings.replicas)

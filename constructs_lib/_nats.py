@@ -10,7 +10,7 @@ from ._dependency_pods import Clients
 from ._k8s import Manifest, metadata
 from .model.base import quantity_value
 from .model.environment import NatsSettings
-from .model.naming import DependencyNames
+from .model.naming import MANAGED_BY, DependencyNames
 
 CLIENT_PORT = 4222
 CLUSTER_PORT = 6222
@@ -63,7 +63,7 @@ def manifests(release: str, namespace: str, settings: NatsSettings,
     names = DependencyNames(release)
     name, headless = names.nats, names.nats_headless
     selector = labels(release)
-    object_labels = {**selector, "app.kubernetes.io/managed-by": "dynamo-cdk8s"}
+    object_labels = {**selector, **MANAGED_BY}
     store = settings.jetstream.enabled and settings.jetstream.file_store_enabled
     store_claim = names.nats_store_claim
     client_port = {"name": "nats", "port": CLIENT_PORT, "targetPort": "nats", "appProtocol": "tcp"}

@@ -11,7 +11,14 @@ from . import _v01, _v1
 from .decode_pool import DecodeWorkerPool, DecodeWorkerPoolProps
 from .dependencies import DependencyStack, DependencyStackProps
 from .frontend import METRICS_PORT_NAME, FrontendDeployment, FrontendDeploymentProps
-from .model.environment import Environment, Generation, Mode, Resources
+from .model.environment import (
+    Environment,
+    FrontendSettings,
+    Generation,
+    Mode,
+    PrefillSettings,
+    Resources,
+)
 from .model.roles import decode_role, prefill_role, served_model_name
 from .network_policy import DynamoNetworkPolicy, DynamoNetworkPolicyProps
 from .pod_monitor import PodMonitor, PodMonitorProps
@@ -79,15 +86,11 @@ class DynamoChart(Chart):
             graph=tuple(env.frontend.graph),
             replicas=env.frontend.replicas,
             resources=env.frontend.resources,
-            labels=env.frontend.labels,
-            annotations=env.frontend.annotations,
             service=env.service,
             metrics=env.frontend.metrics,
             generation=env.dynamo,
             v1=env.v1,
-            probes=env.frontend.probes,
-            update_strategy=env.frontend.update_strategy,
-            disruption_budget=env.frontend.disruption_budget,
+            **_pod_settings(env.frontend),
         ))
         self.decode: DecodeWorkerPool | None = None
         self.prefill: PrefillWorkerPool | None = None
@@ -101,11 +104,7 @@ class DynamoChart(Chart):
                 http_port=self.frontend.http_port,
                 replicas=env.prefill.replicas,
                 resources=env.prefill.resources,
-                labels=env.prefill.labels,
-                annotations=env.prefill.annotations,
-                probes=env.prefill.probes,
-                update_strategy=env.prefill.update_strategy,
-                disruption_budget=env.prefill.disruption_budget,
+                **_pod_settings(env.prefill),
             ))
         self.network_policy: DynamoNetworkPolicy | None = None
         if env.network_policy.enabled:
@@ -141,31 +140,22 @@ class DynamoChart(Chart):
                 resources=_per_worker(env.frontend.resources, group.gpus_per_worker),
                 served_model_name=name,
                 disaggregated=prefill.workers > 0,
-                labels=env.frontend.labels,
-                annotations=env.frontend.annotations,
                 v1=env.v1,
-                probes=env.frontend.probes,
-                update_strategy=env.frontend.update_strategy,
-                disruption_budget=env.frontend.disruption_budget,
+                **_pod_settings(env.frontend),
             ))
         if prefill.groups:
             group = prefill.groups[-1]
             # Without a prefill section the frontend's describes the workers of its graph.
             role = env.prefill or env.frontend
-            role_resources = role.resources
             self.prefill = PrefillWorkerPool(self, "Prefill", PrefillWorkerPoolProps(
                 **shared,
                 config=group.config,
                 replicas=prefill.workers,
-                resources=_per_worker(role_resources, group.gpus_per_worker),
-                labels=env.prefill.labels if env.prefill else env.frontend.labels,
-                annotations=env.prefill.annotations if env.prefill else env.frontend.annotations,
+                resources=_per_worker(role.resources, group.gpus_per_worker),
                 generation=Generation.V1,
                 served_model_name=name,
                 v1=env.v1,
-                probes=role.probes,
-                update_strategy=role.update_strategy,
-                disruption_budget=role.disruption_budget,
+                **_pod_settings(role),
             ))
         metrics = env.frontend.metrics
         if metrics.enabled and metrics.service_monitor.enabled:
@@ -189,3 +179,9 @@ class DynamoChart(Chart):
 def _per_worker(role: Resources, gpus: int) -> Resources:
     """1.x pods hold one worker: its GPUs, and the role's CPU and memory settings per pod."""
     return Resources(gpus=gpus, requests=role.requests, limits=role.limits)
+
+
+def _pod_settings(role: FrontendSettings | PrefillSettings) -> dict[str, Any]:
+    """What a role section says about its pods, whichever construct renders them."""
+    return dict(labels=role.labels, annotations=role.annotations, probes=role.probes,
+                update_strategy=role.update_strategy, disruption_budget=role.disruption_budget)

@@ -9,7 +9,7 @@ from cdk8s import ApiObject
 from constructs import Construct
 
 from ._k8s import emit, metadata
-from .workload import MANAGED_BY
+from .model.naming import MANAGED_BY
 
 
 @dataclass(frozen=True, kw_only=True)

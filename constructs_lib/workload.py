@@ -22,12 +22,12 @@ from .model.hardening import (
     SharedMemorySettings,
     UpdateStrategy,
 )
+from .model.naming import MANAGED_BY
 from .rdma import RdmaPolicy
 
 DEFAULT_IMAGE = Image(repository="tkeai.tencentcloudcr.com/tke-ai-playbook/dynamo",
                       tag="v0.1.1-20250415")
 COMPONENT_LABEL = "app.kubernetes.io/dynamo-component"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "dynamo-cdk8s"}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 CHART_NAME = "dynamo"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "dynamo-cdk8s"}
+"""Set on every object this project writes (the seed's `Helm` value is one Helm adds)."""
 _HELM_NAME_LIMIT = 63
 
 
