@@ -51,7 +51,9 @@ def test_reproduces_the_seed_render(name: str, shared: Path,
     reference = parity.load_render(shared / "reference" / f"{name}.yaml")
     own_templates = [doc for source, doc in reference if source.startswith("dynamo/templates/")]
     assert len(own_templates) >= 4
-    assert parity.differences(reference, synthesized[name].documents, "default") == []
+    namespace = synthesized[name].environment.namespace
+    assert parity.differences(parity.in_namespace(reference, namespace),
+                              synthesized[name].documents, namespace) == []
 
 
 def test_parity_check_notices_a_changed_field(shared: Path,
@@ -60,7 +62,9 @@ def test_parity_check_notices_a_changed_field(shared: Path,
     documents = yaml.safe_load(yaml.safe_dump(synthesized["single-node"].documents))
     deployment = next(d for d in documents if d["kind"] == "Deployment")
     deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = 8001
-    assert any("containerPort" in p for p in parity.differences(reference, documents, "default"))
+    namespace = synthesized["single-node"].environment.namespace
+    assert any("containerPort" in p for p in parity.differences(
+        parity.in_namespace(reference, namespace), documents, namespace))
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)

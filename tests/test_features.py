@@ -19,8 +19,10 @@ from tests.support.schemas import validate_custom_resource
 
 
 def environment(base: str, **changes: Any) -> Environment:
+    """A shipped environment changed as a features values file changes the seed's example, in
+    the namespace the features were rendered in (`default`, unless `changes` names another)."""
     data = yaml.safe_load((ENVIRONMENTS / f"{base}.yaml").read_text())
-    return Environment.model_validate(_merge(data, changes))
+    return Environment.model_validate(_merge(data, {"namespace": "default", **changes}))
 
 
 def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,29 @@ def load_render(path: Path) -> list[tuple[str, dict[str, Any]]]:
     return documents
 
 
+def in_namespace(render: Iterable[tuple[str, dict[str, Any]]], namespace: str
+                 ) -> list[tuple[str, dict[str, Any]]]:
+    """A render made with `--namespace default`, as the chart would print it for `namespace`."""
+    documents = []
+    for source, doc in render:
+        doc = _replace_in_strings(doc, ".default.svc", f".{namespace}.svc")
+        meta = doc.get("metadata", {})
+        if meta.get("namespace") == "default":
+            meta["namespace"] = namespace
+        if doc["kind"] == "ServiceMonitor":
+            doc["spec"]["namespaceSelector"]["matchNames"] = [namespace]
+        documents.append((source, doc))
+    return documents
+
+
+def _replace_in_strings(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _replace_in_strings(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_in_strings(v, old, new) for v in value]
+    return value.replace(old, new) if isinstance(value, str) else value
+
+
 def load_dir(path: Path) -> list[dict[str, Any]]:
     documents = []
     for file in sorted(path.glob("*.k8s.yaml")):
