@@ -41,12 +41,18 @@ class Summary:
 
 
 def summarize(name: str, environment: Environment, folder: Path, files: Iterable[str]) -> Summary:
-    """`files` in apply order (as kustomization.yaml lists them), read back from `folder`."""
-    documents = [document for file in files
-                 for document in yaml.load_all((folder / file).read_text(), Loader=_Loader)
-                 if document]
-    kinds = Counter(document["kind"] for document in documents)
-    return Summary(name, folder, dict(kinds), gpus_requested(documents),
+    """`files` in apply order (as kustomization.yaml lists them), read back from `folder`.
+
+    cdk8s names each file `<Kind>.<name>.k8s.yaml` (one resource a file), so kinds are counted
+    from the names and only the Deployments are parsed: reading back every file cost a synth
+    of the shipped environments 0.1 s.
+    """
+    files = list(files)
+    kinds = Counter(file.split(".", 1)[0] for file in files)
+    deployments = [document for file in files if file.startswith("Deployment.")
+                   for document in yaml.load_all((folder / file).read_text(), Loader=_Loader)
+                   if document]
+    return Summary(name, folder, dict(kinds), gpus_requested(deployments),
                    planned_nodes(environment))
 
 

@@ -11,9 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, Problem
-from . import environment_file
-from .convert import convert
-from .inputs import gather
 
 DESCRIPTION = """\
 Reads the values of a release of the seed Helm chart (helm-charts/dynamo) the way Helm does:
@@ -60,6 +57,11 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: every command registers this one, and `synth` needs none of it.
+    from . import environment_file
+    from .convert import convert
+    from .inputs import gather
+
     inputs = gather(args.files, args.sets, args.set_strings, args.set_files)
     problems = [] if args.ignore_unknown else list(inputs.unknown)
     try:
