@@ -1,5 +1,6 @@
 """etcd as a StatefulSet with a client Service and a headless Service for its members, a
-NetworkPolicy, and with more than one member a PodDisruptionBudget."""
+NetworkPolicy, and with more than one member a PodDisruptionBudget; optionally with mutual TLS
+on the client and peer ports."""
 
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ from .model.naming import MANAGED_BY, DependencyNames
 
 CLIENT_PORT = 2379
 PEER_PORT = 2380
+METRICS_PORT = 2381
 DATA_DIR = "/var/lib/etcd"
+TLS_DIR = "/etc/etcd/tls"
+# Read-only for owner and group: the kubelet gives a Secret volume's files to the pod's fsGroup
+# (the etcd user's group, see _dependency_pods.harden_pod), so etcd can read its key and no other
+# user can.
+TLS_FILE_MODE = 0o440
 
 
 def labels(release: str) -> dict[str, str]:
@@ -32,9 +39,12 @@ def manifests(release: str, namespace: str, settings: EtcdSettings,
     name, headless = names.etcd, names.etcd_headless
     selector = labels(release)
     object_labels = {**selector, **MANAGED_BY}
-    peer_domain = f"{headless}.{namespace}.svc.cluster.local"
+    tls = settings.tls
+    scheme = "https" if tls else "http"
+    peer_domain = names.etcd_member_domain(namespace)
     members = ",".join(
-        f"{name}-{i}=http://{name}-{i}.{peer_domain}:{PEER_PORT}" for i in range(settings.replicas)
+        f"{name}-{i}={scheme}://{names.etcd_member(namespace, i)}:{PEER_PORT}"
+        for i in range(settings.replicas)
     )
     ports = [
         {"name": "client", "port": CLIENT_PORT, "targetPort": "client"},
@@ -48,27 +58,36 @@ def manifests(release: str, namespace: str, settings: EtcdSettings,
         "args": [
             "--name=$(POD_NAME)",
             f"--data-dir={DATA_DIR}/data",
-            f"--listen-client-urls=http://0.0.0.0:{CLIENT_PORT}",
-            f"--advertise-client-urls=http://$(POD_NAME).{peer_domain}:{CLIENT_PORT},"
-            f"http://{name}.{namespace}.svc.cluster.local:{CLIENT_PORT}",
-            f"--listen-peer-urls=http://0.0.0.0:{PEER_PORT}",
-            f"--initial-advertise-peer-urls=http://$(POD_NAME).{peer_domain}:{PEER_PORT}",
+            f"--listen-client-urls={scheme}://0.0.0.0:{CLIENT_PORT}",
+            f"--advertise-client-urls={scheme}://$(POD_NAME).{peer_domain}:{CLIENT_PORT},"
+            f"{scheme}://{name}.{namespace}.svc.cluster.local:{CLIENT_PORT}",
+            f"--listen-peer-urls={scheme}://0.0.0.0:{PEER_PORT}",
+            f"--initial-advertise-peer-urls={scheme}://$(POD_NAME).{peer_domain}:{PEER_PORT}",
             f"--initial-cluster={members}",
             "--initial-cluster-state=new",
             f"--initial-cluster-token={name}",
             "--auto-compaction-mode=periodic",
             f"--auto-compaction-retention={settings.auto_compaction_retention}",
+            *(_tls_args() if tls else []),
         ],
         "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
         "ports": [
             {"name": "client", "containerPort": CLIENT_PORT, "protocol": "TCP"},
             {"name": "peer", "containerPort": PEER_PORT, "protocol": "TCP"},
+            *([{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}]
+              if tls else []),
         ],
         "resources": _dependency_pods.resources(settings.resources),
-        "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}],
-        **(_probes() if settings.probes else {}),
+        "volumeMounts": [
+            {"name": "data", "mountPath": DATA_DIR},
+            *([{"name": "tls", "mountPath": TLS_DIR, "readOnly": True}] if tls else []),
+        ],
+        **(_probes("metrics" if tls else "client") if settings.probes else {}),
     }
     pod_spec: dict[str, Any] = {"containers": [container], "enableServiceLinks": False}
+    if tls:
+        pod_spec["volumes"] = [{"name": "tls", "secret": {
+            "secretName": tls.server_secret, "defaultMode": TLS_FILE_MODE}}]
     _dependency_pods.harden_pod(pod_spec, selector, settings.replicas, settings)
     claim_spec: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],
@@ -76,6 +95,9 @@ def manifests(release: str, namespace: str, settings: EtcdSettings,
     }
     if settings.storage_class:
         claim_spec["storageClassName"] = settings.storage_class
+    # The metrics port stays out of the NetworkPolicy: only the kubelet's probes need it, and
+    # traffic from a pod's own node is always admitted; clients must not reach a listener that
+    # asks for no certificate.
     optional = [
         _dependency_pods.network_policy(name, namespace, object_labels, selector, clients,
                                         client_ports=[CLIENT_PORT], peer_ports=[PEER_PORT]),
@@ -126,13 +148,31 @@ def manifests(release: str, namespace: str, settings: EtcdSettings,
     ]
 
 
-def _probes() -> dict[str, Any]:
-    """etcd serves /health on the client port. Liveness reads from this member only
-    (serializable) and ignores a full database (NOSPACE), as kubeadm probes its etcd: restarting
-    cures neither a lost quorum nor a full disk. Readiness asks for a committed read, so clients
-    go to members of a healthy cluster."""
-    local = {"httpGet": {"path": "/health?exclude=NOSPACE&serializable=true", "port": "client"}}
-    cluster = {"httpGet": {"path": "/health", "port": "client"}}
+def _tls_args() -> list[str]:
+    """One certificate serves clients and authenticates the member to its peers; both sides
+    must present a certificate of the CA. /health moves to a plain-HTTP metrics listener,
+    because the kubelet's probes cannot present one."""
+    return [
+        f"--cert-file={TLS_DIR}/tls.crt",
+        f"--key-file={TLS_DIR}/tls.key",
+        f"--trusted-ca-file={TLS_DIR}/ca.crt",
+        "--client-cert-auth=true",
+        f"--peer-cert-file={TLS_DIR}/tls.crt",
+        f"--peer-key-file={TLS_DIR}/tls.key",
+        f"--peer-trusted-ca-file={TLS_DIR}/ca.crt",
+        "--peer-client-cert-auth=true",
+        f"--listen-metrics-urls=http://0.0.0.0:{METRICS_PORT}",
+    ]
+
+
+def _probes(port: str) -> dict[str, Any]:
+    """etcd serves /health on the client port, and with TLS (where the kubelet has no client
+    certificate) on the metrics port, as kubeadm probes its etcd. Liveness reads from this member
+    only (serializable) and ignores a full database (NOSPACE): restarting cures neither a lost
+    quorum nor a full disk. Readiness asks for a committed read, so clients go to members of a
+    healthy cluster."""
+    local = {"httpGet": {"path": "/health?exclude=NOSPACE&serializable=true", "port": port}}
+    cluster = {"httpGet": {"path": "/health", "port": port}}
     return {
         # Replaying a large write-ahead log after a crash takes minutes.
         "startupProbe": {**local, "periodSeconds": 10, "timeoutSeconds": 5,

@@ -63,14 +63,28 @@ def engine_arguments(engine: Mapping[str, Any], *, served_model_name: str | None
 
 
 def runtime_env(props: DynamoWorkloadProps, settings: V1Settings,
-                full_name: str) -> list[dict[str, str]]:
+                full_name: str) -> list[dict[str, Any]]:
     return [
         {"name": "DYN_NAMESPACE", "value": settings.dynamo_namespace or full_name},
         # Plain manifests have no NVIDIA operator, so discovery goes through etcd.
         {"name": "DYN_DISCOVERY_BACKEND", "value": "etcd"},
         {"name": "ETCD_ENDPOINTS", "value": _with_scheme(props.etcd_endpoints)},
+        *etcd_tls_env(props.etcd_client_tls_secret),
         {"name": "NATS_SERVER", "value": props.nats_url},
     ]
+
+
+# Dynamo 1.x reads the PEM contents from these variables, not file paths.
+ETCD_TLS_KEYS = {"ETCD_AUTH_CA": "ca.crt", "ETCD_AUTH_CLIENT_CERT": "tls.crt",
+                 "ETCD_AUTH_CLIENT_KEY": "tls.key"}
+
+
+def etcd_tls_env(secret: str | None) -> list[dict[str, Any]]:
+    """The client certificate for an etcd with mutual TLS, from its kubernetes.io/tls Secret."""
+    if secret is None:
+        return []
+    return [{"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+            for variable, key in ETCD_TLS_KEYS.items()]
 
 
 def _with_scheme(endpoints: str) -> str:
@@ -78,7 +92,8 @@ def _with_scheme(endpoints: str) -> str:
 
 
 def dependency_env(props: DynamoWorkloadProps) -> list[dict[str, str]]:
-    """What the wait for etcd and NATS reads: the same endpoints as the runtime."""
+    """What the wait for etcd and NATS reads: the same endpoints as the runtime, and never the
+    client key (it only checks that an https etcd accepts a connection)."""
     return [
         {"name": "NATS_SERVER", "value": props.nats_url},
         {"name": "ETCD_ENDPOINTS", "value": _with_scheme(props.etcd_endpoints)},

@@ -71,6 +71,7 @@ class DynamoChart(Chart):
             model_volume=env.model_volume,
             etcd_endpoints=self.dependencies.etcd_endpoints,
             nats_url=self.dependencies.nats_url,
+            etcd_client_tls_secret=self.dependencies.etcd_client_tls_secret,
             rdma=self.rdma,
             shared_memory=env.shared_memory,
             resource_defaults=env.resource_defaults,

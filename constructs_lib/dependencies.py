@@ -45,13 +45,18 @@ class DependencyStackProps:
             raise ValueError("etcd is disabled but no endpoints_override says which etcd to use")
         if not self.nats.enabled and not self.nats.server_override:
             raise ValueError("nats is disabled but no server_override says which NATS to use")
+        if self.etcd.tls is not None and (not self.etcd.enabled or self.etcd.endpoints_override):
+            raise ValueError("etcd.tls applies to the stack's own etcd, but etcd is disabled or "
+                             "replaced by endpoints_override")
 
 
 class DependencyStack(Construct):
     """etcd (service discovery, leases) and NATS with JetStream (the prefill queue and events).
 
     Either may be replaced by an external endpoint. `etcd_endpoints` and `nats_url` are what
-    the Dynamo pods receive as ETCD_ENDPOINTS and NATS_SERVER.
+    the Dynamo pods receive as ETCD_ENDPOINTS and NATS_SERVER; with `etcd.tls`, etcd speaks
+    https with client certificates only, and `etcd_client_tls_secret` names the Secret of the
+    certificate the pods present.
     """
 
     def __init__(self, scope: Construct, id: str, props: DependencyStackProps) -> None:
@@ -84,11 +89,25 @@ class DependencyStack(Construct):
                 "app.kubernetes.io/name": "dynamo"}
 
     @property
+    def etcd_tls(self) -> bool:
+        """The Dynamo pods reach an etcd of this stack that asks for client certificates."""
+        return self.props.etcd.tls is not None
+
+    @property
+    def etcd_client_tls_secret(self) -> str | None:
+        """The Secret (ca.crt, tls.crt, tls.key) of the certificate the Dynamo pods present to
+        etcd; None when etcd speaks plain HTTP."""
+        tls = self.props.etcd.tls
+        return tls.client_secret if tls is not None else None
+
+    @property
     def etcd_endpoints(self) -> str:
-        """`host:port` of etcd's client Service, the form Dynamo v0.1 reads."""
+        """`host:port` of etcd's client Service, the form Dynamo v0.1 reads; with TLS,
+        `https://host:port`, which only Dynamo 1.x reads."""
         if self.props.etcd.endpoints_override:
             return self.props.etcd.endpoints_override
-        return f"{self.etcd_service_name}:{ETCD_CLIENT_PORT}"
+        scheme = "https://" if self.etcd_tls else ""
+        return f"{scheme}{self.etcd_service_name}:{ETCD_CLIENT_PORT}"
 
     @property
     def etcd_url(self) -> str:

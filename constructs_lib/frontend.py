@@ -64,6 +64,9 @@ class FrontendDeploymentProps(DynamoWorkloadProps):
     def __post_init__(self) -> None:
         if not self.graph:
             raise ValueError("graph must link at least one component")
+        if self.generation is Generation.V0_1 and self.etcd_client_tls_secret:
+            raise ValueError("Dynamo v0.1 has no etcd TLS client: etcd_client_tls_secret needs "
+                             "generation 1.x")
         if self.replicas < 0:
             raise ValueError(f"replicas must be at least 0, got {self.replicas}")
 

@@ -73,6 +73,14 @@ def _facts(plan: Plan) -> list[str]:
     return facts
 
 
+def _etcd_tls(plan: Plan) -> list[str]:
+    if not plan.etcd_tls_dns_names:
+        return []
+    return ["etcd speaks mutual TLS: the certificate in its server Secret needs these DNS names "
+            "(and the serverAuth and clientAuth usages; see docs/hardening.md):",
+            *(f"  - {name}" for name in plan.etcd_tls_dns_names)]
+
+
 def text(plan: Plan, environment: str) -> str:
     """The plan as an aligned table with its facts below, for `python -m constructs_lib plan`."""
     rows = [tuple(c.upper() for c in _COLUMNS), *_rows(plan)]
@@ -81,6 +89,8 @@ def text(plan: Plan, environment: str) -> str:
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
               for row in rows]
     lines += ["", *_facts(plan)]
+    if tls := _etcd_tls(plan):
+        lines += ["", *tls]
     return "\n".join(lines) + "\n"
 
 
@@ -91,6 +101,9 @@ def markdown(plan: Plan, environment: str) -> str:
              "|" + "---|" * len(_COLUMNS)]
     lines += ["| " + " | ".join(row) + " |" for row in _rows(plan)]
     lines += [""] + [f"- {fact}" for fact in _facts(plan)]
+    if tls := _etcd_tls(plan):
+        lines += ["", "## etcd TLS", "", tls[0], "",
+                  *(f"- `{name}`" for name in plan.etcd_tls_dns_names)]
     lines += ["", "Generated at synth time from the environment file; "
                   f"`python -m constructs_lib plan {environment}` prints the same plan."]
     return "\n".join(lines) + "\n"

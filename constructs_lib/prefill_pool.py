@@ -47,6 +47,9 @@ class PrefillWorkerPoolProps(DynamoWorkloadProps):
     def __post_init__(self) -> None:
         if self.generation is Generation.V0_1 and not self.graphs_config_map_name:
             raise ValueError("Dynamo v0.1 prefill pods need graphs_config_map_name")
+        if self.generation is Generation.V0_1 and self.etcd_client_tls_secret:
+            raise ValueError("Dynamo v0.1 has no etcd TLS client: etcd_client_tls_secret needs "
+                             "generation 1.x")
         if self.config.prefill_worker is None:
             raise ValueError("the prefill pool's config needs a PrefillWorker section")
         if self.replicas < 0:

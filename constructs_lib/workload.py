@@ -42,6 +42,10 @@ class DynamoWorkloadProps:
     """ETCD_ENDPOINTS of the pods, e.g. `DependencyStack.etcd_endpoints`."""
     nats_url: str
     """NATS_SERVER of the pods, e.g. `DependencyStack.nats_url`."""
+    etcd_client_tls_secret: str | None = None
+    """Secret (kubernetes.io/tls: ca.crt, tls.crt, tls.key) of the client certificate the pods
+    present to an etcd with mutual TLS, e.g. `DependencyStack.etcd_client_tls_secret`; Dynamo
+    1.x only. Default: none (etcd speaks plain HTTP)."""
     namespace: str | None = None
     """Default: the chart's namespace."""
     app_name: str = "dynamo"

@@ -64,6 +64,16 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synthesiz
             for name, env in environments.items()}
 
 
+@pytest.fixture(scope="session")
+def synthesized_etcd_tls(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """single-node-v1 with a three-member etcd that speaks mutual TLS (no shipped environment
+    does: its Secrets must exist first)."""
+    from tests.support.environments import with_etcd_tls
+
+    return synth_environment(with_etcd_tls(), tmp_path_factory.mktemp("synth-etcd-tls"),
+                             "etcd-tls")
+
+
 def synth_environment(environment: Environment, folder: Path, name: str = "test") -> Synthesized:
     """Synthesize one environment built in a test."""
     synth.synthesize({name: environment}, folder)

@@ -1,14 +1,19 @@
-"""DependencyStack: the seed subcharts' Services and storage, external endpoints, and the
-hardening (NetworkPolicies, disruption budgets, anti-affinity, privileges)."""
+"""DependencyStack: the seed subcharts' Services and storage, external endpoints, the
+hardening (NetworkPolicies, disruption budgets, anti-affinity, privileges) and etcd's mutual
+TLS."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import kubernetes_validate
 import pytest
 
 from constructs_lib import DependencyStack, DependencyStackProps
-from constructs_lib.model import EtcdSettings, NatsSettings, NetworkPolicySettings
+from constructs_lib.model import EtcdSettings, EtcdTlsSettings, NatsSettings, NetworkPolicySettings
+from constructs_lib.model.naming import DependencyNames
+from tests.conftest import Synthesized
 from tests.support.builders import chart, matches, one, synth
 from tests.support.charts import find, kinds, synthesize_with
 
@@ -229,3 +234,116 @@ def test_external_dependencies_get_no_manifests() -> None:
 def test_member_counts_without_a_clear_majority_are_refused(settings: type, replicas: int) -> None:
     with pytest.raises(ValueError, match="must be 1, 3 or 5"):
         settings(replicas=replicas)
+
+
+# --- etcd with mutual TLS ---------------------------------------------------------------------
+
+TLS = EtcdTlsSettings(server_secret="etcd-server", client_secret="etcd-client")
+TLS_FLAGS = {
+    "--cert-file": "/etc/etcd/tls/tls.crt", "--key-file": "/etc/etcd/tls/tls.key",
+    "--trusted-ca-file": "/etc/etcd/tls/ca.crt", "--client-cert-auth": "true",
+    "--peer-cert-file": "/etc/etcd/tls/tls.crt", "--peer-key-file": "/etc/etcd/tls/tls.key",
+    "--peer-trusted-ca-file": "/etc/etcd/tls/ca.crt", "--peer-client-cert-auth": "true",
+    "--listen-metrics-urls": "http://0.0.0.0:2381",
+}
+
+
+def etcd_container(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    return pod_spec(documents, "llama-etcd")["containers"][0]
+
+
+def flags(container: dict[str, Any]) -> dict[str, str]:
+    return dict(a.partition("=")[::2] for a in container["args"])
+
+
+def url_hosts(container: dict[str, Any], member: int) -> list[tuple[str, str]]:
+    """(scheme, host) of every URL etcd's flags name, for one member's pod."""
+    pod = f"llama-etcd-{member}"
+    return re.findall(r"(https?)://([^:/,]+)",
+                      " ".join(container["args"]).replace("$(POD_NAME)", pod))
+
+
+def test_tls_etcd_speaks_https_with_client_certificates_on_both_ports() -> None:
+    deps = DependencyStack(chart(), "deps", DependencyStackProps(
+        release="r1", namespace="ns", etcd=EtcdSettings(tls=TLS)))
+    assert deps.etcd_tls
+    assert deps.etcd_client_tls_secret == "etcd-client"
+    assert deps.etcd_endpoints == "https://r1-etcd:2379"
+    assert deps.etcd_url == "https://r1-etcd:2379"
+    container = etcd_container(hardened_stack(etcd=EtcdSettings(tls=TLS, replicas=3)))
+    assert TLS_FLAGS.items() <= flags(container).items()
+    schemes = {scheme for scheme, host in url_hosts(container, 0) if host != "0.0.0.0"}
+    assert schemes == {"https"}
+    assert flags(container)["--listen-client-urls"] == "https://0.0.0.0:2379"
+    assert flags(container)["--listen-peer-urls"] == "https://0.0.0.0:2380"
+    assert flags(container)["--initial-cluster"].count("=https://") == 3
+
+
+def test_every_name_etcd_is_dialled_by_is_in_the_server_certificate() -> None:
+    names = DependencyNames("llama")
+    certified = set(names.etcd_server_dns_names("inference", 3))
+    container = etcd_container(hardened_stack(etcd=EtcdSettings(tls=TLS, replicas=3)))
+    for member in range(3):
+        dialled = {host for _, host in url_hosts(container, member) if host != "0.0.0.0"}
+        assert dialled <= certified, dialled - certified
+    deps = DependencyStack(chart(), "deps", DependencyStackProps(
+        release="llama", namespace="inference", etcd=EtcdSettings(tls=TLS, replicas=3)))
+    assert deps.etcd_endpoints.removeprefix("https://").partition(":")[0] in certified
+
+
+def test_tls_etcd_reads_its_secret_as_the_etcd_user() -> None:
+    spec = pod_spec(hardened_stack(etcd=EtcdSettings(tls=TLS)), "llama-etcd")
+    [volume] = spec["volumes"]
+    assert volume == {"name": "tls", "secret": {"secretName": "etcd-server",
+                                                 "defaultMode": 0o440}}
+    container = spec["containers"][0]
+    assert {"name": "tls", "mountPath": "/etc/etcd/tls", "readOnly": True} in container[
+        "volumeMounts"]
+    # The kubelet hands a Secret volume's files to the fsGroup; etcd runs in that group and the
+    # mode lets the group read, nobody else.
+    assert spec["securityContext"]["fsGroup"] == container["securityContext"]["runAsGroup"]
+    assert volume["secret"]["defaultMode"] & 0o040 and not volume["secret"]["defaultMode"] & 0o007
+
+
+def test_tls_etcd_is_probed_on_its_plain_http_metrics_port() -> None:
+    documents = hardened_stack(etcd=EtcdSettings(tls=TLS))
+    container = etcd_container(documents)
+    assert {"name": "metrics", "containerPort": 2381, "protocol": "TCP"} in container["ports"]
+    for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[kind]["httpGet"]["port"] == "metrics"
+    # Only the kubelet (always admitted from the pod's node) needs the port: no Service
+    # offers it and the NetworkPolicy admits no one to it.
+    for service in ("llama-etcd", "llama-etcd-headless"):
+        assert 2381 not in [p["port"] for p in find(documents, "Service", service)["spec"]["ports"]]
+    policy = find(documents, "NetworkPolicy", "llama-etcd")["spec"]
+    assert 2381 not in [p["port"] for rule in policy["ingress"] for p in rule["ports"]]
+
+
+def test_plain_etcd_has_no_tls_and_no_metrics_listener() -> None:
+    deps = DependencyStack(chart(), "deps", DependencyStackProps(release="r1", namespace="ns"))
+    assert not deps.etcd_tls and deps.etcd_client_tls_secret is None
+    spec = pod_spec(hardened_stack(), "llama-etcd")
+    container = spec["containers"][0]
+    assert "volumes" not in spec
+    assert not set(TLS_FLAGS) & set(flags(container))
+    assert [p["name"] for p in container["ports"]] == ["client", "peer"]
+    assert container["readinessProbe"]["httpGet"]["port"] == "client"
+
+
+def test_tls_needs_the_stacks_own_etcd() -> None:
+    for etcd in (EtcdSettings(tls=TLS, enabled=False, endpoints_override="e:2379"),
+                 EtcdSettings(tls=TLS, endpoints_override="e:2379")):
+        with pytest.raises(ValueError, match=r"etcd\.tls applies to the stack's own etcd"):
+            DependencyStackProps(release="r1", namespace="ns", etcd=etcd)
+
+
+@pytest.mark.parametrize("version", ["1.27.0", kubernetes_validate.latest_version()])
+def test_every_manifest_of_a_tls_environment_is_valid_kubernetes(
+        version: str, synthesized_etcd_tls: Synthesized) -> None:
+    checked = 0
+    for document in synthesized_etcd_tls.documents:
+        if "monitoring.coreos.com" in document["apiVersion"]:
+            continue
+        kubernetes_validate.validate(document, version, strict=True)
+        checked += 1
+    assert checked >= 8

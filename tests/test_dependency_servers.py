@@ -14,8 +14,11 @@ import json
 import os
 import re
 import socket
+import ssl
 import subprocess
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,8 @@ import yaml
 
 from constructs_lib.model import Environment
 from constructs_lib.model.base import quantity_value
+from constructs_lib.model.placement import etcd_tls_dns_names
+from constructs_lib.run_local import dynamo_python
 from tests.conftest import ENVIRONMENTS, SHIPPED, Synthesized, synth_environment
 from tests.support.servers import (
     Server,
@@ -35,6 +40,7 @@ from tests.support.servers import (
     http_json,
     wait_until,
 )
+from tests.support.tls import OPENSSL, certificate_authority, secret_data, tls_secret
 
 ETCD = find_binary("etcd")
 NATS = find_binary("nats-server")
@@ -63,20 +69,32 @@ def _container_port(container: dict[str, Any], name_or_number: str | int) -> int
 # --- etcd -----------------------------------------------------------------------------------
 
 class EtcdCluster:
-    """Every member of an etcd StatefulSet as a local process."""
+    """Every member of an etcd StatefulSet as a local process. `volumes` gives the local folder
+    of each mounted volume other than the data claim (e.g. a TLS Secret's files)."""
 
-    def __init__(self, statefulset: dict[str, Any], folder: Path) -> None:
+    def __init__(self, statefulset: dict[str, Any], folder: Path,
+                 volumes: dict[str, Path] | None = None) -> None:
         self.name = statefulset["metadata"]["name"]
         spec = statefulset["spec"]
         self.container = spec["template"]["spec"]["containers"][0]
         self.members = spec["replicas"]
-        self.client_port = _container_port(self.container, "client")
-        self.peer_port = _container_port(self.container, "peer")
-        self.local = [{self.client_port: free_port(), self.peer_port: free_port()}
+        self.ports = {p["name"]: p["containerPort"] for p in self.container["ports"]}
+        self.client_port = self.ports["client"]
+        self.peer_port = self.ports["peer"]
+        # The probes say where /health is served: the client port, or with TLS a plain-HTTP one.
+        self.health_port = _container_port(self.container,
+                                           self.container["readinessProbe"]["httpGet"]["port"])
+        self.local = [{port: free_port() for port in self.ports.values()}
                       for _ in range(self.members)]
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
+        self.volumes = {_mount_path(self.container, name): local
+                        for name, local in (volumes or {}).items()}
         self.servers: list[Server] = []
+
+    @property
+    def tls(self) -> bool:
+        return any(w.startswith("--listen-client-urls=https://") for w in self.container["args"])
 
     def argv(self, member: int) -> tuple[list[str], dict[str, str]]:
         pod = f"{self.name}-{member}"
@@ -87,20 +105,23 @@ class EtcdCluster:
         argv = [ETCD or "etcd"]
         for word in words[1:]:
             flag, _, value = word.partition("=")
+            mounted = [m for m in self.volumes if value.startswith(f"{m}/")]
             if flag == "--data-dir":
                 assert value.startswith(data_mount), value
                 value = str(self.folder / pod) + value[len(data_mount):]
+            elif mounted:
+                value = str(self.volumes[mounted[0]]) + value[len(mounted[0]):]
             elif "://" in value:
                 value = ",".join(self._local_url(member, url) for url in value.split(","))
             argv.append(f"{flag}={value}" if value else flag)
         return argv, env
 
     def _local_url(self, member: int, item: str) -> str:
-        """`[name=]http://host:port` with the host a pod, the Service or any address."""
+        """`[name=]http(s)://host:port` with the host a pod, the Service or any address."""
         prefix, _, url = item.rpartition("=") if "=http" in item else ("", "", item)
-        match = re.fullmatch(r"http://([^:/]+):(\d+)", url)
+        match = re.fullmatch(r"(https?)://([^:/]+):(\d+)", url)
         assert match, f"unexpected etcd URL {url!r}"
-        host, port = match.group(1), int(match.group(2))
+        scheme, host, port = match.group(1), match.group(2), int(match.group(3))
         owner = member
         pod = re.match(rf"{re.escape(self.name)}-(\d+)\.", host)
         if pod:
@@ -108,18 +129,22 @@ class EtcdCluster:
         else:
             # 0.0.0.0 (listen on every address) or the client Service, which reaches a member.
             assert host == "0.0.0.0" or host.startswith(f"{self.name}."), host
-        local = f"http://127.0.0.1:{self.local[owner][port]}"
+        local = f"{scheme}://127.0.0.1:{self.local[owner][port]}"
         return f"{prefix}={local}" if prefix else local
 
     def url(self, member: int, path: str) -> str:
-        return f"http://127.0.0.1:{self.local[member][self.client_port]}{path}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.local[member][self.client_port]}{path}"
+
+    def health_url(self, member: int, path: str = "/health") -> str:
+        return f"http://127.0.0.1:{self.local[member][self.health_port]}{path}"
 
     def start(self) -> None:
         for member in range(self.members):
             argv, env = self.argv(member)
             self.servers.append(Server(argv, env, self.folder / f"member-{member}.log"))
         for member in range(self.members):
-            wait_until(lambda m=member: _etcd_healthy(self.url(m, "/health")), STARTUP_TIMEOUT,
+            wait_until(lambda m=member: _etcd_healthy(self.health_url(m)), STARTUP_TIMEOUT,
                        f"etcd member {member} healthy", self.servers)
 
     def stop(self) -> None:
@@ -183,7 +208,7 @@ def test_etcd_answers_its_probes_and_stores_keys(shipped_etcd: EtcdCluster) -> N
         probe = etcd.container[kind]["httpGet"]
         member_port = _container_port(etcd.container, probe["port"])
         assert member_port == etcd.client_port
-        assert http_json(etcd.url(0, probe["path"]))["health"] == "true"
+        assert http_json(etcd.health_url(0, probe["path"]))["health"] == "true"
     http_json(etcd.url(0, "/v3/kv/put"), {"key": _b64("dynamo/probe"), "value": _b64("ready")})
     got = http_json(etcd.url(etcd.members - 1, "/v3/kv/range"), {"key": _b64("dynamo/probe")})
     assert [base64.b64decode(kv["value"]).decode() for kv in got["kvs"]] == ["ready"]
@@ -206,6 +231,174 @@ def test_a_three_member_etcd_forms_one_cluster(tmp_path: Path) -> None:
             assert base64.b64decode(got["kvs"][0]["value"]) == b"v"
     finally:
         cluster.stop()
+
+
+# --- etcd with mutual TLS --------------------------------------------------------------------
+
+def _dynamo_python() -> Path | None:
+    """The Dynamo 1.x venv's interpreter, or None (an error when DYNAMO_E2E_REQUIRED=1)."""
+    python = dynamo_python()
+    if python.exists():
+        return python
+    if os.environ.get("DYNAMO_E2E_REQUIRED") == "1":
+        raise AssertionError(f"Dynamo venv missing ({python}): run "
+                             "scripts/install-dynamo-runtime.sh")
+    return None
+
+
+@dataclass
+class TlsEtcd:
+    cluster: EtcdCluster
+    result: Synthesized
+    server: Path
+    """The server Secret's files (ca.crt, tls.crt, tls.key)."""
+    client: Path
+    """The client Secret's files, as the Dynamo pods receive them."""
+    stranger: Path
+    """A client certificate of another CA."""
+
+
+@pytest.fixture(scope="module")
+def tls_etcd(synthesized_etcd_tls: Synthesized,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsEtcd]:
+    """The TLS environment's etcd, all its members, with certificates as cert-manager would
+    issue them for the DNS names the plan lists (plus 127.0.0.1, where the members run here)."""
+    if ETCD is None or OPENSSL is None:
+        pytest.skip("etcd or openssl is not installed (`scripts/setup.sh --with-test-services`)")
+    result = synthesized_etcd_tls
+    environment = result.environment
+    folder = tmp_path_factory.mktemp("etcd-tls")
+    ca = certificate_authority(folder / "ca")
+    server = tls_secret(ca, folder / "server", "etcd", usages=["serverAuth", "clientAuth"],
+                        dns_names=etcd_tls_dns_names(environment), ip_addresses=["127.0.0.1"])
+    client = tls_secret(ca, folder / "client", "dynamo", usages=["clientAuth"])
+    stranger = tls_secret(certificate_authority(folder / "other-ca", "other-ca"),
+                          folder / "stranger", "stranger", usages=["clientAuth"])
+    cluster = EtcdCluster(_statefulset(result, "-etcd"), folder / "etcd", volumes={"tls": server})
+    try:
+        cluster.start()
+        yield TlsEtcd(cluster, result, server, client, stranger)
+    finally:
+        cluster.stop()
+
+
+def _https_json(url: str, ca: Path, client: Path | None,
+                body: dict[str, Any] | None = None) -> Any:
+    context = ssl.create_default_context(cafile=str(ca / "ca.crt"))
+    if client is not None:
+        context.load_cert_chain(str(client / "tls.crt"), str(client / "tls.key"))
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method="POST" if data else "GET",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5, context=context) as response:
+        return json.loads(response.read())
+
+
+def test_tls_etcd_answers_its_probes_over_plain_http(tls_etcd: TlsEtcd) -> None:
+    etcd = tls_etcd.cluster
+    assert etcd.tls
+    for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+        probe = etcd.container[kind]["httpGet"]
+        assert probe["port"] == "metrics"
+        for member in range(etcd.members):
+            assert http_json(etcd.health_url(member, probe["path"]))["health"] == "true"
+
+
+def test_tls_etcd_refuses_clients_without_a_certificate_of_its_ca(tls_etcd: TlsEtcd) -> None:
+    etcd, server = tls_etcd.cluster, tls_etcd.server
+    health = etcd.url(0, "/health")
+    assert _https_json(health, server, tls_etcd.client)["health"] == "true"
+    with pytest.raises(OSError):
+        _https_json(health, server, None)
+    with pytest.raises(OSError):
+        _https_json(health, server, tls_etcd.stranger)
+    with pytest.raises(OSError):  # plain HTTP on the client port
+        http_json(health.replace("https://", "http://"))
+
+
+def test_tls_etcd_members_form_one_cluster_and_store_keys(tls_etcd: TlsEtcd) -> None:
+    etcd, server, client = tls_etcd.cluster, tls_etcd.server, tls_etcd.client
+    members = _https_json(etcd.url(0, "/v3/cluster/member/list"), server, client, {})["members"]
+    assert sorted(m["name"] for m in members) == [f"{etcd.name}-{i}" for i in range(3)]
+    assert all(url.startswith("https://") for m in members for url in m["peerURLs"])
+    _https_json(etcd.url(0, "/v3/kv/put"), server, client,
+                {"key": _b64("dynamo/tls"), "value": _b64("sealed")})
+    for member in range(etcd.members):
+        # Linearizable: each member answers through the quorum, over TLS between peers.
+        got = _https_json(etcd.url(member, "/v3/kv/range"), server, client,
+                          {"key": _b64("dynamo/tls")})
+        assert base64.b64decode(got["kvs"][0]["value"]) == b"sealed"
+
+
+def _secret_env(container: dict[str, Any], secrets: dict[str, Path], pod: str) -> dict[str, str]:
+    """The container's environment with `secretKeyRef`s read from local Secret folders."""
+    plain = dict(container)
+    plain["env"] = [e for e in container["env"] if "secretKeyRef" not in e.get("valueFrom", {})]
+    env = container_env(plain, pod)
+    for item in container["env"]:
+        reference = item.get("valueFrom", {}).get("secretKeyRef")
+        if reference:
+            env[item["name"]] = secret_data(secrets[reference["name"]])[reference["key"]]
+    return env
+
+
+# Connects as the 1.x pods do (etcd discovery, TCP requests, ZeroMQ events: no NATS), holds
+# the runtime until stdin closes, so the test can see its lease in etcd.
+RUNTIME_SCRIPT = """
+import asyncio, pathlib, sys
+from dynamo.runtime import DistributedRuntime
+
+async def main():
+    loop = asyncio.get_running_loop()
+    runtime = DistributedRuntime(loop, "etcd", "tcp", event_plane="zmq")
+    pathlib.Path(sys.argv[1]).write_text("connected")
+    await loop.run_in_executor(None, sys.stdin.read)
+    runtime.shutdown()
+
+asyncio.run(main())
+"""
+
+
+def test_dynamo_runtime_connects_with_the_synthesized_client_certificate(
+        tls_etcd: TlsEtcd, tmp_path: Path) -> None:
+    python = _dynamo_python()
+    if python is None:
+        pytest.skip("Dynamo venv missing: run scripts/install-dynamo-runtime.sh")
+    etcd, result = tls_etcd.cluster, tls_etcd.result
+    tls = result.environment.dependencies.etcd.tls
+    assert tls is not None
+    deployment = result.find("Deployment", result.environment.v1_names.deployment("frontend"))
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = _secret_env(container, {tls.client_secret: tls_etcd.client}, "frontend-0")
+    endpoint = re.fullmatch(r"https://([^:]+):(\d+)", env["ETCD_ENDPOINTS"])
+    assert endpoint, env["ETCD_ENDPOINTS"]
+    assert endpoint.group(1) in etcd_tls_dns_names(result.environment)
+    assert int(endpoint.group(2)) == etcd.client_port
+    env["ETCD_ENDPOINTS"] = etcd.url(0, "")
+    env["NATS_SERVER"] = f"nats://127.0.0.1:{free_port()}"  # unused with these planes
+    marker = tmp_path / "connected"
+    log = (tmp_path / "runtime.log").open("wb")
+    runtime = subprocess.Popen([str(python), "-c", RUNTIME_SCRIPT, str(marker)],
+                               env={"PATH": os.environ.get("PATH", ""), **env},
+                               stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        def connected() -> bool:
+            if runtime.poll() is not None:
+                raise AssertionError(f"the runtime exited with {runtime.returncode}:\n"
+                                     f"{(tmp_path / 'runtime.log').read_text()[-4000:]}")
+            return marker.exists()
+        wait_until(connected, STARTUP_TIMEOUT, "the Dynamo runtime connected to etcd")
+        leases = _https_json(etcd.url(0, "/v3/lease/leases"), tls_etcd.server, tls_etcd.client,
+                             {})
+        assert leases.get("leases"), "the runtime holds no lease in this etcd"
+        assert runtime.stdin is not None
+        runtime.stdin.close()
+        assert runtime.wait(timeout=30) == 0
+    finally:
+        if runtime.poll() is None:
+            runtime.kill()
+            runtime.wait(timeout=10)
+        log.close()
 
 
 # --- NATS -----------------------------------------------------------------------------------

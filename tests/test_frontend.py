@@ -12,6 +12,7 @@ from constructs_lib import FrontendDeployment, FrontendDeploymentProps, RdmaPoli
 from constructs_lib.model import (
     DependencyWaitSettings,
     DisruptionBudgetSettings,
+    Generation,
     MetricsSettings,
     Mode,
     ProbeSettings,
@@ -166,6 +167,12 @@ def test_rdma_policy_is_applied_to_the_serving_container_only() -> None:
 def test_props_refuse_an_empty_graph() -> None:
     with pytest.raises(ValueError, match="at least one component"):
         props(graph=())
+
+
+def test_props_refuse_an_etcd_client_certificate_for_dynamo_v01() -> None:
+    with pytest.raises(ValueError, match=r"Dynamo v0\.1 has no etcd TLS client"):
+        props(etcd_client_tls_secret="etcd-client")
+    assert props(etcd_client_tls_secret="etcd-client", generation=Generation.V1)
 
 
 # --- production hardening -------------------------------------------------------------

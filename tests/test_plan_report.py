@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from constructs_lib import plan_report
 from constructs_lib.model import placement
-from tests.support.environments import checked, unchecked
+from tests.support.environments import checked, unchecked, with_etcd_tls
 
 
 def test_the_table_shows_each_pod_with_its_node_gpus_rdma_and_ports() -> None:
@@ -40,3 +40,23 @@ def test_without_a_pool_the_plan_states_the_default_node_size() -> None:
     text = plan_report.text(placement.plan(checked("single-node", nodes=None)), "s")
     assert text.startswith("Placement plan of s: no node pool declared: the pods need 1 node x "
                            "8 GPUs (the default node size)")
+
+
+def test_a_tls_etcd_lists_the_names_its_server_certificate_needs() -> None:
+    env = with_etcd_tls()
+    names = env.dependency_names.etcd_server_dns_names(env.namespace, 3)
+    assert placement.plan(env).etcd_tls_dns_names == names
+    markdown = plan_report.markdown(placement.plan(env), "tls")
+    section = markdown.split("## etcd TLS\n", 1)[1]
+    assert [line[3:-1] for line in section.splitlines() if line.startswith("- `")] == list(names)
+    assert "serverAuth and clientAuth" in section
+    text = plan_report.text(placement.plan(env), "tls")
+    assert [line.strip()[2:] for line in text.splitlines() if line.startswith("  - ")] == list(
+        names)
+
+
+def test_plain_etcd_adds_nothing_about_certificates() -> None:
+    plan = placement.plan(checked("single-node-v1"))
+    assert plan.etcd_tls_dns_names == ()
+    assert "etcd TLS" not in plan_report.markdown(plan, "plain")
+    assert "mutual TLS" not in plan_report.text(plan, "plain")

@@ -10,6 +10,7 @@ import yaml
 
 from constructs_lib import PrefillWorkerPool, PrefillWorkerPoolProps, RdmaPolicy
 from constructs_lib.model import (
+    Generation,
     PlacementSettings,
     Resources,
     ServeConfig,
@@ -80,6 +81,12 @@ def test_refuses_a_config_without_prefill_worker() -> None:
     config = ServeConfig.model_validate({"VllmWorker": {"model": "m"}})
     with pytest.raises(ValueError, match="PrefillWorker section"):
         props(config=config)
+
+
+def test_refuses_an_etcd_client_certificate_for_dynamo_v01() -> None:
+    with pytest.raises(ValueError, match=r"Dynamo v0\.1 has no etcd TLS client"):
+        props(etcd_client_tls_secret="etcd-client")
+    assert props(etcd_client_tls_secret="etcd-client", generation=Generation.V1)
 
 
 # --- production hardening -------------------------------------------------------------

@@ -10,7 +10,15 @@ from pydantic import ValidationError
 from constructs_lib.errors import ConfigError
 from constructs_lib.model import Environment, rules
 from constructs_lib.model.loader import load_environment
-from constructs_lib.model.rules import advice, disaggregation, gpus, names, ports, structure
+from constructs_lib.model.rules import (
+    advice,
+    disaggregation,
+    etcd_tls,
+    gpus,
+    names,
+    ports,
+    structure,
+)
 from tests.conftest import ENVIRONMENTS, SHIPPED, Synthesized
 from tests.support.environments import checked, data, unchecked
 
@@ -261,3 +269,48 @@ def test_an_overridden_dependency_that_is_still_deployed_is_pointed_out() -> Non
     env = checked("single-node", dependencies={"etcd": {"endpoints_override": "etcd.shared:2379"}})
     assert fields(advice.overridden_dependencies_still_deployed(env)) == [
         "dependencies.etcd.endpoints_override"]
+
+
+# --- etcd TLS -------------------------------------------------------------------------------
+
+ETCD_TLS = {"server_secret": "etcd-server", "client_secret": "etcd-client"}
+
+
+def test_etcd_tls_needs_dynamo_v1() -> None:
+    env = unchecked("single-node", dependencies={"etcd": {"tls": ETCD_TLS}})
+    finding = only(etcd_tls.etcd_tls_needs_dynamo_v1(env))
+    assert str(finding) == (
+        "dependencies.etcd.tls: server_secret etcd-server, client_secret etcd-client, but dynamo "
+        "is v0.1, whose etcd client has no TLS; etcd TLS is allowed with dynamo: 1.x only (or "
+        "remove dependencies.etcd.tls)")
+    assert rules.problems(checked("single-node-v1", dependencies={"etcd": {"tls": ETCD_TLS}})) == []
+
+
+def test_etcd_tls_applies_to_the_releases_own_etcd() -> None:
+    disabled = unchecked("single-node-v1", dependencies={"etcd": {
+        "tls": ETCD_TLS, "enabled": False, "endpoints_override": "etcd.shared:2379"}})
+    assert str(only(etcd_tls.etcd_tls_applies_to_the_own_etcd(disabled))) == (
+        "dependencies.etcd.tls: server_secret etcd-server, client_secret etcd-client, but "
+        "dependencies.etcd.enabled is false: TLS applies to the release's own etcd; enable it or "
+        "remove dependencies.etcd.tls")
+    overridden = unchecked("single-node-v1", dependencies={"etcd": {
+        "tls": ETCD_TLS, "endpoints_override": "https://etcd.shared:2379"}})
+    assert str(only(etcd_tls.etcd_tls_applies_to_the_own_etcd(overridden))) == (
+        "dependencies.etcd.tls: server_secret etcd-server, client_secret etcd-client, but "
+        "dependencies.etcd.endpoints_override (https://etcd.shared:2379) sends the Dynamo pods "
+        "to another etcd: TLS applies to the release's own etcd; remove one of the two")
+    assert list(etcd_tls.etcd_tls_applies_to_the_own_etcd(unchecked("single-node-v1"))) == []
+
+
+@pytest.mark.parametrize("secret", ["server_secret", "client_secret"])
+def test_etcd_tls_secret_names_are_dns_subdomains(secret: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        checked("single-node-v1", dependencies={"etcd": {"tls": {**ETCD_TLS, secret: "Bad_Name"}}})
+    [error] = caught.value.errors()
+    assert error["loc"] == ("dependencies", "etcd", "tls", secret)
+    assert checked("single-node-v1", dependencies={"etcd": {"tls": {
+        **ETCD_TLS, secret: "certs.etcd-1"}}}).dependencies.etcd.tls is not None
+
+
+def test_etcd_tls_is_off_by_default() -> None:
+    assert checked("single-node-v1").dependencies.etcd.tls is None

@@ -129,3 +129,36 @@ def test_v1_metrics_are_scraped_from_the_frontend_service_and_the_worker_pods(
     for deployment in scraped:
         ports = pod_spec(deployment)["containers"][0]["ports"]
         assert any(p["name"] == "system" for p in ports)
+
+
+# --- etcd with mutual TLS ---------------------------------------------------------------------
+
+def test_tls_etcd_reaches_every_dynamo_container_as_https_and_secret_references(
+        synthesized_etcd_tls: Synthesized) -> None:
+    client_secret = synthesized_etcd_tls.environment.dependencies.etcd.tls.client_secret
+    found = deployments(synthesized_etcd_tls)
+    assert sorted(found) == ["decode", "frontend", "prefill"]
+    for deployment in found.values():
+        [container] = pod_spec(deployment)["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["ETCD_ENDPOINTS"]["value"] == "https://deepseek-r1-llama-70b-etcd:2379"
+        for variable, key in (("ETCD_AUTH_CA", "ca.crt"), ("ETCD_AUTH_CLIENT_CERT", "tls.crt"),
+                              ("ETCD_AUTH_CLIENT_KEY", "tls.key")):
+            assert env[variable] == {"name": variable, "valueFrom": {"secretKeyRef": {
+                "name": client_secret, "key": key}}}
+
+
+def test_the_wait_for_a_tls_etcd_gets_its_address_but_not_the_client_key(
+        synthesized_etcd_tls: Synthesized) -> None:
+    for deployment in deployments(synthesized_etcd_tls).values():
+        [init] = pod_spec(deployment)["initContainers"]
+        assert env_of(init) == {"NATS_SERVER": "nats://deepseek-r1-llama-70b-nats:4222",
+                                "ETCD_ENDPOINTS": "https://deepseek-r1-llama-70b-etcd:2379"}
+        assert "https://*" in init["command"][2]  # the script's TCP-only check of https
+
+
+def test_plain_etcd_gives_no_client_certificate(synthesized: dict[str, Synthesized]) -> None:
+    for deployment in deployments(synthesized["single-node-v1"]).values():
+        env = env_of(pod_spec(deployment)["containers"][0])
+        assert env["ETCD_ENDPOINTS"].startswith("http://")
+        assert not {"ETCD_AUTH_CA", "ETCD_AUTH_CLIENT_CERT", "ETCD_AUTH_CLIENT_KEY"} & set(env)

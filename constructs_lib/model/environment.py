@@ -251,6 +251,21 @@ def _nats_url(value: str) -> str:
     return value
 
 
+class EtcdTlsSettings(StrictModel):
+    """Mutual TLS for the release's own etcd: clients and members must present a certificate
+    signed by the CA, and everything travels over https. The two Secrets must exist before the
+    manifests are applied; cert-manager writes both (docs/hardening.md)."""
+
+    server_secret: DnsSubdomain
+    """Secret (type kubernetes.io/tls) of etcd's serving and peer certificate, with the keys
+    tls.crt, tls.key and ca.crt (the CA that signed the client and member certificates, which
+    etcd then trusts). The certificate must carry the DNS names PLAN.md lists and both the
+    serverAuth and clientAuth usages: members present it to each other. Required."""
+    client_secret: DnsSubdomain
+    """Secret (type kubernetes.io/tls) of the client certificate the Dynamo pods present, with
+    the keys tls.crt, tls.key and ca.crt (the CA that signed etcd's certificate). Required."""
+
+
 class EtcdSettings(DependencyHardening):
     enabled: bool = True
     """Deploy etcd with the release. Default: true."""
@@ -271,6 +286,10 @@ class EtcdSettings(DependencyHardening):
     auto_compaction_retention: RetentionPeriod = "1h"
     """Keep this much key history (periodic compaction); without compaction every lease renewal
     grows the database until etcd refuses writes. 0 turns it off. Default: 1h."""
+    tls: EtcdTlsSettings | None = None
+    """Mutual TLS on etcd's client and peer ports, with client certificates for the Dynamo
+    pods; needs `dynamo: 1.x` (Dynamo v0.1 has no etcd TLS client). Default: none (plain HTTP).
+    """
 
     @field_validator("replicas")
     @classmethod

@@ -134,6 +134,22 @@ class DependencyNames:
     def etcd_headless(self) -> str:
         return f"{self.etcd}-headless"
 
+    def etcd_member_domain(self, namespace: str) -> str:
+        """The headless Service's domain, under which each member has a name of its own."""
+        return f"{self.etcd_headless}.{namespace}.svc.cluster.local"
+
+    def etcd_member(self, namespace: str, index: int) -> str:
+        """`<etcd>-<index>.<member domain>`: the name a member advertises to clients and peers."""
+        return f"{self.etcd}-{index}.{self.etcd_member_domain(namespace)}"
+
+    def etcd_server_dns_names(self, namespace: str, replicas: int) -> tuple[str, ...]:
+        """Every name a client or member may dial etcd by, so every name its TLS certificate
+        must carry: the client Service, short and qualified, and each member."""
+        service = self.etcd
+        return (service, f"{service}.{namespace}", f"{service}.{namespace}.svc",
+                f"{service}.{namespace}.svc.cluster.local",
+                *(self.etcd_member(namespace, i) for i in range(replicas)))
+
     @property
     def nats(self) -> str:
         """NATS's StatefulSet and client Service."""

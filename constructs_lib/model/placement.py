@@ -90,6 +90,8 @@ class Plan:
     rdma: bool
     network_mode: str | None
     host_network: bool
+    etcd_tls_dns_names: tuple[str, ...] = ()
+    """With etcd TLS, the DNS names etcd's server certificate must carry; empty otherwise."""
 
     @property
     def fits(self) -> bool:
@@ -192,7 +194,16 @@ def plan(env: Environment) -> Plan:
         rdma=env.rdma.enabled,
         network_mode=env.rdma.network_mode if env.rdma.enabled else None,
         host_network=env.rdma.enabled and env.rdma.host_network,
+        etcd_tls_dns_names=etcd_tls_dns_names(env),
     )
+
+
+def etcd_tls_dns_names(env: Environment) -> tuple[str, ...]:
+    """The names etcd's server certificate needs when the environment turns its TLS on."""
+    etcd = env.dependencies.etcd
+    if etcd.tls is None or not etcd.enabled:
+        return ()
+    return env.dependency_names.etcd_server_dns_names(env.namespace, etcd.replicas)
 
 
 def _decreasing(pods: Sequence[PodReplica]) -> list[PodReplica]:

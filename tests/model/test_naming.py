@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from constructs_lib.model.naming import chart_name, full_name
+from constructs_lib.model.naming import DependencyNames, chart_name, full_name
 
 
 @pytest.mark.parametrize("release, name_override, fullname_override, expected", [
@@ -20,3 +20,14 @@ def test_full_name_follows_the_chart(release, name_override, fullname_override, 
 def test_chart_name_is_the_name_label() -> None:
     assert chart_name(None) == "dynamo"
     assert chart_name("llm") == "llm"
+
+
+def test_etcds_server_certificate_names_cover_the_service_and_every_member() -> None:
+    names = DependencyNames("r1")
+    assert names.etcd_server_dns_names("ns", 3) == (
+        "r1-etcd", "r1-etcd.ns", "r1-etcd.ns.svc", "r1-etcd.ns.svc.cluster.local",
+        "r1-etcd-0.r1-etcd-headless.ns.svc.cluster.local",
+        "r1-etcd-1.r1-etcd-headless.ns.svc.cluster.local",
+        "r1-etcd-2.r1-etcd-headless.ns.svc.cluster.local",
+    )
+    assert names.etcd_member("ns", 1) == f"r1-etcd-1.{names.etcd_member_domain('ns')}"

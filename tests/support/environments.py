@@ -46,3 +46,12 @@ def unchecked(base: str, **changes: Any) -> Environment:
 
 def checked(base: str, **changes: Any) -> Environment:
     return Environment.model_validate(data(base, **changes))
+
+
+ETCD_TLS = {"server_secret": "etcd-server-tls", "client_secret": "dynamo-etcd-client-tls"}
+"""`dependencies.etcd.tls` of the TLS environments built in tests."""
+
+
+def with_etcd_tls(base: str = "single-node-v1", replicas: int = 3) -> Environment:
+    """A shipped 1.x environment whose own etcd (of `replicas` members) speaks mutual TLS."""
+    return checked(base, dependencies={"etcd": {"tls": ETCD_TLS, "replicas": replicas}})

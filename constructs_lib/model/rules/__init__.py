@@ -62,7 +62,16 @@ def warnings(env: Environment) -> list[Finding]:
     return _run(ADVICE_RULES, env)
 
 
-from . import advice, disaggregation, gpus, names, ports, runtime_v1, structure  # noqa: E402
+from . import (  # noqa: E402
+    advice,
+    disaggregation,
+    etcd_tls,
+    gpus,
+    names,
+    ports,
+    runtime_v1,
+    structure,
+)
 from .capacity import deployment_fits_nodes  # noqa: E402
 
 SHAPE_RULES: tuple[Rule, ...] = (
@@ -71,6 +80,8 @@ SHAPE_RULES: tuple[Rule, ...] = (
 )
 SETTING_RULES: tuple[Rule, ...] = (
     structure.dependencies_are_reachable,
+    etcd_tls.etcd_tls_needs_dynamo_v1,
+    etcd_tls.etcd_tls_applies_to_the_own_etcd,
     names.generated_names_are_valid,
     ports.ports_are_distinct,
 )

@@ -1,0 +1,49 @@
+"""Rules on etcd's mutual TLS: who can speak it, and which etcd it applies to."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from . import Finding
+
+if TYPE_CHECKING:
+    from ..environment import Environment
+
+_FIELD = "dependencies.etcd.tls"
+
+
+def _received(env: Environment) -> str:
+    tls = env.dependencies.etcd.tls
+    assert tls is not None
+    return f"server_secret {tls.server_secret}, client_secret {tls.client_secret}"
+
+
+def etcd_tls_needs_dynamo_v1(env: Environment) -> Iterator[Finding]:
+    """Dynamo v0.1 reads only plain http etcd endpoints; its etcd client learnt TLS
+    (ETCD_AUTH_CA, ETCD_AUTH_CLIENT_CERT, ETCD_AUTH_CLIENT_KEY) after v0.1.1, in
+    ai-dynamo/dynamo#980."""
+    from ..environment import Generation
+
+    if env.dependencies.etcd.tls is None or env.dynamo is Generation.V1:
+        return
+    yield Finding(_FIELD, f"{_received(env)}, but dynamo is {env.dynamo.value}, whose etcd client "
+                          "has no TLS; etcd TLS is allowed with dynamo: 1.x only (or remove "
+                          f"{_FIELD})")
+
+
+def etcd_tls_applies_to_the_own_etcd(env: Environment) -> Iterator[Finding]:
+    """The switch secures the etcd the release deploys; an external etcd is not configured by
+    this library."""
+    etcd = env.dependencies.etcd
+    if etcd.tls is None:
+        return
+    if not etcd.enabled:
+        yield Finding(_FIELD, f"{_received(env)}, but dependencies.etcd.enabled is false: TLS "
+                              "applies to the release's own etcd; enable it or remove "
+                              f"{_FIELD}")
+    elif etcd.endpoints_override:
+        yield Finding(_FIELD, f"{_received(env)}, but dependencies.etcd.endpoints_override "
+                              f"({etcd.endpoints_override}) sends the Dynamo pods to another "
+                              "etcd: TLS applies to the release's own etcd; remove one of the "
+                              "two")
