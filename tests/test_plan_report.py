@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
+import yaml
+
 from constructs_lib import plan_report
 from constructs_lib.model import placement
+from tests.conftest import ROOT
 from tests.support.environments import checked, unchecked, with_etcd_tls
 
 
@@ -60,3 +65,20 @@ def test_plain_etcd_adds_nothing_about_certificates() -> None:
     assert plan.etcd_tls_dns_names == ()
     assert "etcd TLS" not in plan_report.markdown(plan, "plain")
     assert "mutual TLS" not in plan_report.text(plan, "plain")
+
+
+def test_the_cert_manager_example_asks_for_the_names_the_plan_lists() -> None:
+    section = (ROOT / "docs" / "hardening.md").read_text().split(
+        "## etcd with mutual TLS\n", 1)[1].split("\n## ", 1)[0]
+    environment, issuer = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    tls = yaml.safe_load(environment)["dependencies"]["etcd"]
+    documents = list(yaml.safe_load_all(issuer))
+    certificates = {d["spec"]["secretName"]: d for d in documents if d["kind"] == "Certificate"}
+    assert set(certificates) == set(tls["tls"].values())
+    server = certificates[tls["tls"]["server_secret"]]
+    env = checked("single-node-v1", release="llama", namespace="inference",
+                  dependencies={"etcd": tls})
+    assert server["metadata"]["namespace"] == env.namespace
+    assert tuple(server["spec"]["dnsNames"]) == placement.plan(env).etcd_tls_dns_names
+    assert {"server auth", "client auth"} <= set(server["spec"]["usages"])
+    assert "client auth" in certificates[tls["tls"]["client_secret"]]["spec"]["usages"]
