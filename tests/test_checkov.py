@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT, SHARED, SHIPPED, read_documents
+from tests.conftest import ROOT, SHARED, SHIPPED, Synthesized, read_documents
 
 SKIPS = yaml.safe_load((ROOT / "checkov-skips.yaml").read_text())
 
@@ -153,3 +153,23 @@ def test_the_seed_counts_are_what_checkov_reports(seed: str, scan: Scan) -> None
         pytest.skip(f"{SHARED / 'reference'} is missing: the seed's renders live in ../shared")
     recorded = {e["seed_failed"] for e in SKIPS["environments"].values() if e.get("seed") == seed}
     assert recorded == {scan.seed_failed[seed]}
+
+
+ETCD_TLS_CHECKS = {"CKV_K8S_116", "CKV_K8S_117", "CKV_K8S_119"}
+
+
+def test_etcd_with_mutual_tls_passes_the_etcd_tls_checks(synthesized_etcd_tls: Synthesized) -> None:
+    """The shipped examples accept the three etcd TLS findings; an environment that turns on
+    `dependencies.etcd.tls` must not have them. What it has instead: Dynamo 1.x reads its client
+    certificate from environment variables only (CKV_K8S_35, docs/hardening.md)."""
+    if not checkov_python().exists():
+        pytest.skip(f"checkov is not installed in {checkov_python().parent.parent}")
+    folder = str(synthesized_etcd_tls.folder)
+    run = subprocess.run([str(checkov_python()), "-m", "tests.support.checkov_scan", folder],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300,
+                         env={**os.environ, "BC_SKIP_MAPPING": "TRUE"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    failed = {(f["check_id"], f["resource"]) for f in json.loads(run.stdout)[folder]["failed"]}
+    assert {check for check, _ in failed} & ETCD_TLS_CHECKS == set()
+    secrets_in_env = {resource for check, resource in failed if check == "CKV_K8S_35"}
+    assert secrets_in_env and all(r.startswith("Deployment.") for r in secrets_in_env)

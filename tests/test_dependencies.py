@@ -53,7 +53,7 @@ def test_storage_sizes_and_replicas() -> None:
     assert etcd_set["spec"]["replicas"] == 3
     assert etcd_set["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"] == {
         "storage": "50Gi"}
-    args = etcd_set["spec"]["template"]["spec"]["containers"][0]["args"]
+    args = etcd_set["spec"]["template"]["spec"]["containers"][0]["command"]
     cluster = next(a for a in args if a.startswith("--initial-cluster="))
     assert cluster.count("=http://") == 3
     nats_set = one(docs, "StatefulSet", "r1-nats")
@@ -169,8 +169,8 @@ def test_storage_outlives_the_statefulsets() -> None:
 def test_etcd_compacts_its_history() -> None:
     [container] = pod_spec(hardened_stack(etcd=EtcdSettings(auto_compaction_retention="30m")),
                            "llama-etcd")["containers"]
-    assert "--auto-compaction-mode=periodic" in container["args"]
-    assert "--auto-compaction-retention=30m" in container["args"]
+    assert "--auto-compaction-mode=periodic" in container["command"]
+    assert "--auto-compaction-retention=30m" in container["command"]
 
 
 def test_nats_collects_garbage_before_its_memory_limit() -> None:
@@ -253,14 +253,14 @@ def etcd_container(documents: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def flags(container: dict[str, Any]) -> dict[str, str]:
-    return dict(a.partition("=")[::2] for a in container["args"])
+    return dict(a.partition("=")[::2] for a in container["command"][1:])
 
 
 def url_hosts(container: dict[str, Any], member: int) -> list[tuple[str, str]]:
     """(scheme, host) of every URL etcd's flags name, for one member's pod."""
     pod = f"llama-etcd-{member}"
     return re.findall(r"(https?)://([^:/,]+)",
-                      " ".join(container["args"]).replace("$(POD_NAME)", pod))
+                      " ".join(container["command"]).replace("$(POD_NAME)", pod))
 
 
 def test_tls_etcd_speaks_https_with_client_certificates_on_both_ports() -> None:

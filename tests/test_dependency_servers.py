@@ -94,7 +94,7 @@ class EtcdCluster:
 
     @property
     def tls(self) -> bool:
-        return any(w.startswith("--listen-client-urls=https://") for w in self.container["args"])
+        return any(w.startswith("--listen-client-urls=https://") for w in self.container["command"])
 
     def argv(self, member: int) -> tuple[list[str], dict[str, str]]:
         pod = f"{self.name}-{member}"

@@ -361,7 +361,7 @@ def test_single_node_without_rdma_with_other_storage_monitoring_and_dependencies
     assert find(ours, "Deployment", "r1-dynamo-single")["spec"]["template"]["metadata"][
         "annotations"] == {"example.com/owner": "llm-team"}
     etcd = find(ours, "StatefulSet", "r1-etcd")
-    initial_cluster = next(a for a in etcd["spec"]["template"]["spec"]["containers"][0]["args"]
+    initial_cluster = next(a for a in etcd["spec"]["template"]["spec"]["containers"][0]["command"]
                            if a.startswith("--initial-cluster="))
     assert len(re.findall(r"r1-etcd-\d=", initial_cluster)) == 3
     nats = find(ours, "StatefulSet", "r1-nats")
