@@ -62,7 +62,7 @@ def manifests(release: str, namespace: str, settings: EtcdSettings,
             f"--data-dir={DATA_DIR}/data",
             f"--listen-client-urls={scheme}://0.0.0.0:{CLIENT_PORT}",
             f"--advertise-client-urls={scheme}://$(POD_NAME).{peer_domain}:{CLIENT_PORT},"
-            f"{scheme}://{name}.{namespace}.svc.cluster.local:{CLIENT_PORT}",
+            f"{scheme}://{names.etcd_service_fqdn(namespace)}:{CLIENT_PORT}",
             f"--listen-peer-urls={scheme}://0.0.0.0:{PEER_PORT}",
             f"--initial-advertise-peer-urls={scheme}://$(POD_NAME).{peer_domain}:{PEER_PORT}",
             f"--initial-cluster={members}",

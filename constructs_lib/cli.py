@@ -31,8 +31,8 @@ def _synth(args: argparse.Namespace) -> int:
     results = synth.synthesize(environments, Path(args.output))
     for result in results:
         folder = Path(args.output) / result.name
-        print("\n".join(summary.summarize(result.name, result.environment, folder,
-                                            result.files).lines()))
+        print("\n".join(summary.summarize(result.name, folder, result.files,
+                                            result.plan).lines()))
     return 0
 
 

@@ -12,7 +12,8 @@ from typing import Any
 import yaml
 
 from ._escape_hatches import GPU_RESOURCE
-from .model.environment import Environment
+from .model.placement import Plan
+from .synth import file_kind
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -40,20 +41,20 @@ class Summary:
                 f"  {kinds}; {totals}"]
 
 
-def summarize(name: str, environment: Environment, folder: Path, files: Iterable[str]) -> Summary:
-    """`files` in apply order (as kustomization.yaml lists them), read back from `folder`.
+def summarize(name: str, folder: Path, files: Iterable[str], plan: Plan) -> Summary:
+    """`files` in apply order (as kustomization.yaml lists them), read back from `folder`;
+    `plan` is the environment's placement plan (declared nodes, or the fewest needed).
 
-    cdk8s names each file `<Kind>.<name>.k8s.yaml` (one resource a file), so kinds are counted
-    from the names and only the Deployments are parsed: reading back every file cost a synth
-    of the shipped environments 0.1 s.
+    Each file holds one resource, so kinds are counted from the names and only the
+    Deployments are parsed: reading back every file cost a synth of the shipped environments
+    0.1 s.
     """
     files = list(files)
-    kinds = Counter(file.split(".", 1)[0] for file in files)
-    deployments = [document for file in files if file.startswith("Deployment.")
+    kinds = Counter(file_kind(file) for file in files)
+    deployments = [document for file in files if file_kind(file) == "Deployment"
                    for document in yaml.load_all((folder / file).read_text(), Loader=_Loader)
                    if document]
-    return Summary(name, folder, dict(kinds), gpus_requested(deployments),
-                   planned_nodes(environment))
+    return Summary(name, folder, dict(kinds), gpus_requested(deployments), len(plan.nodes))
 
 
 def gpus_requested(documents: Iterable[dict[str, Any]]) -> int:
@@ -66,13 +67,6 @@ def gpus_requested(documents: Iterable[dict[str, Any]]) -> int:
         per_pod = sum(_gpus(container) for container in spec["template"]["spec"]["containers"])
         total += spec.get("replicas", 1) * per_pod
     return total
-
-
-def planned_nodes(environment: Environment) -> int | None:
-    """The GPU nodes of the environment's placement plan (declared, or the fewest needed)."""
-    from .model import placement
-
-    return len(placement.plan(environment).nodes)
 
 
 def _gpus(container: dict[str, Any]) -> int:

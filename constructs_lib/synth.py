@@ -30,6 +30,7 @@ class SynthesizedEnvironment:
     environment: Environment
     chart: DynamoChart
     files: list[str]
+    plan: placement.Plan
 
 
 def environment_name(path: Path) -> str:
@@ -92,12 +93,18 @@ def _finish(name: str, environment: Environment, chart: DynamoChart,
             folder: Path) -> SynthesizedEnvironment:
     files = sorted((p.name for p in folder.glob("*.k8s.yaml")), key=_apply_rank)
     (folder / "kustomization.yaml").write_text(_kustomization(environment, files))
-    (folder / "PLAN.md").write_text(plan_report.markdown(placement.plan(environment), name))
-    return SynthesizedEnvironment(name, environment, chart, files)
+    plan = placement.plan(environment)
+    (folder / "PLAN.md").write_text(plan_report.markdown(plan, name))
+    return SynthesizedEnvironment(name, environment, chart, files, plan)
+
+
+def file_kind(file_name: str) -> str:
+    """The kind of the one resource in a file cdk8s wrote (`<Kind>.<name>.k8s.yaml`)."""
+    return file_name.split(".", 1)[0]
 
 
 def _apply_rank(file_name: str) -> tuple[int, str]:
-    kind = file_name.split(".", 1)[0]
+    kind = file_kind(file_name)
     rank = _APPLY_ORDER.index(kind) if kind in _APPLY_ORDER else len(_APPLY_ORDER)
     return rank, file_name
 

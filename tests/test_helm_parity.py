@@ -206,19 +206,9 @@ def test_the_seeds_router_section_is_reported(migrated: dict[str, Migrated]) -> 
 def expected_from(render: Path, renames: list[tuple[str, str]], namespace: str
                   ) -> list[tuple[str, dict[str, Any]]]:
     """A render with another release name and namespace, as the chart would print it."""
-    renamed = [(source, _rewrite(doc, renames)) for source, doc in parity.load_render(render)]
+    renamed = [(source, parity.rewrite_strings(doc, renames))
+               for source, doc in parity.load_render(render)]
     return parity.in_namespace(renamed, namespace)
-
-
-def _rewrite(value: Any, renames: list[tuple[str, str]]) -> Any:
-    if isinstance(value, dict):
-        return {_rewrite(k, renames): _rewrite(v, renames) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_rewrite(v, renames) for v in value]
-    if isinstance(value, str):
-        for old, new in renames:
-            value = value.replace(old, new)
-    return value
 
 
 def dynamo(documents: list[tuple[str, dict[str, Any]]], kind: str) -> Iterator[dict[str, Any]]:

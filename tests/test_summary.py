@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from constructs_lib import summary
+from constructs_lib.model import placement
 from constructs_lib.summary import Summary, gpus_requested
 from tests.conftest import Synthesized
 
@@ -50,7 +51,7 @@ def test_shipped_environments_summarize_their_synthesized_files(
     files = [line.removeprefix("  - ") for line in
              (result.folder / "kustomization.yaml").read_text().splitlines()
              if line.startswith("  - ")]
-    report = summary.summarize(name, result.environment, result.folder, files)
+    report = summary.summarize(name, result.folder, files, placement.plan(result.environment))
     assert report.gpus == SHIPPED_GPUS[name]
     assert report.resources == len(result.documents)
     assert report.kinds == {kind: sum(d["kind"] == kind for d in result.documents)

@@ -134,6 +134,10 @@ class DependencyNames:
     def etcd_headless(self) -> str:
         return f"{self.etcd}-headless"
 
+    def etcd_service_fqdn(self, namespace: str) -> str:
+        """The client Service's fully qualified name, which etcd advertises to clients."""
+        return f"{self.etcd}.{namespace}.svc.cluster.local"
+
     def etcd_member_domain(self, namespace: str) -> str:
         """The headless Service's domain, under which each member has a name of its own."""
         return f"{self.etcd_headless}.{namespace}.svc.cluster.local"
@@ -147,7 +151,7 @@ class DependencyNames:
         must carry: the client Service, short and qualified, and each member."""
         service = self.etcd
         return (service, f"{service}.{namespace}", f"{service}.{namespace}.svc",
-                f"{service}.{namespace}.svc.cluster.local",
+                self.etcd_service_fqdn(namespace),
                 *(self.etcd_member(namespace, i) for i in range(replicas)))
 
     @property

@@ -44,7 +44,7 @@ def in_namespace(render: Iterable[tuple[str, dict[str, Any]]], namespace: str
     """A render made with `--namespace default`, as the chart would print it for `namespace`."""
     documents = []
     for source, doc in render:
-        doc = _replace_in_strings(doc, ".default.svc", f".{namespace}.svc")
+        doc = rewrite_strings(doc, [(".default.svc", f".{namespace}.svc")])
         meta = doc.get("metadata", {})
         if meta.get("namespace") == "default":
             meta["namespace"] = namespace
@@ -54,12 +54,16 @@ def in_namespace(render: Iterable[tuple[str, dict[str, Any]]], namespace: str
     return documents
 
 
-def _replace_in_strings(value: Any, old: str, new: str) -> Any:
+def rewrite_strings(value: Any, renames: list[tuple[str, str]]) -> Any:
+    """`value` with every (old, new) replaced in each string it holds, keys included."""
     if isinstance(value, dict):
-        return {k: _replace_in_strings(v, old, new) for k, v in value.items()}
+        return {rewrite_strings(k, renames): rewrite_strings(v, renames) for k, v in value.items()}
     if isinstance(value, list):
-        return [_replace_in_strings(v, old, new) for v in value]
-    return value.replace(old, new) if isinstance(value, str) else value
+        return [rewrite_strings(v, renames) for v in value]
+    if isinstance(value, str):
+        for old, new in renames:
+            value = value.replace(old, new)
+    return value
 
 
 def load_dir(path: Path) -> list[dict[str, Any]]:
