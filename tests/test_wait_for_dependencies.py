@@ -19,6 +19,7 @@ import pytest
 
 from constructs_lib import _wait_for_dependencies
 from tests.conftest import SHIPPED, Synthesized
+from tests.support.servers import free_port
 
 
 class FakeEtcd(ThreadingHTTPServer):
@@ -82,12 +83,6 @@ def port(server: socketserver.BaseServer) -> int:
     return int(server.server_address[1])
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait(etcd_endpoints: str, nats_url: str, budget: int = 0) -> subprocess.CompletedProcess[str]:
     """Run the wait; with the default budget of 0 it checks once and then gives up."""
     command = _wait_for_dependencies.container(image="dynamo", pull_policy="IfNotPresent", env=[],
@@ -105,7 +100,7 @@ def test_passes_once_both_answer(etcd: FakeEtcd, nats: FakeNats) -> None:
 
 
 def test_gives_up_after_its_budget_naming_what_is_missing(nats: FakeNats) -> None:
-    done = wait(f"http://127.0.0.1:{closed_port()}", f"nats://127.0.0.1:{port(nats)}", budget=1)
+    done = wait(f"http://127.0.0.1:{free_port()}", f"nats://127.0.0.1:{port(nats)}", budget=1)
     assert done.returncode == 1
     assert "gave up after 1 s waiting for etcd (http://127.0.0.1:" in done.stderr
     assert "NATS (" not in done.stderr
@@ -130,7 +125,7 @@ def test_a_port_that_does_not_greet_like_nats_is_not_enough(etcd: FakeEtcd) -> N
 
 
 def test_one_answering_endpoint_of_each_list_suffices(etcd: FakeEtcd, nats: FakeNats) -> None:
-    dead = closed_port()
+    dead = free_port()
     done = wait(f"http://127.0.0.1:{dead},http://localhost:{port(etcd)}/",
                 f"nats://127.0.0.1:{dead},nats://user:secret@127.0.0.1:{port(nats)}")
     assert done.returncode == 0, done.stderr
@@ -138,7 +133,7 @@ def test_one_answering_endpoint_of_each_list_suffices(etcd: FakeEtcd, nats: Fake
 
 
 def test_credentials_never_reach_the_log() -> None:
-    dead = closed_port()
+    dead = free_port()
     done = wait(f"https://root:hunter2@127.0.0.1:{dead}", f"tls://dynamo:hunter2@127.0.0.1:{dead}")
     assert done.returncode == 1
     assert "hunter2" not in done.stdout + done.stderr
