@@ -55,11 +55,12 @@ def test_disabled_dependencies_need_an_override() -> None:
 
 def test_etcd_authentication_is_refused_and_probes_are_ignored_with_a_warning() -> None:
     assert problems(sets=("etcd.auth.rbac.create=true",)) == [
-        "--set: etcd.auth.rbac.create: true is not supported: this project's etcd runs without "
-        "authentication, as the seed's did (it set false); allowed: false"]
+        "--set: etcd.auth.rbac.create: true is not supported: this project's etcd has no password "
+        "authentication, as the seed's had none (it set false); allowed: false (client "
+        "certificates: dependencies.etcd.tls, with Dynamo 1.x)"]
     assert warnings(sets=("etcd.livenessProbe.enabled=true",)) == [
-        "--set: etcd.livenessProbe.enabled: is ignored: this project's etcd has no probes, as "
-        "the seed's etcd had none (it disabled both)"]
+        "--set: etcd.livenessProbe.enabled: is ignored: this project's etcd always has startup, "
+        "readiness and liveness probes (dependencies.etcd.probes turns them off)"]
 
 
 def test_gpus_are_not_an_etcd_resource() -> None:

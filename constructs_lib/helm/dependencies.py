@@ -24,13 +24,14 @@ def convert_dependencies(r: Reader) -> None:
         convert_resources(r, f"{field}.resources", (*etcd, "resources"), gpus=False)
     if r.flag((*etcd, "auth", "rbac", "create"), False):
         r.problem((*etcd, "auth", "rbac", "create"), (
-            "true is not supported: this project's etcd runs without authentication, as the "
-            "seed's did (it set false); allowed: false"))
+            "true is not supported: this project's etcd has no password authentication, as the "
+            "seed's had none (it set false); allowed: false (client certificates: "
+            "dependencies.etcd.tls, with Dynamo 1.x)"))
     for probe in ("readinessProbe", "livenessProbe"):
         if r.flag((*etcd, probe, "enabled"), False):
             r.warn((*etcd, probe, "enabled"), (
-                "is ignored: this project's etcd has no probes, as the seed's etcd had none "
-                "(it disabled both)"))
+                "is ignored: this project's etcd always has startup, readiness and liveness "
+                "probes (dependencies.etcd.probes turns them off)"))
 
     nats: Path = ("nats",)
     field = "dependencies.nats"
