@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from ._escape_hatches import GPU_RESOURCE
+from ._escape_hatches import GPU_RESOURCE, extended_resource
 from .model.placement import Plan
 from .synth import file_kind
 
@@ -64,13 +64,7 @@ def gpus_requested(documents: Iterable[dict[str, Any]]) -> int:
         if document["kind"] != "Deployment":
             continue
         spec = document["spec"]
-        per_pod = sum(_gpus(container) for container in spec["template"]["spec"]["containers"])
+        per_pod = sum(extended_resource(container, GPU_RESOURCE)
+                      for container in spec["template"]["spec"]["containers"])
         total += spec.get("replicas", 1) * per_pod
     return total
-
-
-def _gpus(container: dict[str, Any]) -> int:
-    resources = container.get("resources", {})
-    amount = resources.get("limits", {}).get(GPU_RESOURCE,
-                                             resources.get("requests", {}).get(GPU_RESOURCE, 0))
-    return int(amount)

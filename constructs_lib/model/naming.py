@@ -88,9 +88,6 @@ class DynamoNames:
         return self.full_name
 
 
-V1_COMPONENTS = ("frontend", "decode", "prefill")
-
-
 @dataclass(frozen=True)
 class V1Names:
     """Names of the Dynamo 1.x resources of one release: a Deployment per component."""

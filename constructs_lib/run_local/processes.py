@@ -332,15 +332,6 @@ class ProcessGroup:
                 raise ProcessError(f"{url} not ready after {timeout:.0f} s ({last}){tail}")
             time.sleep(interval)
 
-    def check_running(self) -> None:
-        """Raise if any process has exited."""
-        for proc in self.processes:
-            if not proc.running():
-                raise ProcessError(
-                    f"{proc.name} exited with {proc.popen.returncode}"
-                    f"\n--- {proc.log_path}\n{proc.log_tail()}"
-                )
-
     # -- stop
 
     def stop(self, names: Iterable[str] | None = None) -> dict[str, int | None]:
