@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from constructs import Construct
 
 from . import _v1
-from .model.environment import Resources, V1Settings
+from .model.environment import Generation, Resources, V1Settings
 from .model.naming import V1Names
 from .model.serve_config import Component, ServeConfig
-from .workload import DynamoWorkloadProps, emit_deployment
+from .workload import DynamoWorkloadProps, check_workload, emit_deployment
 
 COMPONENT = "decode"
 
@@ -39,8 +39,7 @@ class DecodeWorkerPoolProps(DynamoWorkloadProps):
     def __post_init__(self) -> None:
         if self.config.vllm_worker is None:
             raise ValueError("the decode pool's config needs a VllmWorker section")
-        if self.replicas < 0:
-            raise ValueError(f"replicas must be at least 0, got {self.replicas}")
+        check_workload(self, replicas=self.replicas, generation=Generation.V1)
 
 
 class DecodeWorkerPool(Construct):

@@ -26,7 +26,7 @@ from .model.roles import router_mode
 from .model.serve_config import DEFAULT_HTTP_PORT as DEFAULT_HTTP_PORT  # re-exported
 from .model.serve_config import Component, ServeConfig
 from .service_monitor import ServiceMonitor, ServiceMonitorProps
-from .workload import DynamoWorkloadProps, emit_deployment
+from .workload import DynamoWorkloadProps, check_workload, emit_deployment
 
 FULL_GRAPH = (Component.FRONTEND, Component.PROCESSOR, Component.ROUTER,
               Component.VLLM_WORKER, Component.PREFILL_WORKER)
@@ -64,11 +64,7 @@ class FrontendDeploymentProps(DynamoWorkloadProps):
     def __post_init__(self) -> None:
         if not self.graph:
             raise ValueError("graph must link at least one component")
-        if self.generation is Generation.V0_1 and self.etcd_client_tls_secret:
-            raise ValueError("Dynamo v0.1 has no etcd TLS client: etcd_client_tls_secret needs "
-                             "generation 1.x")
-        if self.replicas < 0:
-            raise ValueError(f"replicas must be at least 0, got {self.replicas}")
+        check_workload(self, replicas=self.replicas, generation=self.generation)
 
 
 class FrontendDeployment(Construct):

@@ -14,7 +14,7 @@ from ._yaml import dump
 from .model.environment import Generation, Resources, V1Settings
 from .model.naming import PREFILL_COMPONENT, DynamoNames, V1Names
 from .model.serve_config import DEFAULT_HTTP_PORT, Component, ServeConfig
-from .workload import DynamoWorkloadProps, emit_deployment
+from .workload import DynamoWorkloadProps, check_workload, emit_deployment
 
 COMPONENT = PREFILL_COMPONENT
 
@@ -47,13 +47,9 @@ class PrefillWorkerPoolProps(DynamoWorkloadProps):
     def __post_init__(self) -> None:
         if self.generation is Generation.V0_1 and not self.graphs_config_map_name:
             raise ValueError("Dynamo v0.1 prefill pods need graphs_config_map_name")
-        if self.generation is Generation.V0_1 and self.etcd_client_tls_secret:
-            raise ValueError("Dynamo v0.1 has no etcd TLS client: etcd_client_tls_secret needs "
-                             "generation 1.x")
         if self.config.prefill_worker is None:
             raise ValueError("the prefill pool's config needs a PrefillWorker section")
-        if self.replicas < 0:
-            raise ValueError(f"replicas must be at least 0, got {self.replicas}")
+        check_workload(self, replicas=self.replicas, generation=self.generation)
 
 
 class PrefillWorkerPool(Construct):

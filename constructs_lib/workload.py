@@ -11,7 +11,7 @@ from constructs import Construct
 
 from ._k8s import emit
 from ._scheduling import disruption_budget, strategy
-from .model.environment import Image, ModelVolume
+from .model.environment import Generation, Image, ModelVolume
 from .model.hardening import (
     DependencyWaitSettings,
     DisruptionBudgetSettings,
@@ -28,6 +28,15 @@ from .rdma import RdmaPolicy
 DEFAULT_IMAGE = Image(repository="tkeai.tencentcloudcr.com/tke-ai-playbook/dynamo",
                       tag="v0.1.1-20250415")
 COMPONENT_LABEL = "app.kubernetes.io/dynamo-component"
+
+
+def check_workload(props: DynamoWorkloadProps, *, replicas: int, generation: Generation) -> None:
+    """What the props of every Dynamo workload must satisfy, whatever its role."""
+    if generation is Generation.V0_1 and props.etcd_client_tls_secret:
+        raise ValueError("Dynamo v0.1 has no etcd TLS client: etcd_client_tls_secret needs "
+                         "generation 1.x")
+    if replicas < 0:
+        raise ValueError(f"replicas must be at least 0, got {replicas}")
 
 
 @dataclass(frozen=True, kw_only=True)
