@@ -4,13 +4,21 @@ import pytest
 
 from constructs_lib.decode_pool import DecodeWorkerPool, DecodeWorkerPoolProps
 from constructs_lib.model import Resources, ServeConfig
-from tests.support.builders import SINGLE_CONFIG, chart, env_of, matches, one, pod_spec, synth
+from tests.support.builders import (
+    SINGLE_CONFIG,
+    WORKLOAD,
+    chart,
+    env_of,
+    matches,
+    one,
+    pod_spec,
+    synth,
+)
 
 
 def props(**changes) -> DecodeWorkerPoolProps:
-    base = dict(release="r1", full_name="r1-dynamo", namespace="ns", config=SINGLE_CONFIG,
-                etcd_endpoints="r1-etcd:2379", nats_url="nats://r1-nats:4222",
-                replicas=2, resources=Resources(gpus=2), served_model_name="m")
+    base = dict(WORKLOAD, config=SINGLE_CONFIG, replicas=2, resources=Resources(gpus=2),
+                served_model_name="m")
     return DecodeWorkerPoolProps(**{**base, **changes})
 
 

@@ -25,6 +25,7 @@ from constructs_lib.model.loader import load_environment
 from tests.conftest import ENVIRONMENTS, SHIPPED, Synthesized
 from tests.support.builders import (
     SINGLE_CONFIG,
+    WORKLOAD,
     chart,
     env_of,
     matches,
@@ -36,9 +37,7 @@ from tests.support.charts import find, synthesize_with
 
 
 def props(**changes) -> FrontendDeploymentProps:
-    base = dict(release="r1", full_name="r1-dynamo", namespace="ns", config=SINGLE_CONFIG,
-                etcd_endpoints="r1-etcd:2379", nats_url="nats://r1-nats:4222",
-                resources=Resources(gpus=4))
+    base = dict(WORKLOAD, config=SINGLE_CONFIG, resources=Resources(gpus=4))
     return FrontendDeploymentProps(**{**base, **changes})
 
 

@@ -20,6 +20,7 @@ from constructs_lib.model.loader import load_environment
 from tests.conftest import ENVIRONMENTS
 from tests.support.builders import (
     PREFILL_CONFIG,
+    WORKLOAD,
     chart,
     env_of,
     matches,
@@ -31,10 +32,8 @@ from tests.support.charts import find, synthesize_with
 
 
 def props(**changes) -> PrefillWorkerPoolProps:
-    base = dict(release="r1", full_name="r1-dynamo", namespace="ns", config=PREFILL_CONFIG,
-                etcd_endpoints="r1-etcd:2379", nats_url="nats://r1-nats:4222",
-                graphs_config_map_name="r1-dynamo-graphs", replicas=2,
-                resources=Resources(gpus=4))
+    base = dict(WORKLOAD, config=PREFILL_CONFIG, graphs_config_map_name="r1-dynamo-graphs",
+                replicas=2, resources=Resources(gpus=4))
     return PrefillWorkerPoolProps(**{**base, **changes})
 
 

@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,6 +21,7 @@ import pytest
 from constructs_lib import _probes
 from constructs_lib.model import ProbeSettings
 from tests.conftest import SHIPPED, Synthesized
+from tests.support.servers import serving
 
 MODEL = "neuralmagic/DeepSeek-R1-Distill-Llama-70B-FP8-dynamic"
 
@@ -69,15 +69,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def frontend() -> Iterator[FakeFrontend]:
-    server = FakeFrontend()
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    yield from serving(FakeFrontend())
 
 
 def run(probe: dict[str, Any], port: int | None = None) -> int:

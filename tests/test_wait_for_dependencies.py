@@ -19,7 +19,7 @@ import pytest
 
 from constructs_lib import _wait_for_dependencies
 from tests.conftest import SHIPPED, Synthesized
-from tests.support.servers import free_port
+from tests.support.servers import free_port, serving
 
 
 class FakeEtcd(ThreadingHTTPServer):
@@ -58,25 +58,14 @@ class _NatsHandler(socketserver.BaseRequestHandler):
         self.request.sendall(self.server.greeting)
 
 
-def _serve(server: socketserver.BaseServer) -> Iterator[Any]:
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
 @pytest.fixture
 def etcd() -> Iterator[FakeEtcd]:
-    yield from _serve(FakeEtcd())
+    yield from serving(FakeEtcd())
 
 
 @pytest.fixture
 def nats() -> Iterator[FakeNats]:
-    yield from _serve(FakeNats())
+    yield from serving(FakeNats())
 
 
 def port(server: socketserver.BaseServer) -> int:

@@ -37,6 +37,10 @@ PrefillWorker:
   ServiceArgs: {workers: 4, resources: {gpu: 1}}
 """))
 
+# What every Dynamo workload's props need, whatever its role.
+WORKLOAD: dict[str, Any] = dict(release="r1", full_name="r1-dynamo", namespace="ns",
+                                etcd_endpoints="r1-etcd:2379", nats_url="nats://r1-nats:4222")
+
 
 def chart() -> cdk8s.Chart:
     return cdk8s.Chart(cdk8s.Testing.app(), "test", namespace="ns",
