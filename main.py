@@ -8,7 +8,7 @@ import sys
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from constructs_lib.cli import main
+from constructs_lib.tools.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["synth", *sys.argv[1:]]))

@@ -35,7 +35,7 @@ SCALE = """
 import sys
 from pathlib import Path
 import yaml
-from constructs_lib import synth
+from constructs_lib.tools import synth
 from constructs_lib.model import Environment
 base = yaml.safe_load(Path("environments/multi-node.yaml").read_text())
 count, out = int(sys.argv[1]), Path(sys.argv[2])

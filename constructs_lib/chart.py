@@ -7,7 +7,8 @@ from typing import Any
 from cdk8s import Chart
 from constructs import Construct
 
-from . import _v01, _v1
+from ._render import v01 as _v01
+from ._render import v1 as _v1
 from .decode_pool import DecodeWorkerPool, DecodeWorkerPoolProps
 from .dependencies import DependencyStack, DependencyStackProps
 from .frontend import METRICS_PORT_NAME, FrontendDeployment, FrontendDeploymentProps

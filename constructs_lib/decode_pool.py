@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from constructs import Construct
 
-from . import _v1
+from ._render import v1 as _v1
 from .model.environment import Generation, Resources, V1Settings
 from .model.naming import V1Names
 from .model.serve_config import Component, ServeConfig

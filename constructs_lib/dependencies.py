@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from constructs import Construct
 
-from . import _etcd, _nats
-from ._dependency_pods import Clients
-from ._k8s import emit
+from ._render import etcd as _etcd
+from ._render import nats as _nats
+from ._render.dependency_pods import Clients
+from ._render.k8s import emit
 from .model.environment import EtcdSettings, NatsSettings
 from .model.hardening import NetworkPolicySettings
 from .model.naming import DependencyNames

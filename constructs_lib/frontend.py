@@ -9,10 +9,14 @@ from typing import Any
 from cdk8s import ApiObject
 from constructs import Construct
 
-from . import _graph, _pod_hardening, _probes, _v01, _v1
-from ._k8s import emit, metadata
-from ._sizing import container_resources
-from ._yaml import dump
+from ._render import graph as _graph
+from ._render import pod_hardening as _pod_hardening
+from ._render import probes as _probes
+from ._render import v01 as _v01
+from ._render import v1 as _v1
+from ._render.k8s import emit, metadata
+from ._render.sizing import container_resources
+from ._render.yaml import dump
 from .model.environment import (
     Generation,
     MetricsSettings,

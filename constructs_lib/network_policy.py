@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from cdk8s import ApiObject
 from constructs import Construct
 
-from ._k8s import emit, metadata
+from ._render.k8s import emit, metadata
 from .model.naming import MANAGED_BY
 
 

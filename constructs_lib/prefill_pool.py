@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from cdk8s import ApiObject
 from constructs import Construct
 
-from . import _probes, _v01, _v1
-from ._k8s import emit, metadata
-from ._yaml import dump
+from ._render import probes as _probes
+from ._render import v01 as _v01
+from ._render import v1 as _v1
+from ._render.k8s import emit, metadata
+from ._render.yaml import dump
 from .model.environment import Generation, Resources, V1Settings
 from .model.naming import PREFILL_COMPONENT, DynamoNames, V1Names
 from .model.serve_config import DEFAULT_HTTP_PORT, Component, ServeConfig

@@ -8,7 +8,11 @@ from typing import Any, Literal
 
 from constructs import Construct
 
-from ._escape_hatches import TKE_SHARED_RDMA_RESOURCE, add_capabilities, add_extended_resource
+from ._render.escape_hatches import (
+    TKE_SHARED_RDMA_RESOURCE,
+    add_capabilities,
+    add_extended_resource,
+)
 from .model.environment import NetworkMode
 
 NETWORKS_ANNOTATION = "tke.cloud.tencent.com/networks"

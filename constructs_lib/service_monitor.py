@@ -9,7 +9,7 @@ from typing import Any
 from cdk8s import ApiObject
 from constructs import Construct
 
-from ._k8s import emit, metadata
+from ._render.k8s import emit, metadata
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,8 +9,8 @@ from typing import Any
 from cdk8s import ApiObject
 from constructs import Construct
 
-from ._k8s import emit
-from ._scheduling import disruption_budget, strategy
+from ._render.k8s import emit
+from ._render.scheduling import disruption_budget, strategy
 from .model.environment import Generation, Image, ModelVolume
 from .model.hardening import (
     DependencyWaitSettings,

@@ -13,8 +13,8 @@ import yaml
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from constructs_lib import synth
 from constructs_lib.model import Environment
+from constructs_lib.tools import synth
 
 ROOT = Path(__file__).resolve().parents[1]
 # ../shared next to the main checkout; DYNAMO_SHARED points elsewhere (e.g. from a worktree).

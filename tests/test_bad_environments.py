@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from constructs_lib import cli, synth
 from constructs_lib.errors import ConfigError
 from constructs_lib.model import rules
+from constructs_lib.tools import cli, synth
 
 CORPUS = sorted((Path(__file__).parent / "bad_environments").glob("*.yaml"))
 FIELD_CHECKS = {"unknown-key", "type", "enum", "port", "quantity", "workers", "replicas",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from constructs_lib import cli, synth
+from constructs_lib.tools import cli, synth
 from tests.conftest import ENVIRONMENTS, ROOT, SHIPPED
 
 GOOD = ENVIRONMENTS / "multi-node.yaml"

@@ -28,7 +28,7 @@ import yaml
 from constructs_lib.model import Environment
 from constructs_lib.model.base import quantity_value
 from constructs_lib.model.placement import etcd_tls_dns_names
-from constructs_lib.run_local import dynamo_python
+from constructs_lib.tools.run_local import dynamo_python
 from tests.conftest import ENVIRONMENTS, SHIPPED, Synthesized, synth_environment
 from tests.support.servers import (
     Server,

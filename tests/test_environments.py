@@ -8,7 +8,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from constructs_lib import synth
+from constructs_lib.tools import synth
 from tests.conftest import ENVIRONMENTS, ROOT, SHIPPED, Synthesized
 from tests.support import parity
 

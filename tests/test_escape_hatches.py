@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from constructs_lib._escape_hatches import (
+from constructs_lib._render.escape_hatches import (
     add_capabilities,
     add_extended_resource,
     extended_resource,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from constructs_lib.cli import main
+from constructs_lib.tools.cli import main
 from tests.conftest import ROOT, read_documents
 from tests.support.helm_values import sized
 

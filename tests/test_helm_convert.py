@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from constructs_lib.helm.inputs import chart_defaults
 from constructs_lib.model import Component, Mode
 from constructs_lib.model.environment import EtcdSettings
+from constructs_lib.tools.helm.inputs import chart_defaults
 from tests.support.helm_values import MULTINODE, PREFILL_CONFIGS, converted, problems, warnings
 
 # -- the chart's defaults -------------------------------------------------------------------

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from constructs_lib.helm.environment_file import render
 from constructs_lib.model.loader import load_environment
+from constructs_lib.tools.helm.environment_file import render
 from tests.support.helm_values import MULTINODE, PREFILL_CONFIGS, converted
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from constructs_lib import _graph
-from constructs_lib.helm.graph_file import GraphFileError, parse
+from constructs_lib._render import graph as _graph
 from constructs_lib.model.serve_config import Component
+from constructs_lib.tools.helm.graph_file import GraphFileError, parse
 
 SEED_SINGLE = """\
 from components.frontend import Frontend

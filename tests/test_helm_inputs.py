@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from constructs_lib.errors import ConfigError
-from constructs_lib.helm.inputs import chart_defaults, gather
+from constructs_lib.tools.helm.inputs import chart_defaults, gather
 
 
 def test_files_then_set_over_the_charts_defaults(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from constructs_lib.helm import known_keys
-from constructs_lib.helm.inputs import chart_defaults
+from constructs_lib.tools.helm import known_keys
+from constructs_lib.tools.helm.inputs import chart_defaults
 
 
 def test_chart_defaults_are_the_seed_charts_values(shared: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from constructs_lib.helm.merge import CHART_DEFAULTS, Values, coalesce
+from constructs_lib.tools.helm.merge import CHART_DEFAULTS, Values, coalesce
 
 DEFAULTS = {
     "service": {"type": "ClusterIP", "port": 80},

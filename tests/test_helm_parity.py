@@ -22,10 +22,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from constructs_lib.cli import main
-from constructs_lib.helm.convert import convert
-from constructs_lib.helm.inputs import gather
 from constructs_lib.model.loader import load_environment
+from constructs_lib.tools.cli import main
+from constructs_lib.tools.helm.convert import convert
+from constructs_lib.tools.helm.inputs import gather
 from tests.conftest import ENVIRONMENTS, ROOT, read_documents
 from tests.support import parity
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from constructs_lib.helm.inputs import chart_defaults
 from constructs_lib.model import Component
+from constructs_lib.tools.helm.inputs import chart_defaults
 from tests.support.helm_values import FRONTEND_GRAPH, MULTINODE, converted, problems, warnings
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from constructs_lib.errors import ConfigError
-from constructs_lib.helm.merge import Values
-from constructs_lib.helm.set_values import (
+from constructs_lib.tools.helm.merge import Values
+from constructs_lib.tools.helm.set_values import (
     FILE_SOURCE,
     STRING_SOURCE,
     apply_arguments,

@@ -47,9 +47,9 @@ def test_every_public_construct_is_exported() -> None:
 def test_an_unknown_name_is_an_attribute_error_and_submodules_still_import() -> None:
     with pytest.raises(AttributeError, match="has no attribute 'Frontend'"):
         constructs_lib.Frontend  # noqa: B018
-    from constructs_lib import synth
+    from constructs_lib.tools import synth
 
-    assert synth.__name__ == "constructs_lib.synth"
+    assert synth.__name__ == "constructs_lib.tools.synth"
     assert "FrontendDeployment" in dir(constructs_lib)
     assert issubclass(constructs_lib.FrontendDeployment, Construct)
 
@@ -58,7 +58,7 @@ def test_the_model_and_the_cli_help_do_not_start_the_jsii_runtime() -> None:
     script = (
         "import sys, contextlib, io\n"
         "import constructs_lib.model.loader\n"
-        "from constructs_lib.cli import main\n"
+        "from constructs_lib.tools.cli import main\n"
         "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
         "    main(['--help'])\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jsii', 'cdk8s')))\n"

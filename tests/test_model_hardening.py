@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from constructs_lib import cli
 from constructs_lib.errors import ConfigError
 from constructs_lib.model import Environment
 from constructs_lib.model.loader import load_environment
+from constructs_lib.tools import cli
 from tests.conftest import ENVIRONMENTS
 
 BASE = yaml.safe_load((ENVIRONMENTS / "single-node.yaml").read_text())

@@ -57,7 +57,7 @@ APP = textwrap.dedent('''
     ))
     DynamoChart(app, "shipped", load_environment(Path(sys.argv[1])))
     app.synth()
-    defaults = resources.files("constructs_lib.helm").joinpath("chart_defaults.yaml")
+    defaults = resources.files("constructs_lib.tools.helm").joinpath("chart_defaults.yaml")
     print(json.dumps({
         "package": constructs_lib.__file__,
         "chart_defaults": defaults.is_file(),
@@ -117,7 +117,7 @@ def _clean_env() -> dict[str, str]:
 def test_the_wheel_holds_the_typed_package_and_its_data(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "constructs_lib/py.typed" in names
-    assert "constructs_lib/helm/chart_defaults.yaml" in names
+    assert "constructs_lib/tools/helm/chart_defaults.yaml" in names
     assert "constructs_lib/model/environment.py" in names
     assert not [n for n in names if n.startswith(("tests/", "imports/", "dist/", "bench/"))]
     metadata_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
@@ -126,7 +126,7 @@ def test_the_wheel_holds_the_typed_package_and_its_data(wheel: Path) -> None:
                 for r in metadata.get_all("Requires-Dist") or [] if "extra ==" not in r}
     assert required == {"cdk8s", "constructs", "pydantic", "pyyaml"}
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert "dynamo-cdk8s = constructs_lib.cli:main" in zipfile.ZipFile(wheel).read(
+    assert "dynamo-cdk8s = constructs_lib.tools.cli:main" in zipfile.ZipFile(wheel).read(
         entry_points).decode()
 
 

@@ -6,8 +6,8 @@ import re
 
 import yaml
 
-from constructs_lib import plan_report
 from constructs_lib.model import placement
+from constructs_lib.tools import plan_report
 from tests.conftest import ROOT
 from tests.support.environments import checked, unchecked, with_etcd_tls
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from constructs_lib import _probes
+from constructs_lib._render import probes as _probes
 from constructs_lib.model import ProbeSettings
 from tests.conftest import SHIPPED, Synthesized
 from tests.support.servers import serving

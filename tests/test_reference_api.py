@@ -9,8 +9,8 @@ import re
 import pytest
 
 import constructs_lib
-from constructs_lib.reference import api, schema
-from constructs_lib.reference.props import REQUIRED, dataclass_bases, own_fields
+from constructs_lib.tools.reference import api, schema
+from constructs_lib.tools.reference.props import REQUIRED, dataclass_bases, own_fields
 from tests.conftest import ROOT
 
 COMMITTED = ROOT / "docs" / "api.md"

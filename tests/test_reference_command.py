@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from constructs_lib.cli import main
-from constructs_lib.reference import schema
-from constructs_lib.reference.command import DOCS_PATH, EXIT_STALE
+from constructs_lib.tools.cli import main
+from constructs_lib.tools.reference import schema
+from constructs_lib.tools.reference.command import DOCS_PATH, EXIT_STALE
 from tests.conftest import ROOT
 
 

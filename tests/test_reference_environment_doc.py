@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from constructs_lib.reference.environment_doc import render, type_of
+from constructs_lib.tools.reference.environment_doc import render, type_of
 
 
 def test_types_read_as_a_reader_would_say_them() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from constructs_lib.reference.props import REQUIRED, FieldDoc, dataclass_bases, own_fields
+from constructs_lib.tools.reference.props import REQUIRED, FieldDoc, dataclass_bases, own_fields
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator, ValidationError
 
-from constructs_lib.reference import schema
+from constructs_lib.tools.reference import schema
 from tests.conftest import ENVIRONMENTS, ROOT
 
 COMMITTED = ROOT / "schema" / "environment.schema.json"

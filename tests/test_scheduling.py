@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from constructs_lib._scheduling import disruption_budget, place, strategy
+from constructs_lib._render.scheduling import disruption_budget, place, strategy
 from constructs_lib.model import (
     DisruptionBudgetSettings,
     PlacementSettings,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from constructs_lib._quantities import add_bytes, at_least, scale
-from constructs_lib._sizing import container_resources, shared_memory_size
+from constructs_lib._render.quantities import add_bytes, at_least, scale
+from constructs_lib._render.sizing import container_resources, shared_memory_size
 from constructs_lib.model import ResourceDefaults, Resources, SharedMemorySettings
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from constructs_lib import summary
 from constructs_lib.model import placement
-from constructs_lib.summary import Summary, gpus_requested
+from constructs_lib.tools import summary
+from constructs_lib.tools.summary import Summary, gpus_requested
 from tests.conftest import Synthesized
 
 # What the shipped environments' own comments say they use (H20x8 nodes).

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from constructs_lib.synth import _apply_rank
+from constructs_lib.tools.synth import _apply_rank
 from tests.conftest import ROOT, SHIPPED
 
 DIST = ROOT / "dist"

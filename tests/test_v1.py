@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from constructs_lib._v1 import engine_arguments
+from constructs_lib._render.v1 import engine_arguments
 from constructs_lib.model import V1Settings
 from tests.conftest import Synthesized
 from tests.support.builders import env_of, pod_spec

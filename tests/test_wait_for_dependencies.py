@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from constructs_lib import _wait_for_dependencies
+from constructs_lib._render import wait_for_dependencies as _wait_for_dependencies
 from tests.conftest import SHIPPED, Synthesized
 from tests.support.servers import free_port, serving
 

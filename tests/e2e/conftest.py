@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from constructs_lib.run_local import dynamo_python
+from constructs_lib.tools.run_local import dynamo_python
 
 
 def pytest_configure(config: pytest.Config) -> None:

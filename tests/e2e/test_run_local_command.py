@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from constructs_lib.cli import main
+from constructs_lib.tools.cli import main
 from tests.conftest import ENVIRONMENTS
 from tests.e2e.conftest import requirements_marks
 

@@ -1,4 +1,4 @@
-"""Unit tests of constructs_lib.run_local: translation rules, tiny tokenizer, SSE parsing,
+"""Unit tests of constructs_lib.tools.run_local: translation rules, tiny tokenizer, SSE parsing,
 /proc parsing, ports, and the process group (with a loopback http.server)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from constructs_lib.run_local import (
+from constructs_lib.tools.run_local import (
     LocalContext,
     PortAllocator,
     ProcessError,
@@ -21,9 +21,9 @@ from constructs_lib.run_local import (
     translate_container,
     write_tiny_model,
 )
-from constructs_lib.run_local.client import WorkerIds, iter_sse
-from constructs_lib.run_local.processes import _decode_address, ports_listening
-from constructs_lib.run_local.translate import LOOPBACK_ENV, localize_nats_config
+from constructs_lib.tools.run_local.client import WorkerIds, iter_sse
+from constructs_lib.tools.run_local.processes import _decode_address, ports_listening
+from constructs_lib.tools.run_local.translate import LOOPBACK_ENV, localize_nats_config
 
 from . import containers as c
 

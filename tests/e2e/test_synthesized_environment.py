@@ -3,7 +3,7 @@
 The shipped `single-node-v1` environment is synthesized; etcd and NATS start from their
 StatefulSets' containers and configuration, the frontend (KV router) and one decode and one
 prefill worker from their Deployments' containers (``dynamo.vllm`` replaced by
-``dynamo.mocker``, Service names by loopback ports: constructs_lib/run_local/translate.py).
+``dynamo.mocker``, Service names by loopback ports: constructs_lib/tools/run_local/translate.py).
 Checks: every synthesized probe answers, ``/v1/models``, a chat completion and a streaming one,
 served by both a prefill and a decode worker; nothing listens beyond loopback; after stop, no
 process and no listener is left.
@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from constructs_lib import synth
-from constructs_lib.run_local import LocalStack, OpenAIClient, dynamo_python
-from constructs_lib.run_local.processes import http_get
-from constructs_lib.run_local.synthesized import StartedEnvironment, read_manifests, start
+from constructs_lib.tools import synth
+from constructs_lib.tools.run_local import LocalStack, OpenAIClient, dynamo_python
+from constructs_lib.tools.run_local.processes import http_get
+from constructs_lib.tools.run_local.synthesized import StartedEnvironment, read_manifests, start
 from tests.conftest import ENVIRONMENTS
 from tests.e2e.conftest import requirements_marks
 
@@ -111,7 +111,7 @@ def test_streaming_chat_completion(stack: LocalStack, client: OpenAIClient) -> N
 
 
 def test_nothing_listens_beyond_loopback(stack: LocalStack) -> None:
-    from constructs_lib.run_local import listening_sockets
+    from constructs_lib.tools.run_local import listening_sockets
 
     listeners = listening_sockets(stack.group.pids)
     # Not vacuous: each of the five processes has at least one listener.

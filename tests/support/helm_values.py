@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from constructs_lib.errors import ConfigError
-from constructs_lib.helm.convert import Conversion, convert
-from constructs_lib.helm.inputs import chart_defaults
-from constructs_lib.helm.merge import Values, coalesce
-from constructs_lib.helm.set_values import apply_arguments
+from constructs_lib.tools.helm.convert import Conversion, convert
+from constructs_lib.tools.helm.inputs import chart_defaults
+from constructs_lib.tools.helm.merge import Values, coalesce
+from constructs_lib.tools.helm.set_values import apply_arguments
 
 FRONTEND_GRAPH = """\
 from components.frontend import Frontend

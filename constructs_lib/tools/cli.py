@@ -1,0 +1,130 @@
+"""`python -m constructs_lib`: synthesize environments, and the other commands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+
+from ..errors import ConfigError, Problem
+from . import run_local_command as _run_local_command
+
+EXIT_INPUT_ERROR = 2
+EXIT_OUTPUT_ERROR = 1
+
+
+def _print_warnings(warnings: list[Problem]) -> None:
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from . import summary, synth
+
+    paths = [Path(p) for p in args.environments] or synth.discover(Path(args.environments_dir))
+    warnings: list[Problem] = []
+    environments = synth.load_all(paths, warnings)
+    _print_warnings(warnings)
+    results = synth.synthesize(environments, Path(args.output))
+    for result in results:
+        folder = Path(args.output) / result.name
+        print("\n".join(summary.summarize(result.name, folder, result.files,
+                                            result.plan).lines()))
+    return 0
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Keeps each command's one-line help on the command's own line: argparse measures command
+    names without the indent it then gives them, so the longest help would wrap below it."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        if isinstance(action, argparse._SubParsersAction):
+            longest = max(map(len, action.choices), default=0)
+            indented = self._current_indent + 2 * self._indent_increment + longest
+            self._action_max_length = max(self._action_max_length, indented)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("dynamo-cdk8s")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+def _environment_file(reference: str, directory: Path) -> Path:
+    """A path as given, or the file of that name in the environments folder."""
+    path = Path(reference)
+    if path.suffix in (".yaml", ".yml") or path.exists() or len(path.parts) > 1:
+        return path
+    for candidate in (directory / f"{reference}.yaml", directory / f"{reference}.yml"):
+        if candidate.is_file():
+            return candidate
+    known = sorted(p.stem for p in directory.glob("*.y*ml")) if directory.is_dir() else []
+    raise ConfigError([Problem(reference, "", (
+        f"neither an environment file nor an environment in {directory}/"
+        + (f" (it has: {', '.join(known)})" if known else "")))])
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from ..model import placement
+    from ..model.loader import load_environment
+    from . import plan_report
+
+    path = _environment_file(args.environment, Path(args.environments_dir))
+    warnings: list[Problem] = []
+    environment = load_environment(path, warnings)
+    _print_warnings(warnings)
+    name = path.name.removesuffix(".yaml").removesuffix(".yml")
+    print(plan_report.text(placement.plan(environment), name), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m constructs_lib",
+        description="Typed cdk8s constructs for NVIDIA Dynamo disaggregated inference.",
+        epilog="`python -m constructs_lib COMMAND --help` describes a command's options.",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    synth = commands.add_parser("synth", help="synthesize environments into DIR/<environment>/")
+    synth.add_argument("environments", nargs="*",
+                       help="environment files (default: every file in --environments-dir)")
+    synth.add_argument("--environments-dir", default="environments")
+    synth.add_argument("--output", "-o", default=os.environ.get("CDK8S_OUTDIR", "dist"),
+                       help="output folder (default: $CDK8S_OUTDIR or dist)")
+    synth.set_defaults(run=_synth)
+    from .helm import command as from_helm_values
+    from .reference import command as reference
+
+    from_helm_values.register(commands)
+    plan = commands.add_parser(
+        "plan", help="print the placement plan: which node runs which pod")
+    plan.add_argument("environment",
+                      help="an environment file, or the name of one in --environments-dir")
+    plan.add_argument("--environments-dir", default="environments")
+    plan.set_defaults(run=_plan)
+    _run_local_command.add_parser(
+        commands, lambda name: _environment_file(name, Path("environments")))
+    reference.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except OSError as err:
+        # The output could not be written (a read-only or full disk); the input was fine.
+        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        return EXIT_OUTPUT_ERROR

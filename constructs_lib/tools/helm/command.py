@@ -1,0 +1,179 @@
+"""`python -m constructs_lib from-helm-values`: a seed chart release's values -> manifests."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ...errors import ConfigError, Problem
+
+DESCRIPTION = """\
+Reads the values of a release of the seed Helm chart (helm-charts/dynamo) the way Helm does:
+the chart's defaults, then every -f file in order (maps merge, lists and scalars are replaced,
+later files win, null deletes a key), then every --set, then every --set-string, then every
+--set-file (Helm's order, whatever the order on the command line). It writes to DIR the
+manifests that `helm template NAME <seed chart> --namespace NS -f ... --set ...` would have
+installed, as `synth` writes one environment: one file per resource plus kustomization.yaml and
+the placement plan PLAN.md, directly in DIR (apply with `kubectl apply -k DIR`). DIR is replaced as
+a whole, so it must be new, empty, or a folder this command or `synth` wrote before.
+
+A key the chart does not read is an error naming the file and the key (--ignore-unknown makes
+it a warning). Exit code 2 on any input problem, and nothing is written.
+"""
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "from-helm-values", help="convert seed Helm chart values into manifests",
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-f", "--values", dest="files", action="append", required=True,
+                        metavar="FILE", help="a values file; repeat to layer several")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="Helm --set syntax: a.b=c, list[0].name=x, a=1,b=2, a\\.b=c")
+    parser.add_argument("--set-string", dest="set_strings", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="as --set, but every value stays a string (true, 8, null)")
+    parser.add_argument("--set-file", dest="set_files", action="append", default=[],
+                        metavar="KEY=PATH",
+                        help="as --set, but the value is the text of the file at PATH, e.g. "
+                             "--set-file configs=my-configs.yaml")
+    parser.add_argument("--release", required=True, metavar="NAME",
+                        help="the Helm release name (it prefixes every resource name)")
+    parser.add_argument("--namespace", default="default", metavar="NS",
+                        help="the release's namespace (default: default)")
+    parser.add_argument("--output", "-o", required=True, metavar="DIR",
+                        help="folder to write the manifests and kustomization.yaml into")
+    parser.add_argument("--write-environment", metavar="FILE",
+                        help="also write the equivalent environment file (this project's own "
+                             "format); `synth` of it gives the same manifests")
+    parser.add_argument("--ignore-unknown", action="store_true",
+                        help="warn about keys the chart does not read instead of failing")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here: every command registers this one, and `synth` needs none of it.
+    from . import environment_file
+    from .convert import convert
+    from .inputs import gather
+
+    inputs = gather(args.files, args.sets, args.set_strings, args.set_files)
+    problems = [] if args.ignore_unknown else list(inputs.unknown)
+    try:
+        conversion = convert(inputs.values, args.release, args.namespace)
+    except ConfigError as err:
+        raise ConfigError(problems + err.problems) from None
+    if problems:
+        raise ConfigError(problems)
+    warnings = [Problem(p.source, p.field, f"{p.message}; ignored") for p in inputs.unknown]
+    warnings += conversion.warnings
+    output = Path(args.output)
+    _check_replaceable(output)
+    environment_file_path = Path(args.write_environment or ".").resolve()
+    if args.write_environment and output.resolve() in environment_file_path.parents:
+        raise ConfigError([Problem("--write-environment", "", (
+            f"{args.write_environment} is inside --output {output}, whose contents are replaced; "
+            "write the environment file elsewhere (e.g. environments/)"))])
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+    environment = conversion.environment
+    with tempfile.TemporaryDirectory(prefix=".from-helm-values.",
+                                     dir=_existing_parent(output)) as work:
+        # Named as `synth` will name the environment file, so that synthesizing it gives the
+        # same PLAN.md as well.
+        name = (_environment_name(Path(args.write_environment)) if args.write_environment
+                else environment.release)
+        files = _synthesize(name, environment, Path(work))
+        if args.write_environment:
+            header = _header(args, warnings)
+            _write_file(Path(args.write_environment), environment_file.render(environment, header))
+        _swap_in(Path(work) / "out" / name, output, Path(work))
+    print(f"{environment.release}: {len(files)} resources -> {output}")
+    if args.write_environment:
+        print(f"environment file -> {args.write_environment}")
+    return 0
+
+
+def _environment_name(path: Path) -> str:
+    return path.name.removesuffix(".yaml").removesuffix(".yml")
+
+
+def _synthesize(name: str, environment: Any, work: Path) -> list[str]:
+    # Imported here: synth starts the jsii runtime, which `--help` does not need.
+    from .. import synth
+
+    results = synth.synthesize({name: environment}, work / "out")
+    return results[0].files
+
+
+def _check_replaceable(output: Path) -> None:
+    if not output.exists():
+        return
+    if not output.is_dir():
+        raise ConfigError([Problem("--output", "", f"{output} is a file; give a folder")])
+    foreign = sorted(p.name for p in output.iterdir()
+                     if not (p.is_file() and (p.name in ("kustomization.yaml", "PLAN.md")
+                                              or p.name.endswith(".k8s.yaml"))))
+    if foreign:
+        raise ConfigError([Problem("--output", "", (
+            f"{output} holds files this command does not write (such as {foreign[0]}); its "
+            "contents are replaced, so give a new or empty folder, or one it wrote before"))])
+
+
+def _existing_parent(output: Path) -> Path:
+    parent = output.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    return parent
+
+
+def _swap_in(new: Path, output: Path, work: Path) -> None:
+    """Replace `output` with `new` by renames, so no reader sees a half-written folder."""
+    if output.exists():
+        retired = work / "previous"
+        os.rename(output, retired)
+        try:
+            os.rename(new, output)
+        except OSError:
+            os.rename(retired, output)
+            raise
+    else:
+        os.rename(new, output)
+
+
+def _write_file(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _header(args: argparse.Namespace, warnings: list[Problem]) -> list[str]:
+    command = ["python", "-m", "constructs_lib", "from-helm-values"]
+    for file in args.files:
+        command += ["-f", file]
+    for flag, assignments in (("--set", args.sets), ("--set-string", args.set_strings),
+                              ("--set-file", args.set_files)):
+        for assignment in assignments:
+            command += [flag, assignment]
+    command += ["--release", args.release, "--namespace", args.namespace]
+    lines = [
+        "Converted from the seed Helm chart's values by",
+        f"  {shlex.join(command)}",
+        "Synthesizing this file gives the manifests that command wrote; edit this file from now "
+        "on.",
+    ]
+    if warnings:
+        lines += ["", "Notes from the conversion:"]
+        lines += [f"  {warning}" for warning in warnings]
+    return lines

@@ -1,0 +1,109 @@
+"""The placement plan as a reviewer reads it: a text table for the terminal, Markdown for dist/."""
+
+from __future__ import annotations
+
+from .._render.escape_hatches import GPU_RESOURCE, TKE_SHARED_RDMA_RESOURCE
+from ..model.placement import Node, Plan, PodReplica
+from ..rdma import NETWORKS_ANNOTATION, RDMA_NETWORK
+
+_COLUMNS = ("Node", "GPUs used", "Pod", "Its GPUs", "RDMA", "Host ports")
+
+
+def _rows(plan: Plan) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for node in plan.nodes:
+        rows += _node_rows(node) if node.pods else [(node.name, f"0 of {node.gpus}", "-", "-",
+                                                      "-", "-")]
+    for pod in plan.unplaced:
+        rows.append(("no node", "-", *_pod_cells(pod)))
+    return rows
+
+
+def _node_rows(node: Node) -> list[tuple[str, ...]]:
+    rows = []
+    for index, pod in enumerate(node.pods):
+        first = index == 0
+        rows.append((node.name if first else "", f"{node.used} of {node.gpus}" if first else "",
+                     *_pod_cells(pod)))
+    return rows
+
+
+def _pod_cells(pod: PodReplica) -> tuple[str, ...]:
+    return (f"{pod.deployment} {pod.replica}/{pod.replicas}", f"{pod.gpus} ({pod.work})",
+            "yes" if pod.rdma else "no", ", ".join(map(str, pod.host_ports)) or "-")
+
+
+def _nodes(count: int) -> str:
+    return f"{count} node" if count == 1 else f"{count} nodes"
+
+
+def _summary(plan: Plan) -> str:
+    size = f"{plan.gpus_per_node} GPUs" + (f" ({plan.gpu_product})" if plan.gpu_product else "")
+    if plan.declared:
+        pool = f"{_nodes(len(plan.nodes))} x {size}, as declared in `nodes`"
+        if plan.fits and plan.needed_nodes is not None and plan.needed_nodes < len(plan.nodes):
+            pool += f" (the pods need only {plan.needed_nodes})"
+    else:
+        pool = (f"no node pool declared: the pods need {_nodes(len(plan.nodes))} x {size} "
+                "(the default node size)")
+    used = sum(node.used for node in plan.nodes)
+    return f"{pool}; {used} of {plan.capacity} GPUs requested ({GPU_RESOURCE})."
+
+
+def _facts(plan: Plan) -> list[str]:
+    if plan.rdma:
+        facts = [f"RDMA on: pods join the {plan.network_mode},{RDMA_NETWORK} networks "
+                 f"({NETWORKS_ANNOTATION}) and each takes 1 {TKE_SHARED_RDMA_RESOURCE} with "
+                 "IPC_LOCK; every node must offer that resource."]
+    else:
+        facts = ["RDMA off: KV cache moves over the pod network."]
+    if plan.host_network:
+        ports = sorted({port for pod in plan.gpu_pods for port in pod.host_ports})
+        facts.append("hostNetwork on: pods bind their ports on the node, so pods that declare "
+                     f"the same port ({', '.join(map(str, ports))}) never share a node.")
+    else:
+        facts.append("hostNetwork off: pods have their own network namespace and can share a "
+                     "node.")
+    if plan.other_pods:
+        facts.append("Pods without GPUs, which the scheduler may put on any node: "
+                     f"{', '.join(plan.other_pods)}.")
+    if not plan.fits:
+        facts.append(f"Does not fit: {len(plan.unplaced)} pod(s) find no node; the pods need "
+                     f"{_nodes(plan.needed_nodes) if plan.needed_nodes else 'larger nodes'}.")
+    return facts
+
+
+def _etcd_tls(plan: Plan) -> list[str]:
+    if not plan.etcd_tls_dns_names:
+        return []
+    return ["etcd speaks mutual TLS: the certificate in its server Secret needs these DNS names "
+            "(and the serverAuth and clientAuth usages; see docs/hardening.md):",
+            *(f"  - {name}" for name in plan.etcd_tls_dns_names)]
+
+
+def text(plan: Plan, environment: str) -> str:
+    """The plan as an aligned table with its facts below, for `python -m constructs_lib plan`."""
+    rows = [tuple(c.upper() for c in _COLUMNS), *_rows(plan)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    lines = [f"Placement plan of {environment}: {_summary(plan)}", ""]
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+              for row in rows]
+    lines += ["", *_facts(plan)]
+    if tls := _etcd_tls(plan):
+        lines += ["", *tls]
+    return "\n".join(lines) + "\n"
+
+
+def markdown(plan: Plan, environment: str) -> str:
+    """The plan as PLAN.md, written next to the manifests of the environment."""
+    lines = [f"# Placement plan: {environment}", "", _summary(plan), "",
+             "| " + " | ".join(_COLUMNS) + " |",
+             "|" + "---|" * len(_COLUMNS)]
+    lines += ["| " + " | ".join(row) + " |" for row in _rows(plan)]
+    lines += [""] + [f"- {fact}" for fact in _facts(plan)]
+    if tls := _etcd_tls(plan):
+        lines += ["", "## etcd TLS", "", tls[0], "",
+                  *(f"- `{name}`" for name in plan.etcd_tls_dns_names)]
+    lines += ["", "Generated at synth time from the environment file; "
+                  f"`python -m constructs_lib plan {environment}` prints the same plan."]
+    return "\n".join(lines) + "\n"

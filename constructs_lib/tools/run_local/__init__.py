@@ -1,0 +1,45 @@
+"""Run synthesized Dynamo 1.x containers on 127.0.0.1 without a GPU (end-to-end tests).
+
+Standard library only. The processes it starts run in a separate Dynamo venv
+(``scripts/install-dynamo-runtime.sh``), with ``dynamo.vllm`` replaced by the mock engine.
+
+- :mod:`.tokenizer` writes a tiny Hugging Face style model folder for the mocker.
+- :mod:`.processes` starts, waits for and stops processes; free ports; loopback check.
+- :mod:`.translate` turns a Kubernetes container dict into a local command (rules R*, D*,
+  F*, W*, E*, N* documented there).
+- :mod:`.client` is a minimal OpenAI client (chat, streaming chat, worker ids).
+- :mod:`.stack` ties them together: dependencies first, then the Dynamo containers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .client import ChatResult, ClientError, OpenAIClient, StreamResult, WorkerIds
+from .processes import (
+    Listener,
+    PortAllocator,
+    ProcessError,
+    ProcessGroup,
+    listening_sockets,
+    non_loopback_listeners,
+)
+from .stack import LocalStack
+from .tokenizer import write_tiny_model
+from .translate import LocalCommand, LocalContext, translate_container
+
+__all__ = [
+    "ChatResult", "ClientError", "Listener", "LocalCommand", "LocalContext", "LocalStack",
+    "OpenAIClient", "PortAllocator", "ProcessError", "ProcessGroup", "StreamResult",
+    "WorkerIds", "dynamo_python", "listening_sockets", "non_loopback_listeners",
+    "translate_container", "write_tiny_model",
+]  # fmt: skip
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def dynamo_python() -> Path:
+    """The Dynamo venv's interpreter: ``$DYNAMO_VENV`` or ``<repo>/.venv-dynamo``."""
+    venv = Path(os.environ.get("DYNAMO_VENV") or REPO_ROOT / ".venv-dynamo")
+    return venv / "bin" / "python"

@@ -1,0 +1,70 @@
+"""What `synth` reports for each environment it wrote: resources by kind, the GPUs the
+Deployments request, and the nodes the environment is planned onto."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .._render.escape_hatches import GPU_RESOURCE, extended_resource
+from ..model.placement import Plan
+from .synth import file_kind
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class Summary:
+    name: str
+    folder: Path
+    kinds: dict[str, int]
+    """Resources per kind, in the order the kinds are applied."""
+    gpus: int
+    nodes: int | None
+    """None when the environment has no placement plan."""
+
+    @property
+    def resources(self) -> int:
+        return sum(self.kinds.values())
+
+    def lines(self) -> list[str]:
+        kinds = ", ".join(f"{kind} {count}" for kind, count in self.kinds.items())
+        totals = f"{self.gpus} GPU{'' if self.gpus == 1 else 's'}"
+        if self.nodes is not None:
+            totals += f" on {self.nodes} node{'' if self.nodes == 1 else 's'}"
+        return [f"{self.name}: {self.resources} resources -> {self.folder}",
+                f"  {kinds}; {totals}"]
+
+
+def summarize(name: str, folder: Path, files: Iterable[str], plan: Plan) -> Summary:
+    """`files` in apply order (as kustomization.yaml lists them), read back from `folder`;
+    `plan` is the environment's placement plan (declared nodes, or the fewest needed).
+
+    Each file holds one resource, so kinds are counted from the names and only the
+    Deployments are parsed: reading back every file cost a synth of the shipped environments
+    0.1 s.
+    """
+    files = list(files)
+    kinds = Counter(file_kind(file) for file in files)
+    deployments = [document for file in files if file_kind(file) == "Deployment"
+                   for document in yaml.load_all((folder / file).read_text(), Loader=_Loader)
+                   if document]
+    return Summary(name, folder, dict(kinds), gpus_requested(deployments), len(plan.nodes))
+
+
+def gpus_requested(documents: Iterable[dict[str, Any]]) -> int:
+    """The sum over Deployments of replicas x the `nvidia.com/gpu` of their pods' containers."""
+    total = 0
+    for document in documents:
+        if document["kind"] != "Deployment":
+            continue
+        spec = document["spec"]
+        per_pod = sum(extended_resource(container, GPU_RESOURCE)
+                      for container in spec["template"]["spec"]["containers"])
+        total += spec.get("replicas", 1) * per_pod
+    return total
