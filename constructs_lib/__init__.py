@@ -1,6 +1,7 @@
 """Typed cdk8s constructs for NVIDIA Dynamo disaggregated (prefill/decode) inference on Kubernetes.
 
-The public constructs are importable from here; the typed environment model lives in
+The public constructs are importable from here (Dynamo 1.x; the v0.1 `dynamo serve` constructs
+are in `constructs_lib.v0_1`); the typed settings and the environment model live in
 `constructs_lib.model`.
 
 The constructs are loaded on first use (PEP 562): importing them starts the jsii runtime (a Node
@@ -16,27 +17,32 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .chart import DynamoChart
     from .decode_pool import DecodeWorkerPool, DecodeWorkerPoolProps
-    from .dependencies import DependencyStack, DependencyStackProps
+    from .dependencies import DependencyCluster, DependencyStack, DependencyStackProps
     from .frontend import FrontendDeployment, FrontendDeploymentProps
     from .network_policy import DynamoNetworkPolicy, DynamoNetworkPolicyProps
+    from .node_pool import GpuNodePool, GpuNodePoolProps
     from .pod_monitor import PodMonitor, PodMonitorProps
     from .prefill_pool import PrefillWorkerPool, PrefillWorkerPoolProps
     from .rdma import RdmaPolicy, RdmaPolicyProps
     from .service_monitor import ServiceMonitor, ServiceMonitorProps
-    from .workload import DynamoWorkloadProps
+    from .workload import DynamoWorkload, DynamoWorkloadProps
 
 # Public name -> the module defining it; the imports above must say the same for type checkers.
 _EXPORTS = {
     "DecodeWorkerPool": "decode_pool",
     "DecodeWorkerPoolProps": "decode_pool",
+    "DependencyCluster": "dependencies",
     "DependencyStack": "dependencies",
     "DependencyStackProps": "dependencies",
     "DynamoChart": "chart",
     "DynamoNetworkPolicy": "network_policy",
     "DynamoNetworkPolicyProps": "network_policy",
+    "DynamoWorkload": "workload",
     "DynamoWorkloadProps": "workload",
     "FrontendDeployment": "frontend",
     "FrontendDeploymentProps": "frontend",
+    "GpuNodePool": "node_pool",
+    "GpuNodePoolProps": "node_pool",
     "PodMonitor": "pod_monitor",
     "PodMonitorProps": "pod_monitor",
     "PrefillWorkerPool": "prefill_pool",
@@ -48,9 +54,10 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "DecodeWorkerPool", "DecodeWorkerPoolProps", "DependencyStack", "DependencyStackProps",
-    "DynamoChart", "DynamoNetworkPolicy", "DynamoNetworkPolicyProps", "DynamoWorkloadProps",
-    "FrontendDeployment", "FrontendDeploymentProps",
+    "DecodeWorkerPool", "DecodeWorkerPoolProps", "DependencyCluster", "DependencyStack",
+    "DependencyStackProps", "DynamoChart", "DynamoNetworkPolicy", "DynamoNetworkPolicyProps",
+    "DynamoWorkload", "DynamoWorkloadProps", "FrontendDeployment", "FrontendDeploymentProps",
+    "GpuNodePool", "GpuNodePoolProps",
     "PodMonitor", "PodMonitorProps", "PrefillWorkerPool", "PrefillWorkerPoolProps",
     "RdmaPolicy", "RdmaPolicyProps", "ServiceMonitor", "ServiceMonitorProps",
 ]

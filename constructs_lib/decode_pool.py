@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from constructs import Construct
 
 from ._render import v1 as _v1
-from .model.environment import Generation, Resources, V1Settings
+from .model.environment import Resources, V1Settings
 from .model.naming import V1Names
 from .model.serve_config import Component, ServeConfig
-from .workload import DynamoWorkloadProps, check_workload, emit_deployment
+from .workload import DynamoWorkload, DynamoWorkloadProps, check_replicas
 
 COMPONENT = "decode"
 
@@ -37,19 +37,18 @@ class DecodeWorkerPoolProps(DynamoWorkloadProps):
     """Dynamo 1.x settings (system port, KV connector). Default: see V1Settings."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.config.vllm_worker is None:
             raise ValueError("the decode pool's config needs a VllmWorker section")
-        check_workload(self, replicas=self.replicas, generation=Generation.V1)
+        check_replicas(self.replicas)
 
 
-class DecodeWorkerPool(Construct):
+class DecodeWorkerPool(DynamoWorkload):
     """A Deployment of `python3 -m dynamo.vllm` decode workers."""
 
     def __init__(self, scope: Construct, id: str, props: DecodeWorkerPoolProps) -> None:
-        super().__init__(scope, id)
-        self.props = props
+        super().__init__(scope, id, props)
         self.component = COMPONENT
-        self.deployment_name = V1Names(props.full_name).deployment(COMPONENT)
         self.selector_labels = props.selector_labels(COMPONENT)
         labels = props.object_labels(COMPONENT)
         template = _v1.worker_pod_template(
@@ -58,6 +57,8 @@ class DecodeWorkerPool(Construct):
             served_model_name=props.served_model_name, resources=props.resources,
             labels={**labels, **props.pod_labels, **props.labels}, selector=self.selector_labels,
             annotations={**props.pod_annotations, **props.annotations})
-        self.deployment, self.disruption_budget = emit_deployment(
-            self, props, name=self.deployment_name, labels=labels,
-            selector=self.selector_labels, replicas=props.replicas, pod_template=template)
+        self._emit_deployment(props, name=V1Names(props.full_name).deployment(COMPONENT),
+                              labels=labels, replicas=props.replicas, pod_template=template)
+
+    def gpu_work(self) -> dict[str, int]:
+        return {"decode": self.gpus_per_pod}

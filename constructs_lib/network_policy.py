@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cdk8s import ApiObject
 from constructs import Construct
 
-from ._render.k8s import emit, metadata
+from ._render.k8s import KubeObject, emit, metadata
 from .model.naming import MANAGED_BY
+from .rules.names import NamedObject
+from .rules.subjects import RuleSubject, take_part
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,7 +31,7 @@ class DynamoNetworkPolicyProps:
             raise ValueError("release must name the pods' app.kubernetes.io/instance")
 
 
-class DynamoNetworkPolicy(Construct):
+class DynamoNetworkPolicy(Construct, RuleSubject):
     """One NetworkPolicy for every Dynamo pod of a release: the public ports are open to all,
     every other port only to the release's own Dynamo pods. The components reach each other on
     ports chosen at run time (response streams, NIXL and UCX side channels), so no narrower rule
@@ -49,7 +50,7 @@ class DynamoNetworkPolicy(Construct):
         if props.public_ports:
             ingress.append({"ports": [{"port": port, "protocol": "TCP"}
                                       for port in props.public_ports]})
-        self.policy: ApiObject = emit(self, "NetworkPolicy", {
+        self.policy: KubeObject = emit(self, "NetworkPolicy", {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
             "metadata": metadata(props.name, props.namespace, {**selector, **MANAGED_BY}),
@@ -59,3 +60,10 @@ class DynamoNetworkPolicy(Construct):
                 "ingress": ingress,
             },
         })
+        self.node.default_child = self.policy
+        self.locator = take_part(self, self.problems)
+
+    def named_objects(self) -> list[NamedObject]:
+        obj = self.policy
+        return [NamedObject(obj.object_kind, obj.object_name, "name", obj.object_name,
+                            self.locator)]

@@ -6,10 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdk8s import ApiObject
 from constructs import Construct
 
-from ._render.k8s import emit, metadata
+from ._render.k8s import KubeObject, emit, metadata
+from .rules.names import NamedObject
+from .rules.subjects import RuleSubject, take_part
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,7 +39,7 @@ class PodMonitorProps:
     """Prometheus relabel configs applied before scraping. Default: none."""
 
 
-class PodMonitor(Construct):
+class PodMonitor(Construct, RuleSubject):
     """A monitoring.coreos.com/v1 PodMonitor (a typed wrapper; see ServiceMonitor for why)."""
 
     def __init__(self, scope: Construct, id: str, props: PodMonitorProps) -> None:
@@ -47,7 +48,7 @@ class PodMonitor(Construct):
         if props.components:
             selector["matchExpressions"] = [{"key": "app.kubernetes.io/dynamo-component",
                                              "operator": "In", "values": list(props.components)}]
-        self.api_object: ApiObject = emit(self, "Resource", {
+        self.api_object: KubeObject = emit(self, "Resource", {
             "apiVersion": "monitoring.coreos.com/v1",
             "kind": "PodMonitor",
             "metadata": metadata(props.name, props.namespace, props.labels),
@@ -63,3 +64,10 @@ class PodMonitor(Construct):
                 }],
             },
         })
+        self.node.default_child = self.api_object
+        self.locator = take_part(self, self.problems)
+
+    def named_objects(self) -> list[NamedObject]:
+        obj = self.api_object
+        return [NamedObject(obj.object_kind, obj.object_name, "name", obj.object_name,
+                            self.locator)]

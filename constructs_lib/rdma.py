@@ -71,12 +71,16 @@ class RdmaPolicy(Construct):
 
     def __init__(self, scope: Construct, id: str, props: RdmaPolicyProps | None = None) -> None:
         super().__init__(scope, id)
-        self.props = props or RdmaPolicyProps()
+        self._props = props or RdmaPolicyProps()
+        self.network_mode: NetworkMode = self._props.network_mode
+        """The pod's primary TKE network, to which the RDMA network is added."""
+        self.host_network: bool = self._props.host_network
+        """Whether the pods run in the node's network namespace."""
 
     @property
     def networks_annotation(self) -> str:
         """The value of the `tke.cloud.tencent.com/networks` pod annotation."""
-        return f"{self.props.network_mode},{RDMA_NETWORK}"
+        return f"{self.network_mode},{RDMA_NETWORK}"
 
     def apply(self, pod_template: dict[str, Any], containers: Iterable[str] | None = None) -> None:
         """Change `pod_template` (a PodTemplateSpec as a dict) in place.
@@ -93,7 +97,7 @@ class RdmaPolicy(Construct):
                 add_capabilities(container, "IPC_LOCK")
                 env = container.setdefault("env", [])
                 present = {e["name"] for e in env}
-                env.extend(e for e in self.props.env if e["name"] not in present)
-        if self.props.host_network:
+                env.extend(e for e in self._props.env if e["name"] not in present)
+        if self.host_network:
             spec["hostNetwork"] = True
             spec["dnsPolicy"] = "ClusterFirstWithHostNet"

@@ -1,17 +1,18 @@
-"""Props shared by the Dynamo workloads, and the labels that tie their objects together."""
+"""What every Dynamo workload shares: its props, its labels, and the construct they build on."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cdk8s import ApiObject
+from cdk8s import Chart
 from constructs import Construct
 
-from ._render.k8s import emit
+from ._render.escape_hatches import GPU_RESOURCE, extended_resource
+from ._render.k8s import KubeObject, emit
 from ._render.scheduling import disruption_budget, strategy
-from .model.environment import Generation, Image, ModelVolume
+from .model.environment import Image, ModelVolume
 from .model.hardening import (
     DependencyWaitSettings,
     DisruptionBudgetSettings,
@@ -24,19 +25,16 @@ from .model.hardening import (
 )
 from .model.naming import MANAGED_BY
 from .rdma import RdmaPolicy
+from .rules import Locator
+from .rules.names import NamedObject
+from .rules.subjects import RuleSubject, take_part
+
+if TYPE_CHECKING:
+    from .dependencies import DependencyStack
 
 DEFAULT_IMAGE = Image(repository="tkeai.tencentcloudcr.com/tke-ai-playbook/dynamo",
                       tag="v0.1.1-20250415")
 COMPONENT_LABEL = "app.kubernetes.io/dynamo-component"
-
-
-def check_workload(props: DynamoWorkloadProps, *, replicas: int, generation: Generation) -> None:
-    """What the props of every Dynamo workload must satisfy, whatever its role."""
-    if generation is Generation.V0_1 and props.etcd_client_tls_secret:
-        raise ValueError("Dynamo v0.1 has no etcd TLS client: etcd_client_tls_secret needs "
-                         "generation 1.x")
-    if replicas < 0:
-        raise ValueError(f"replicas must be at least 0, got {replicas}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,14 +45,20 @@ class DynamoWorkloadProps:
     """The release name: the `app.kubernetes.io/instance` label."""
     full_name: str
     """Prefix of the resource names (the seed chart's `dynamo.fullname`)."""
-    etcd_endpoints: str
-    """ETCD_ENDPOINTS of the pods, e.g. `DependencyStack.etcd_endpoints`."""
-    nats_url: str
-    """NATS_SERVER of the pods, e.g. `DependencyStack.nats_url`."""
+    dependencies: DependencyStack | None = None
+    """The etcd and NATS to use: the pods get its endpoints (and its etcd client certificate),
+    and its NetworkPolicies admit them. Default: none; then give `etcd_endpoints` and
+    `nats_url`."""
+    etcd_endpoints: str | None = None
+    """ETCD_ENDPOINTS of the pods, for an etcd no DependencyStack of this app deploys.
+    Default: the `dependencies` stack's."""
+    nats_url: str | None = None
+    """NATS_SERVER of the pods, for a NATS no DependencyStack of this app deploys.
+    Default: the `dependencies` stack's."""
     etcd_client_tls_secret: str | None = None
     """Secret (kubernetes.io/tls: ca.crt, tls.crt, tls.key) of the client certificate the pods
-    present to an etcd with mutual TLS, e.g. `DependencyStack.etcd_client_tls_secret`; Dynamo
-    1.x only. Default: none (etcd speaks plain HTTP)."""
+    present to an etcd with mutual TLS; Dynamo 1.x only. Default: the `dependencies` stack's
+    (none when its etcd speaks plain HTTP)."""
     namespace: str | None = None
     """Default: the chart's namespace."""
     app_name: str = "dynamo"
@@ -91,6 +95,23 @@ class DynamoWorkloadProps:
     debug: bool = False
     """DYN_LOG=debug and NCCL_DEBUG=INFO. Default: false."""
 
+    def __post_init__(self) -> None:
+        stack = self.dependencies
+        if stack is not None:
+            given = [name for name in ("etcd_endpoints", "nats_url", "etcd_client_tls_secret")
+                     if getattr(self, name) is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)} given together with dependencies, which "
+                                 "says where etcd and NATS are; give one or the other")
+            # Frozen: the stack's addresses become the props the renderers read.
+            object.__setattr__(self, "etcd_endpoints", stack.etcd_endpoints)
+            object.__setattr__(self, "nats_url", stack.nats_url)
+            object.__setattr__(self, "etcd_client_tls_secret", stack.etcd_client_tls_secret)
+        elif self.etcd_endpoints is None or self.nats_url is None:
+            missing = [n for n in ("etcd_endpoints", "nats_url") if getattr(self, n) is None]
+            raise ValueError(f"{' and '.join(missing)} not given: pass dependencies=<a "
+                             "DependencyStack>, or the addresses of an external etcd and NATS")
+
     def selector_labels(self, component: str) -> dict[str, str]:
         """The labels a Deployment selects its pods by; identical to the seed chart's."""
         return {
@@ -106,6 +127,137 @@ class DynamoWorkloadProps:
     def release_labels(self) -> dict[str, str]:
         """The labels every Dynamo pod of this release carries, whatever its component."""
         return {"app.kubernetes.io/name": self.app_name, "app.kubernetes.io/instance": self.release}
+
+
+def check_replicas(replicas: int) -> None:
+    if replicas < 0:
+        raise ValueError(f"replicas must be at least 0, got {replicas}")
+
+
+class DynamoWorkload(Construct, RuleSubject):
+    """A Deployment of Dynamo pods (its default child), with the disruption budget its
+    settings call for. The public constructs of both Dynamo generations build on it."""
+
+    deployment: KubeObject
+    """The Deployment."""
+    disruption_budget: KubeObject | None
+    """The PodDisruptionBudget; None for fewer than two replicas or when turned off."""
+    deployment_name: str
+    """The Deployment's name."""
+    component: str
+    """The `app.kubernetes.io/dynamo-component` label of its pods."""
+    selector_labels: dict[str, str]
+    """The labels the Deployment selects its pods by."""
+    locator: Locator
+    """How findings about this construct name its props."""
+
+    def __init__(self, scope: Construct, id: str, props: DynamoWorkloadProps) -> None:
+        super().__init__(scope, id)
+        self.release = props.release
+        """The release: the `app.kubernetes.io/instance` label of the pods."""
+        self.full_name = props.full_name
+        """The prefix of the resource names."""
+        self.namespace = props.namespace
+        """The namespace of the objects (None: the chart's)."""
+        self.dependencies = props.dependencies
+        """The DependencyStack the pods use; None when given addresses instead."""
+        self.etcd_endpoints: str = props.etcd_endpoints or ""
+        """ETCD_ENDPOINTS of the pods."""
+        self.nats_url: str = props.nats_url or ""
+        """NATS_SERVER of the pods."""
+        self.rdma = props.rdma
+        """The RdmaPolicy applied to the pods; None without RDMA."""
+        self.autoscaler_max_replicas: int | None = None
+        """The most replicas the autoscaler that owns the count may set; None without one."""
+        self.chart = Chart.of(self)
+        """The chart this workload belongs to; rules compare it with the chart's others."""
+
+    def _emit_deployment(self, props: DynamoWorkloadProps, *, name: str,
+                         labels: Mapping[str, str], replicas: int,
+                         pod_template: dict[str, Any]) -> None:
+        """Emit the Deployment and its disruption budget, and join the rules and the
+        dependencies' NetworkPolicies. Subclasses call it last, once their attributes are
+        set."""
+        self.deployment_name = name
+        self.deployment = emit(self, "Deployment", deployment(
+            name, props.namespace, labels, self.selector_labels, replicas, pod_template,
+            props.update_strategy))
+        budget = disruption_budget(name, props.namespace, labels, self.selector_labels,
+                                   replicas, props.disruption_budget)
+        self.disruption_budget = emit(self, "DisruptionBudget", budget) if budget else None
+        self.node.default_child = self.deployment
+        self.locator = take_part(self, self.problems)
+        if props.dependencies is not None:
+            props.dependencies.admit(self)
+
+    # -- what the emitted Deployment says ------------------------------------------------------
+
+    @property
+    def pod_template(self) -> dict[str, Any]:
+        """The pod template as emitted."""
+        template: dict[str, Any] = self.deployment.manifest["spec"]["template"]
+        return template
+
+    @property
+    def pod_labels(self) -> dict[str, str]:
+        """The labels every pod of the Deployment carries."""
+        return dict(self.pod_template["metadata"]["labels"])
+
+    @property
+    def host_network(self) -> bool:
+        """The pods run in the node's network namespace."""
+        return bool(self.pod_template["spec"].get("hostNetwork", False))
+
+    @property
+    def replicas(self) -> int | None:
+        """The Deployment's replicas; None when an autoscaler owns the count."""
+        value = self.deployment.manifest["spec"].get("replicas")
+        return None if value is None else int(value)
+
+    @property
+    def max_replicas(self) -> int:
+        """The most pods the Deployment runs: its replicas, or its autoscaler's maximum."""
+        if self.replicas is not None:
+            return self.replicas
+        return self.autoscaler_max_replicas or 0
+
+    @property
+    def gpus_per_pod(self) -> int:
+        """The `nvidia.com/gpu` of each pod: the sum over its containers."""
+        containers = self.pod_template["spec"]["containers"]
+        return sum(extended_resource(c, GPU_RESOURCE) for c in containers)
+
+    @property
+    def host_ports(self) -> tuple[int, ...]:
+        """The ports each pod binds on its node (none outside the host network)."""
+        if not self.host_network:
+            return ()
+        return tuple(port["containerPort"] for c in self.pod_template["spec"]["containers"]
+                     for port in c.get("ports", []))
+
+    @property
+    def uses_rdma(self) -> bool:
+        """The pods use TKE RDMA."""
+        return self.rdma is not None
+
+    def gpu_work(self) -> dict[str, int]:
+        """What the GPUs of one pod do, e.g. {"decode": 4, "prefill": 4}."""
+        return {}
+
+    def connects_to(self, stack: DependencyStack) -> bool:
+        """Whether the pods use `stack`'s etcd or NATS."""
+        if self.dependencies is stack:
+            return True
+        return ((stack.etcd is not None and self.etcd_endpoints == stack.etcd_endpoints)
+                or (stack.nats is not None and self.nats_url == stack.nats_url))
+
+    def named_objects(self) -> list[NamedObject]:
+        """Every object this workload emits, named after `full_name`."""
+        return [NamedObject(o.object_kind, o.object_name, "full_name", self.full_name,
+                            self.locator) for o in self._objects()]
+
+    def _objects(self) -> list[KubeObject]:
+        return [o for o in (self.deployment, self.disruption_budget) if o is not None]
 
 
 def deployment(name: str, namespace: str | None, labels: Mapping[str, str],
@@ -128,14 +280,3 @@ def deployment(name: str, namespace: str | None, labels: Mapping[str, str],
             "template": pod_template,
         },
     }
-
-
-def emit_deployment(scope: Construct, props: DynamoWorkloadProps, *, name: str,
-                    labels: Mapping[str, str], selector: Mapping[str, str], replicas: int,
-                    pod_template: dict[str, Any]) -> tuple[ApiObject, ApiObject | None]:
-    """A workload's Deployment and, when its settings call for one, its PodDisruptionBudget."""
-    created = emit(scope, "Deployment", deployment(
-        name, props.namespace, labels, selector, replicas, pod_template, props.update_strategy))
-    budget = disruption_budget(name, props.namespace, labels, selector, replicas,
-                               props.disruption_budget)
-    return created, emit(scope, "DisruptionBudget", budget) if budget else None

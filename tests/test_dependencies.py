@@ -5,6 +5,7 @@ TLS."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import kubernetes_validate
@@ -15,7 +16,7 @@ from constructs_lib.model import EtcdSettings, EtcdTlsSettings, NatsSettings, Ne
 from constructs_lib.model.naming import DependencyNames
 from tests.conftest import Synthesized
 from tests.support.builders import chart, matches, one, synth
-from tests.support.charts import find, kinds, synthesize_with
+from tests.support.charts import find, kinds, refusals, synthesize_with
 
 
 def stack(**changes):
@@ -83,10 +84,17 @@ def test_external_endpoints_replace_the_deployed_ones() -> None:
 
 
 def test_a_disabled_dependency_needs_an_override() -> None:
-    with pytest.raises(ValueError, match="etcd is disabled but no endpoints_override"):
-        DependencyStackProps(release="r1", namespace="ns", etcd=EtcdSettings(enabled=False))
-    with pytest.raises(ValueError, match="nats is disabled but no server_override"):
-        DependencyStackProps(release="r1", namespace="ns", nats=NatsSettings(enabled=False))
+    def stack(**props: Any) -> Callable[[Any], object]:
+        return lambda chart: DependencyStack(chart, "deps", DependencyStackProps(
+            release="r1", namespace="ns", **props))
+    [etcd] = refusals(stack(etcd=EtcdSettings(enabled=False)))
+    assert etcd.endswith("/deps: etcd.enabled: false, but etcd.endpoints_override is not set: "
+                         "the Dynamo pods would have no etcd; set it to the etcd to use "
+                         "(host:port)")
+    [nats] = refusals(stack(nats=NatsSettings(enabled=False)))
+    assert nats.endswith("/deps: nats.enabled: false, but nats.server_override is not set: "
+                         "the Dynamo pods would have no NATS; set it to the NATS to use "
+                         "(nats://host:port)")
 
 
 # --- production hardening -------------------------------------------------------------
@@ -331,10 +339,13 @@ def test_plain_etcd_has_no_tls_and_no_metrics_listener() -> None:
 
 
 def test_tls_needs_the_stacks_own_etcd() -> None:
-    for etcd in (EtcdSettings(tls=TLS, enabled=False, endpoints_override="e:2379"),
-                 EtcdSettings(tls=TLS, endpoints_override="e:2379")):
-        with pytest.raises(ValueError, match=r"etcd\.tls applies to the stack's own etcd"):
-            DependencyStackProps(release="r1", namespace="ns", etcd=etcd)
+    for etcd, why in ((EtcdSettings(tls=TLS, enabled=False, endpoints_override="e:2379"),
+                       "but etcd.enabled is false"),
+                      (EtcdSettings(tls=TLS, endpoints_override="e:2379"),
+                       "but etcd.endpoints_override (e:2379) sends the Dynamo pods to another")):
+        [refusal] = refusals(lambda chart, etcd=etcd: DependencyStack(
+            chart, "deps", DependencyStackProps(release="r1", namespace="ns", etcd=etcd)))
+        assert "/deps: etcd.tls: server_secret " in refusal and why in refusal
 
 
 @pytest.mark.parametrize("version", ["1.27.0", kubernetes_validate.latest_version()])

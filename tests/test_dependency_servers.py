@@ -27,9 +27,9 @@ import yaml
 
 from constructs_lib.model import Environment
 from constructs_lib.model.base import quantity_value
-from constructs_lib.model.placement import etcd_tls_dns_names
 from constructs_lib.tools.run_local import dynamo_python
 from tests.conftest import ENVIRONMENTS, SHIPPED, Synthesized, synth_environment
+from tests.support.charts import plan_of
 from tests.support.servers import (
     Server,
     answers,
@@ -270,7 +270,8 @@ def tls_etcd(synthesized_etcd_tls: Synthesized,
     folder = tmp_path_factory.mktemp("etcd-tls")
     ca = certificate_authority(folder / "ca")
     server = tls_secret(ca, folder / "server", "etcd", usages=["serverAuth", "clientAuth"],
-                        dns_names=etcd_tls_dns_names(environment), ip_addresses=["127.0.0.1"])
+                        dns_names=plan_of(environment).etcd_tls_dns_names,
+                        ip_addresses=["127.0.0.1"])
     client = tls_secret(ca, folder / "client", "dynamo", usages=["clientAuth"])
     stranger = tls_secret(certificate_authority(folder / "other-ca", "other-ca"),
                           folder / "stranger", "stranger", usages=["clientAuth"])
@@ -372,7 +373,7 @@ def test_dynamo_runtime_connects_with_the_synthesized_client_certificate(
     env = _secret_env(container, {tls.client_secret: tls_etcd.client}, "frontend-0")
     endpoint = re.fullmatch(r"https://([^:]+):(\d+)", env["ETCD_ENDPOINTS"])
     assert endpoint, env["ETCD_ENDPOINTS"]
-    assert endpoint.group(1) in etcd_tls_dns_names(result.environment)
+    assert endpoint.group(1) in plan_of(result.environment).etcd_tls_dns_names
     assert int(endpoint.group(2)) == etcd.client_port
     env["ETCD_ENDPOINTS"] = etcd.url(0, "")
     env["NATS_SERVER"] = f"nats://127.0.0.1:{free_port()}"  # unused with these planes

@@ -8,11 +8,10 @@ from typing import Any
 import pytest
 import yaml
 
-from constructs_lib import FrontendDeployment, FrontendDeploymentProps, RdmaPolicy
+from constructs_lib import RdmaPolicy
 from constructs_lib.model import (
     DependencyWaitSettings,
     DisruptionBudgetSettings,
-    Generation,
     MetricsSettings,
     Mode,
     ProbeSettings,
@@ -22,6 +21,7 @@ from constructs_lib.model import (
     UpdateStrategy,
 )
 from constructs_lib.model.loader import load_environment
+from constructs_lib.v0_1 import FrontendDeployment, FrontendDeploymentProps
 from tests.conftest import ENVIRONMENTS, SHIPPED, Synthesized
 from tests.support.builders import (
     SINGLE_CONFIG,
@@ -33,7 +33,7 @@ from tests.support.builders import (
     pod_spec,
     synth,
 )
-from tests.support.charts import find, synthesize_with
+from tests.support.charts import find, refusals, synthesize_with
 
 
 def props(**changes) -> FrontendDeploymentProps:
@@ -168,10 +168,13 @@ def test_props_refuse_an_empty_graph() -> None:
         props(graph=())
 
 
-def test_props_refuse_an_etcd_client_certificate_for_dynamo_v01() -> None:
-    with pytest.raises(ValueError, match=r"Dynamo v0\.1 has no etcd TLS client"):
-        props(etcd_client_tls_secret="etcd-client")
-    assert props(etcd_client_tls_secret="etcd-client", generation=Generation.V1)
+def test_an_etcd_client_certificate_is_refused_for_dynamo_v01() -> None:
+    def build(c: Any) -> None:
+        FrontendDeployment(c, "fe", props(etcd_client_tls_secret="etcd-client"))
+    [refusal] = refusals(build)
+    assert refusal.endswith("/fe: etcd_client_tls_secret: etcd-client, but Dynamo v0.1 has no "
+                            "etcd TLS client (it reads plain http endpoints only); use the "
+                            "Dynamo 1.x constructs, or an etcd without TLS")
 
 
 # --- production hardening -------------------------------------------------------------
@@ -180,11 +183,14 @@ CONFIG = load_environment(ENVIRONMENTS / "single-node.yaml").frontend.config
 
 
 def frontend(rdma: bool = False, **props: Any) -> list[dict[str, Any]]:
+    """The single-node example's frontend pod (8 GPUs) with `props` changed."""
+    props.setdefault("resources", Resources(gpus=8))
+
     def build(chart: Any) -> None:
         FrontendDeployment(chart, "fe", FrontendDeploymentProps(
-            release="llama", full_name="llama-dynamo", namespace="inference", config=CONFIG,
+            release="llama", full_name="llama-dynamo", namespace="inference",
             etcd_endpoints="llama-etcd:2379", nats_url="nats://llama-nats:4222",
-            rdma=RdmaPolicy(chart, "rdma") if rdma else None, **props))
+            rdma=RdmaPolicy(chart, "rdma") if rdma else None, **{"config": CONFIG, **props}))
     return synthesize_with(build)
 
 
@@ -238,12 +244,12 @@ def test_only_replicated_deployments_have_disruption_budgets(
 
 
 def test_shared_memory_and_resources_follow_the_gpus() -> None:
-    spec = pod(frontend(resources=Resources(gpus=4)))
+    spec = pod(frontend(resources=Resources(gpus=8)))
     [dshm] = [v for v in spec["volumes"] if v["name"] == "dshm"]
-    assert dshm["emptyDir"] == {"medium": "Memory", "sizeLimit": "8Gi"}
+    assert dshm["emptyDir"] == {"medium": "Memory", "sizeLimit": "16Gi"}
     resources = spec["containers"][0]["resources"]
-    assert resources["requests"] == {"cpu": 16, "memory": "64Gi", "nvidia.com/gpu": 4}
-    assert resources["limits"] == {"cpu": 64, "memory": "136Gi", "nvidia.com/gpu": 4}
+    assert resources["requests"] == {"cpu": 32, "memory": "128Gi", "nvidia.com/gpu": 8}
+    assert resources["limits"] == {"cpu": 128, "memory": "272Gi", "nvidia.com/gpu": 8}
 
 
 def test_the_api_pod_is_probed_over_http() -> None:
@@ -289,9 +295,13 @@ def test_a_rolling_update_and_a_budget_for_replicas() -> None:
 
 
 def test_a_graph_without_the_frontend_is_probed_as_workers() -> None:
-    from constructs_lib.model import Component
+    from constructs_lib.model import Component, ServeConfig
+    sections = CONFIG.render()
+    sections["VllmWorker"] = {**sections["VllmWorker"], "remote-prefill": False}
+    decode_only = ServeConfig.model_validate(sections)
     container = pod(frontend(mode=Mode.MULTINODE, graph=(Component.PROCESSOR, Component.ROUTER,
-                                                         Component.VLLM_WORKER)))["containers"][0]
+                                                         Component.VLLM_WORKER),
+                             config=decode_only, resources=Resources(gpus=4)))["containers"][0]
     assert container["livenessProbe"]["exec"]["command"][3] == "workers-running"
 
 

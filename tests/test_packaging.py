@@ -34,11 +34,9 @@ APP = textwrap.dedent('''
     import cdk8s
 
     import constructs_lib
-    from constructs_lib import (
-        DependencyStack, DependencyStackProps, DynamoChart, FrontendDeployment,
-        FrontendDeploymentProps,
-    )
-    from constructs_lib.model import Resources, ServeConfig
+    from constructs_lib import DependencyStack, DependencyStackProps, DynamoChart
+    from constructs_lib.model import Component, Resources, ServeConfig
+    from constructs_lib.v0_1 import FrontendDeployment, FrontendDeploymentProps
     from constructs_lib.model.loader import load_environment
 
     app = cdk8s.App(outdir="out")
@@ -52,8 +50,9 @@ APP = textwrap.dedent('''
             "VllmWorker": {"model": "/data/m",
                            "ServiceArgs": {"workers": 1, "resources": {"gpu": 1}}},
         }),
+        graph=(Component.FRONTEND, Component.PROCESSOR, Component.VLLM_WORKER),
         resources=Resources(gpus=1),
-        etcd_endpoints=deps.etcd_endpoints, nats_url=deps.nats_url,
+        dependencies=deps,
     ))
     DynamoChart(app, "shipped", load_environment(Path(sys.argv[1])))
     app.synth()

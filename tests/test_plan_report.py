@@ -6,14 +6,14 @@ import re
 
 import yaml
 
-from constructs_lib.model import placement
 from constructs_lib.tools import plan_report
 from tests.conftest import ROOT
+from tests.support.charts import plan_of
 from tests.support.environments import checked, unchecked, with_etcd_tls
 
 
 def test_the_table_shows_each_pod_with_its_node_gpus_rdma_and_ports() -> None:
-    text = plan_report.text(placement.plan(checked("multi-node")), "multi-node")
+    text = plan_report.text(plan_of(checked("multi-node")), "multi-node")
     lines = text.splitlines()
     assert lines[0] == ("Placement plan of multi-node: 3 nodes x 8 GPUs (NVIDIA-H20), as "
                         "declared in `nodes`; 24 of 24 GPUs requested (nvidia.com/gpu).")
@@ -27,14 +27,14 @@ def test_the_table_shows_each_pod_with_its_node_gpus_rdma_and_ports() -> None:
 
 def test_pods_of_one_node_share_its_row_group() -> None:
     env = checked("multi-node-no-rdma", nodes={"count": 2, "gpus_per_node": 16})
-    lines = plan_report.text(placement.plan(env), "x").splitlines()
+    lines = plan_report.text(plan_of(env), "x").splitlines()
     assert [line.split()[0] for line in lines[3:6]] == ["node-1", "deepseek-r1-llama-70b-dynamo-"
                                                         "multinode-prefill", "node-2"]
     assert "hostNetwork off" in lines[-2]
 
 
 def test_a_plan_that_does_not_fit_shows_the_pods_left_over() -> None:
-    markdown = plan_report.markdown(placement.plan(unchecked("multi-node", nodes={"count": 2})),
+    markdown = plan_report.markdown(plan_of(unchecked("multi-node", nodes={"count": 2})),
                                     "small")
     assert ("| no node | - | deepseek-r1-llama-70b-dynamo-multinode-prefill 2/2 | 8 (8 prefill) "
             "| yes | 8000 |") in markdown
@@ -42,7 +42,7 @@ def test_a_plan_that_does_not_fit_shows_the_pods_left_over() -> None:
 
 
 def test_without_a_pool_the_plan_states_the_default_node_size() -> None:
-    text = plan_report.text(placement.plan(checked("single-node", nodes=None)), "s")
+    text = plan_report.text(plan_of(checked("single-node", nodes=None)), "s")
     assert text.startswith("Placement plan of s: no node pool declared: the pods need 1 node x "
                            "8 GPUs (the default node size)")
 
@@ -50,18 +50,18 @@ def test_without_a_pool_the_plan_states_the_default_node_size() -> None:
 def test_a_tls_etcd_lists_the_names_its_server_certificate_needs() -> None:
     env = with_etcd_tls()
     names = env.dependency_names.etcd_server_dns_names(env.namespace, 3)
-    assert placement.plan(env).etcd_tls_dns_names == names
-    markdown = plan_report.markdown(placement.plan(env), "tls")
+    assert plan_of(env).etcd_tls_dns_names == names
+    markdown = plan_report.markdown(plan_of(env), "tls")
     section = markdown.split("## etcd TLS\n", 1)[1]
     assert [line[3:-1] for line in section.splitlines() if line.startswith("- `")] == list(names)
     assert "serverAuth and clientAuth" in section
-    text = plan_report.text(placement.plan(env), "tls")
+    text = plan_report.text(plan_of(env), "tls")
     assert [line.strip()[2:] for line in text.splitlines() if line.startswith("  - ")] == list(
         names)
 
 
 def test_plain_etcd_adds_nothing_about_certificates() -> None:
-    plan = placement.plan(checked("single-node-v1"))
+    plan = plan_of(checked("single-node-v1"))
     assert plan.etcd_tls_dns_names == ()
     assert "etcd TLS" not in plan_report.markdown(plan, "plain")
     assert "mutual TLS" not in plan_report.text(plan, "plain")
@@ -79,6 +79,6 @@ def test_the_cert_manager_example_asks_for_the_names_the_plan_lists() -> None:
     env = checked("single-node-v1", release="llama", namespace="inference",
                   dependencies={"etcd": tls})
     assert server["metadata"]["namespace"] == env.namespace
-    assert tuple(server["spec"]["dnsNames"]) == placement.plan(env).etcd_tls_dns_names
+    assert tuple(server["spec"]["dnsNames"]) == plan_of(env).etcd_tls_dns_names
     assert {"server auth", "client auth"} <= set(server["spec"]["usages"])
     assert "client auth" in certificates[tls["tls"]["client_secret"]]["spec"]["usages"]

@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 import yaml
 
-from constructs_lib import PrefillWorkerPool, PrefillWorkerPoolProps, RdmaPolicy
+from constructs_lib import RdmaPolicy
 from constructs_lib.model import (
-    Generation,
     PlacementSettings,
     Resources,
     ServeConfig,
     UpdateStrategy,
 )
 from constructs_lib.model.loader import load_environment
+from constructs_lib.v0_1 import PrefillWorkerPool, PrefillWorkerPoolProps
 from tests.conftest import ENVIRONMENTS
 from tests.support.builders import (
     PREFILL_CONFIG,
@@ -28,7 +28,7 @@ from tests.support.builders import (
     pod_spec,
     synth,
 )
-from tests.support.charts import find, synthesize_with
+from tests.support.charts import find, refusals, synthesize_with
 
 
 def props(**changes) -> PrefillWorkerPoolProps:
@@ -83,9 +83,11 @@ def test_refuses_a_config_without_prefill_worker() -> None:
 
 
 def test_refuses_an_etcd_client_certificate_for_dynamo_v01() -> None:
-    with pytest.raises(ValueError, match=r"Dynamo v0\.1 has no etcd TLS client"):
-        props(etcd_client_tls_secret="etcd-client")
-    assert props(etcd_client_tls_secret="etcd-client", generation=Generation.V1)
+    def build(c: Any) -> None:
+        PrefillWorkerPool(c, "prefill", props(etcd_client_tls_secret="etcd-client"))
+    [refusal] = refusals(build)
+    assert "/prefill: etcd_client_tls_secret: etcd-client, but Dynamo v0.1 has no etcd TLS" \
+        in refusal
 
 
 # --- production hardening -------------------------------------------------------------

@@ -36,6 +36,10 @@ def test_every_public_construct_has_a_section_with_its_docstring_and_props(rende
         assert f"\n### {construct.__name__}\n" in rendered
         assert construct.__doc__.strip().splitlines()[0] in rendered
         props = api.props_of(construct)
+        if construct.__name__ == "DependencyCluster":
+            # Made by DependencyStack from its own settings; documented for its attributes.
+            assert props is None
+            continue
         assert props is not None
         assert f"({_anchor(props)})" in rendered
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from constructs_lib.model import placement
 from constructs_lib.tools import summary
 from constructs_lib.tools.summary import Summary, gpus_requested
 from tests.conftest import Synthesized
+from tests.support.charts import plan_of
 
 # What the shipped environments' own comments say they use (H20x8 nodes).
 SHIPPED_GPUS = {"single-node": 8, "single-node-no-rdma": 8, "single-node-v1": 8,
@@ -51,7 +51,7 @@ def test_shipped_environments_summarize_their_synthesized_files(
     files = [line.removeprefix("  - ") for line in
              (result.folder / "kustomization.yaml").read_text().splitlines()
              if line.startswith("  - ")]
-    report = summary.summarize(name, result.folder, files, placement.plan(result.environment))
+    report = summary.summarize(name, result.folder, files, plan_of(result.environment))
     assert report.gpus == SHIPPED_GPUS[name]
     assert report.resources == len(result.documents)
     assert report.kinds == {kind: sum(d["kind"] == kind for d in result.documents)

@@ -82,9 +82,9 @@ def test_frontend_points_at_the_services_that_exist(name: str,
 
 def test_v1_plan_places_each_worker_pod_and_keeps_the_frontend_off_gpu_nodes(
         synthesized: dict[str, Synthesized]) -> None:
-    from constructs_lib.model import placement
+    from tests.support.charts import composed
 
-    plan = placement.plan(synthesized["multi-node-v1"].environment)
+    plan = composed(synthesized["multi-node-v1"].environment).plan()
     assert plan.fits and [n.used for n in plan.nodes] == [8, 8, 8]
     first = [(p.deployment.rsplit("-", 1)[1], p.gpus) for p in plan.nodes[0].pods]
     assert first == [("decode", 4)] + [("prefill", 1)] * 4

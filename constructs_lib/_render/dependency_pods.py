@@ -18,8 +18,8 @@ HOSTNAME = "kubernetes.io/hostname"
 class Clients:
     """Who connects to a dependency's client port."""
 
-    pod_labels: Mapping[str, str]
-    """Labels of the client pods (the Dynamo pods of the release)."""
+    pod_selectors: Sequence[Mapping[str, str]]
+    """Label sets that select the client pods (each admitted on its own)."""
     host_network: bool = False
     """The clients use the host network, so their traffic comes from node addresses, which no
     pod selector matches."""
@@ -37,7 +37,7 @@ def network_policy(name: str, namespace: str, labels: Mapping[str, str],
     if not clients.network_policy:
         return None
     sources: list[dict[str, Any]] | None = [
-        {"podSelector": {"matchLabels": dict(clients.pod_labels)}},
+        *({"podSelector": {"matchLabels": dict(labels)}} for labels in clients.pod_selectors),
         *({"ipBlock": {"cidr": cidr}} for cidr in clients.allowed_cidrs),
     ]
     if clients.host_network and not clients.allowed_cidrs:

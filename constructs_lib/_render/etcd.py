@@ -34,7 +34,9 @@ def labels(release: str) -> dict[str, str]:
 
 
 def manifests(release: str, namespace: str, settings: EtcdSettings,
-              clients: Clients) -> list[Manifest]:
+              clients: Clients) -> dict[str, Manifest]:
+    """etcd's objects by their role: HeadlessService, Service, StatefulSet, and when called
+    for, NetworkPolicy and DisruptionBudget."""
     names = DependencyNames(release)
     name, headless = names.etcd, names.etcd_headless
     selector = labels(release)
@@ -97,17 +99,13 @@ def manifests(release: str, namespace: str, settings: EtcdSettings,
     }
     if settings.storage_class:
         claim_spec["storageClassName"] = settings.storage_class
-    # The metrics port stays out of the NetworkPolicy: only the kubelet's probes need it, and
-    # traffic from a pod's own node is always admitted; clients must not reach a listener that
-    # asks for no certificate.
-    optional = [
-        _dependency_pods.network_policy(name, namespace, object_labels, selector, clients,
-                                        client_ports=[CLIENT_PORT], peer_ports=[PEER_PORT]),
-        _dependency_pods.disruption_budget(name, namespace, object_labels, selector,
-                                           settings.replicas, settings),
-    ]
-    return [
-        {
+    optional = {
+        "NetworkPolicy": network_policy(release, namespace, clients),
+        "DisruptionBudget": _dependency_pods.disruption_budget(
+            name, namespace, object_labels, selector, settings.replicas, settings),
+    }
+    return {
+        "HeadlessService": {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": metadata(headless, namespace, object_labels),
@@ -120,13 +118,13 @@ def manifests(release: str, namespace: str, settings: EtcdSettings,
                 "selector": selector,
             },
         },
-        {
+        "Service": {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": metadata(name, namespace, object_labels),
             "spec": {"type": "ClusterIP", "ports": ports, "selector": selector},
         },
-        {
+        "StatefulSet": {
             "apiVersion": "apps/v1",
             "kind": "StatefulSet",
             "metadata": metadata(name, namespace, object_labels),
@@ -146,8 +144,19 @@ def manifests(release: str, namespace: str, settings: EtcdSettings,
                                                          "whenScaled": "Retain"},
             },
         },
-        *(m for m in optional if m is not None),
-    ]
+        **{role: m for role, m in optional.items() if m is not None},
+    }
+
+
+def network_policy(release: str, namespace: str, clients: Clients) -> Manifest | None:
+    """Who may reach etcd: the clients on the client port, members on every port."""
+    # The metrics port stays out of it: only the kubelet's probes need it, and traffic from a
+    # pod's own node is always admitted; clients must not reach a listener that asks for no
+    # certificate.
+    selector = labels(release)
+    return _dependency_pods.network_policy(
+        DependencyNames(release).etcd, namespace, {**selector, **MANAGED_BY}, selector, clients,
+        client_ports=[CLIENT_PORT], peer_ports=[PEER_PORT])
 
 
 def _tls_args() -> list[str]:

@@ -59,7 +59,9 @@ def config_file(release: str, namespace: str, settings: NatsSettings) -> str:
 
 
 def manifests(release: str, namespace: str, settings: NatsSettings,
-              clients: Clients) -> list[Manifest]:
+              clients: Clients) -> dict[str, Manifest]:
+    """NATS's objects by their role: Config, HeadlessService, Service, StatefulSet, and when
+    called for, NetworkPolicy and DisruptionBudget."""
     names = DependencyNames(release)
     name, headless = names.nats, names.nats_headless
     selector = labels(release)
@@ -134,21 +136,19 @@ def manifests(release: str, namespace: str, settings: NatsSettings,
         # The stream outlives the StatefulSet: deleting or scaling down must not lose it.
         statefulset_spec["persistentVolumeClaimRetentionPolicy"] = {
             "whenDeleted": "Retain", "whenScaled": "Retain"}
-    peer_ports = [MONITOR_PORT] + ([CLUSTER_PORT] if settings.replicas > 1 else [])
-    optional = [
-        _dependency_pods.network_policy(name, namespace, object_labels, selector, clients,
-                                        client_ports=[CLIENT_PORT], peer_ports=peer_ports),
-        _dependency_pods.disruption_budget(name, namespace, object_labels, selector,
-                                           settings.replicas, settings),
-    ]
-    return [
-        {
+    optional = {
+        "NetworkPolicy": network_policy(release, namespace, settings, clients),
+        "DisruptionBudget": _dependency_pods.disruption_budget(
+            name, namespace, object_labels, selector, settings.replicas, settings),
+    }
+    return {
+        "Config": {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": metadata(names.nats_config_map, namespace, object_labels),
             "data": {"nats.conf": config_file(release, namespace, settings)},
         },
-        {
+        "HeadlessService": {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": metadata(headless, namespace, object_labels),
@@ -159,20 +159,30 @@ def manifests(release: str, namespace: str, settings: NatsSettings,
                 "selector": selector,
             },
         },
-        {
+        "Service": {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": metadata(name, namespace, object_labels),
             "spec": {"ports": [client_port], "selector": selector},
         },
-        {
+        "StatefulSet": {
             "apiVersion": "apps/v1",
             "kind": "StatefulSet",
             "metadata": metadata(name, namespace, object_labels),
             "spec": statefulset_spec,
         },
-        *(m for m in optional if m is not None),
-    ]
+        **{role: m for role, m in optional.items() if m is not None},
+    }
+
+
+def network_policy(release: str, namespace: str, settings: NatsSettings,
+                   clients: Clients) -> Manifest | None:
+    """Who may reach NATS: the clients on the client port, members on every port."""
+    selector = labels(release)
+    peer_ports = [MONITOR_PORT] + ([CLUSTER_PORT] if settings.replicas > 1 else [])
+    return _dependency_pods.network_policy(
+        DependencyNames(release).nats, namespace, {**selector, **MANAGED_BY}, selector, clients,
+        client_ports=[CLIENT_PORT], peer_ports=peer_ports)
 
 
 def _go_memory_limit(settings: NatsSettings) -> list[dict[str, str]]:

@@ -43,6 +43,6 @@ def harden_pod(spec: dict[str, Any], props: DynamoWorkloadProps, *,
             spec[key] = value
     restrict_pod(spec, seccomp_profile=props.security.seccomp_profile,
                  automount_service_account_token=props.security.automount_service_account_token)
-    host_network = props.rdma is not None and props.rdma.props.host_network
+    host_network = props.rdma is not None and props.rdma.host_network
     place(spec, props.placement, host_network=host_network,
           release_labels=props.release_labels, own_labels=selector)

@@ -24,8 +24,8 @@ def serve_command(target: str) -> tuple[list[str], list[str]]:
 
 def dependency_env(props: DynamoWorkloadProps) -> list[dict[str, str]]:
     return [
-        {"name": "NATS_SERVER", "value": props.nats_url},
-        {"name": "ETCD_ENDPOINTS", "value": props.etcd_endpoints},
+        {"name": "NATS_SERVER", "value": props.nats_url or ""},
+        {"name": "ETCD_ENDPOINTS", "value": props.etcd_endpoints or ""},
     ]
 
 

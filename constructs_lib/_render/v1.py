@@ -68,9 +68,9 @@ def runtime_env(props: DynamoWorkloadProps, settings: V1Settings,
         {"name": "DYN_NAMESPACE", "value": settings.dynamo_namespace or full_name},
         # Plain manifests have no NVIDIA operator, so discovery goes through etcd.
         {"name": "DYN_DISCOVERY_BACKEND", "value": "etcd"},
-        {"name": "ETCD_ENDPOINTS", "value": _with_scheme(props.etcd_endpoints)},
+        {"name": "ETCD_ENDPOINTS", "value": _with_scheme(props.etcd_endpoints or "")},
         *etcd_tls_env(props.etcd_client_tls_secret),
-        {"name": "NATS_SERVER", "value": props.nats_url},
+        {"name": "NATS_SERVER", "value": props.nats_url or ""},
     ]
 
 
@@ -95,8 +95,8 @@ def dependency_env(props: DynamoWorkloadProps) -> list[dict[str, str]]:
     """What the wait for etcd and NATS reads: the same endpoints as the runtime, and never the
     client key (it only checks that an https etcd accepts a connection)."""
     return [
-        {"name": "NATS_SERVER", "value": props.nats_url},
-        {"name": "ETCD_ENDPOINTS", "value": _with_scheme(props.etcd_endpoints)},
+        {"name": "NATS_SERVER", "value": props.nats_url or ""},
+        {"name": "ETCD_ENDPOINTS", "value": _with_scheme(props.etcd_endpoints or "")},
     ]
 
 

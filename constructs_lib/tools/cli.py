@@ -26,9 +26,10 @@ def _synth(args: argparse.Namespace) -> int:
 
     paths = [Path(p) for p in args.environments] or synth.discover(Path(args.environments_dir))
     warnings: list[Problem] = []
-    environments = synth.load_all(paths, warnings)
-    _print_warnings(warnings)
-    results = synth.synthesize(environments, Path(args.output))
+    try:
+        results = synth.synthesize_files(paths, Path(args.output), warnings)
+    finally:
+        _print_warnings(warnings)
     for result in results:
         folder = Path(args.output) / result.name
         print("\n".join(summary.summarize(result.name, folder, result.files,
@@ -70,16 +71,18 @@ def _environment_file(reference: str, directory: Path) -> Path:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from ..model import placement
-    from ..model.loader import load_environment
-    from . import plan_report
+    import cdk8s
+
+    from . import plan_report, synth
 
     path = _environment_file(args.environment, Path(args.environments_dir))
     warnings: list[Problem] = []
-    environment = load_environment(path, warnings)
-    _print_warnings(warnings)
-    name = path.name.removesuffix(".yaml").removesuffix(".yml")
-    print(plan_report.text(placement.plan(environment), name), end="")
+    try:
+        charts = synth.compose_files(cdk8s.App(), [path], warnings)
+    finally:
+        _print_warnings(warnings)
+    for name, chart in charts.items():
+        print(plan_report.text(chart.plan(), name), end="")
     return 0
 
 

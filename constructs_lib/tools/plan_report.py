@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._render.escape_hatches import GPU_RESOURCE, TKE_SHARED_RDMA_RESOURCE
-from ..model.placement import Node, Plan, PodReplica
+from ..placement import Node, Plan, PodReplica
 from ..rdma import NETWORKS_ANNOTATION, RDMA_NETWORK
 
 _COLUMNS = ("Node", "GPUs used", "Pod", "Its GPUs", "RDMA", "Host ports")

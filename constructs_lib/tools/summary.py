@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from .._render.escape_hatches import GPU_RESOURCE, extended_resource
-from ..model.placement import Plan
+from ..placement import Plan
 from .synth import file_kind
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

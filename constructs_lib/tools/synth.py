@@ -5,17 +5,19 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import cdk8s
 
+from .. import placement
 from ..chart import DynamoChart
 from ..errors import ConfigError, Problem
-from ..model import placement
 from ..model.base import is_dns_label
 from ..model.environment import Environment
 from ..model.loader import load_environment
+from ..rules import RuleViolations
 from . import plan_report
 
 # Objects that others refer to are applied first; Dynamo pods last, once etcd and NATS exist.
@@ -37,26 +39,89 @@ def environment_name(path: Path) -> str:
     return path.name.removesuffix(".yaml").removesuffix(".yml")
 
 
-def load_all(paths: list[Path], warnings: list[Problem] | None = None) -> dict[str, Environment]:
-    """Validate every file before anything is written, reporting the problems of all of them.
-
-    Warnings about legal but probably unintended settings are appended to `warnings` if given.
-    """
-    problems: list[Problem] = []
+def _read(paths: list[Path], warnings: list[Problem] | None
+          ) -> tuple[dict[str, Environment], dict[str, list[Problem]]]:
+    """Every file that reads and type-checks, and the problems of the others, by file."""
+    problems: dict[str, list[Problem]] = {}
     environments: dict[str, Environment] = {}
     for path in paths:
         name = environment_name(path)
         if not is_dns_label(name):
-            problems.append(Problem(str(path), "", "the file name is the output folder and chart "
-                                    "name, so it must be a DNS label (lower-case, digits, '-')"))
+            problems[str(path)] = [Problem(str(path), "", (
+                "the file name is the output folder and chart name, so it must be a DNS label "
+                "(lower-case, digits, '-')"))]
             continue
         try:
             environments[name] = load_environment(path, warnings)
         except ConfigError as err:
-            problems.extend(err.problems)
+            problems[str(path)] = err.problems
+    return environments, problems
+
+
+def load_files(paths: list[Path],
+               warnings: list[Problem] | None = None) -> dict[str, Environment]:
+    """Read and type-check every file, reporting the problems of all of them; the rules of the
+    constructs run when the charts are composed (`compose`)."""
+    environments, problems = _read(paths, warnings)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError([p for found in problems.values() for p in found])
     return environments
+
+
+def sources(paths: list[Path]) -> dict[str, str]:
+    """The file each environment was read from, by environment name."""
+    return {environment_name(path): str(path) for path in paths}
+
+
+def _compose(app: cdk8s.App, environments: dict[str, Environment],
+             warnings: list[Problem] | None, source: dict[str, str]
+             ) -> tuple[dict[str, DynamoChart], dict[str, list[Problem]]]:
+    charts: dict[str, DynamoChart] = {}
+    problems: dict[str, list[Problem]] = {}
+    for name, environment in environments.items():
+        where = source.get(name, name)
+        try:
+            charts[name] = DynamoChart(app, name, environment)
+        except RuleViolations as violations:
+            problems[where] = [Problem(where, f.field, f.message) for f in violations.findings]
+            continue
+        if warnings is not None:
+            warnings += [Problem(where, f.field, f.message) for f in charts[name].warnings()]
+    return charts, problems
+
+
+def compose(app: cdk8s.App, environments: dict[str, Environment],
+            warnings: list[Problem] | None = None,
+            source: dict[str, str] | None = None) -> dict[str, DynamoChart]:
+    """A chart per environment in `app`; every rule the charts break is reported together,
+    naming each file (`source`, by environment name) and its fields. Warnings are appended to
+    `warnings` if given."""
+    charts, problems = _compose(app, environments, warnings, source or {})
+    if problems:
+        raise ConfigError([p for found in problems.values() for p in found])
+    return charts
+
+
+def compose_files(app: cdk8s.App, paths: list[Path],
+                  warnings: list[Problem] | None = None) -> dict[str, DynamoChart]:
+    """A chart per file in `app`: every problem of every file (its own and the rules of the
+    constructs it composes) is reported together, file by file."""
+    environments, problems = _read(paths, warnings)
+    charts, broken = _compose(app, environments, warnings, sources(paths))
+    problems.update(broken)
+    if problems:
+        raise ConfigError([p for path in paths for p in problems.get(str(path), [])])
+    return charts
+
+
+def load_all(paths: list[Path], warnings: list[Problem] | None = None) -> dict[str, Environment]:
+    """Validate every file, its rules and those of the constructs it composes, before
+    anything is written, reporting the problems of all of them.
+
+    Warnings about legal but probably unintended settings are appended to `warnings` if given.
+    """
+    charts = compose_files(cdk8s.App(), paths, warnings)
+    return {name: chart.environment for name, chart in charts.items()}
 
 
 def discover(directory: Path) -> list[Path]:
@@ -68,8 +133,22 @@ def discover(directory: Path) -> list[Path]:
     return found
 
 
-def synthesize(environments: dict[str, Environment], outdir: Path) -> list[SynthesizedEnvironment]:
-    """Write every environment into `outdir/<name>/`, replacing `outdir` only on success."""
+def synthesize(environments: dict[str, Environment], outdir: Path,
+               warnings: list[Problem] | None = None,
+               source: dict[str, str] | None = None) -> list[SynthesizedEnvironment]:
+    """Write every environment into `outdir/<name>/`, replacing `outdir` only on success; a
+    rule a chart breaks stops it before anything is written (ConfigError)."""
+    return _write(outdir, lambda app: compose(app, environments, warnings, source))
+
+
+def synthesize_files(paths: list[Path], outdir: Path,
+                     warnings: list[Problem] | None = None) -> list[SynthesizedEnvironment]:
+    """`synthesize` of environment files, reporting every problem of every file first."""
+    return _write(outdir, lambda app: compose_files(app, paths, warnings))
+
+
+def _write(outdir: Path, composer: Callable[[cdk8s.App], dict[str, DynamoChart]]
+           ) -> list[SynthesizedEnvironment]:
     outdir = outdir.resolve()
     outdir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
@@ -78,9 +157,9 @@ def synthesize(environments: dict[str, Environment], outdir: Path) -> list[Synth
         # the jsii runtime once, and each App costs calls into it.
         app = cdk8s.App(outdir=str(staging),
                         yaml_output_type=cdk8s.YamlOutputType.FOLDER_PER_CHART_FILE_PER_RESOURCE)
-        charts = {name: DynamoChart(app, name, env) for name, env in environments.items()}
+        charts = composer(app)
         app.synth()
-        results = [_finish(name, environments[name], chart, staging / name)
+        results = [_finish(name, chart.environment, chart, staging / name)
                    for name, chart in charts.items()]
         _replace(outdir, staging)
     except BaseException:
@@ -93,7 +172,7 @@ def _finish(name: str, environment: Environment, chart: DynamoChart,
             folder: Path) -> SynthesizedEnvironment:
     files = sorted((p.name for p in folder.glob("*.k8s.yaml")), key=_apply_rank)
     (folder / "kustomization.yaml").write_text(_kustomization(environment, files))
-    plan = placement.plan(environment)
+    plan = chart.plan()
     (folder / "PLAN.md").write_text(plan_report.markdown(plan, name))
     return SynthesizedEnvironment(name, environment, chart, files, plan)
 

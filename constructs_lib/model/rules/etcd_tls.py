@@ -1,4 +1,4 @@
-"""Rules on etcd's mutual TLS: who can speak it, and which etcd it applies to."""
+"""etcd's mutual TLS needs a Dynamo that speaks it."""
 
 from __future__ import annotations
 
@@ -30,20 +30,3 @@ def etcd_tls_needs_dynamo_v1(env: Environment) -> Iterator[Finding]:
     yield Finding(_FIELD, f"{_received(env)}, but dynamo is {env.dynamo.value}, whose etcd client "
                           "has no TLS; etcd TLS is allowed with dynamo: 1.x only (or remove "
                           f"{_FIELD})")
-
-
-def etcd_tls_applies_to_the_own_etcd(env: Environment) -> Iterator[Finding]:
-    """The switch secures the etcd the release deploys; an external etcd is not configured by
-    this library."""
-    etcd = env.dependencies.etcd
-    if etcd.tls is None:
-        return
-    if not etcd.enabled:
-        yield Finding(_FIELD, f"{_received(env)}, but dependencies.etcd.enabled is false: TLS "
-                              "applies to the release's own etcd; enable it or remove "
-                              f"{_FIELD}")
-    elif etcd.endpoints_override:
-        yield Finding(_FIELD, f"{_received(env)}, but dependencies.etcd.endpoints_override "
-                              f"({etcd.endpoints_override}) sends the Dynamo pods to another "
-                              "etcd: TLS applies to the release's own etcd; remove one of the "
-                              "two")

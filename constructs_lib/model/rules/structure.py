@@ -32,16 +32,3 @@ def prefill_pool_runs_prefill_workers(env: Environment) -> Iterator[Finding]:
         yield Finding("prefill.config.PrefillWorker",
                       f"missing (the config has {present}); the prefill pod runs only "
                       "PrefillWorker, configured by this section")
-
-
-def dependencies_are_reachable(env: Environment) -> Iterator[Finding]:
-    """A dependency that is not deployed must be named by an override."""
-    etcd, nats = env.dependencies.etcd, env.dependencies.nats
-    if not etcd.enabled and not etcd.endpoints_override:
-        yield Finding("dependencies.etcd.enabled",
-                      "false, but dependencies.etcd.endpoints_override is not set: the Dynamo "
-                      "pods would have no etcd; set it to the etcd to use (host:port)")
-    if not nats.enabled and not nats.server_override:
-        yield Finding("dependencies.nats.enabled",
-                      "false, but dependencies.nats.server_override is not set: the Dynamo "
-                      "pods would have no NATS; set it to the NATS to use (nats://host:port)")

@@ -255,20 +255,35 @@ class _Converter(Reader):
         try:
             environment = Environment.model_validate(self.data)
         except ValidationError as err:
-            earlier = bool(self.problems)
-            for problem in problems_from(err, "", Environment):
-                located = self._names_joined_with(problem) or self.locate(problem)
-                # A required field left out because of a problem already reported.
-                if not (earlier and located is None):
-                    self.problems.append(located or Problem(CHART_DEFAULTS, problem.field,
-                                                            problem.message))
+            self._report(problems_from(err, "", Environment))
+            return None
+        # The constructs' rules, as `synth` runs them on the environment file (jsii starts
+        # here; the command synthesizes next anyway).
+        import cdk8s
+
+        from ...chart import DynamoChart
+        from ...rules import RuleViolations
+
+        try:
+            chart = DynamoChart(cdk8s.App(), "check", environment)
+        except RuleViolations as violations:
+            self._report([Problem("", f.field, f.message) for f in violations.findings])
             return None
         # The advice synth would print for the environment file, in the values' own keys.
-        for finding in rules.warnings(environment):
+        for finding in [*chart.warnings(), *rules.warnings(environment)]:
             advice = Problem("", finding.field, finding.message)
             self.warnings.append(self.locate(advice) or Problem(CHART_DEFAULTS, finding.field,
                                                                 finding.message))
         return environment
+
+    def _report(self, problems: list[Problem]) -> None:
+        earlier = bool(self.problems)
+        for problem in problems:
+            located = self._names_joined_with(problem) or self.locate(problem)
+            # A required field left out because of a problem already reported.
+            if not (earlier and located is None):
+                self.problems.append(located or Problem(CHART_DEFAULTS, problem.field,
+                                                        problem.message))
 
     def _names_joined_with(self, problem: Problem) -> Problem | None:
         """The rules blame the release for every name it starts. With a nameOverride joined to

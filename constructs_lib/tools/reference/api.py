@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from constructs import Construct
+from pydantic import BaseModel
 
 import constructs_lib
 
@@ -48,7 +49,10 @@ def props_of(construct: type[Construct]) -> type[Any] | None:
         return None
     hint = hints[parameters[3]]
     candidates = typing.get_args(hint) or (hint,)
-    return next((c for c in candidates if inspect.isclass(c) and c is not type(None)), None)
+    # Only props classes and models: a construct built from plain values (a DependencyCluster
+    # from its manifests) has no props to document.
+    return next((c for c in candidates if inspect.isclass(c)
+                 and (dataclasses.is_dataclass(c) or issubclass(c, BaseModel))), None)
 
 
 def render() -> str:

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ...errors import show
-from ..pods import PodView, pods
-from ..serve_config import Component
+from ..errors import show
+from ..model.serve_config import Component
 from . import Finding
-
-if TYPE_CHECKING:
-    from ..environment import Environment
+from .serve_pods import PodView, ServeDeployment
 
 DECODE, PREFILL = Component.VLLM_WORKER, Component.PREFILL_WORKER
 
@@ -37,15 +34,6 @@ _DECODE_ROLES = {None, "kv_both", "kv_consumer"}
 _PREFILL_ROLES = {None, "kv_both", "kv_producer"}
 
 
-def _decode(env: Environment) -> PodView | None:
-    frontend = pods(env)[0]
-    return frontend if frontend.runs(DECODE) else None
-
-
-def _prefill_pods(env: Environment) -> list[PodView]:
-    return [pod for pod in pods(env) if pod.runs(PREFILL)]
-
-
 def _setting(value: Any) -> str:
     return "not set" if value is None else show(value)
 
@@ -56,62 +44,72 @@ def _kv(pod: PodView, component: Component) -> dict[str, Any] | None:
     return kv
 
 
-def decode_and_prefill_serve_the_same_model(env: Environment) -> Iterator[Finding]:
+def _peer(pod: PodView, other: PodView, component: Component, key: str) -> str:
+    """Where `other` sets `key`, as named in a finding about `pod`."""
+    same = pod.subject is other.subject
+    return other.written_at(component, key) if same else other.cited_at(component, key)
+
+
+def decode_and_prefill_serve_the_same_model(deployment: ServeDeployment) -> Iterator[Finding]:
     """Model, served name, block size, context length and KV connector agree across roles."""
-    decode = _decode(env)
+    decode = deployment.decode
     if decode is None:
         return
-    for prefill in _prefill_pods(env):
+    for prefill in deployment.prefill_pods:
         for key, reason in _SAME_ON_BOTH_SIDES.items():
             ours, theirs = prefill.setting(PREFILL, key), decode.setting(DECODE, key)
             if ours != theirs:
                 yield Finding(prefill.written_at(PREFILL, key),
                               f"{_setting(ours)}, but the decode worker's "
-                              f"({decode.written_at(DECODE, key)}) is {_setting(theirs)}; "
-                              f"{reason}")
+                              f"({_peer(prefill, decode, DECODE, key)}) is {_setting(theirs)}; "
+                              f"{reason}", subject=prefill.subject)
         ours_kv, theirs_kv = _kv(prefill, PREFILL), _kv(decode, DECODE)
         if ours_kv is None or theirs_kv is None:
             continue  # a missing connector matters only with remote prefill; reported there
         where = prefill.written_at(PREFILL, "kv-transfer-config")
         if ours_kv["kv_connector"] != theirs_kv["kv_connector"]:
             yield Finding(where, f"connector {ours_kv['kv_connector']}, but the decode worker's "
-                                 f"({decode.written_at(DECODE, 'kv-transfer-config')}) is "
+                                 f"({_peer(prefill, decode, DECODE, 'kv-transfer-config')}) is "
                                  f"{theirs_kv['kv_connector']}; both ends of the KV transfer "
-                                 "must use the same connector")
+                                 "must use the same connector", subject=prefill.subject)
         elif (ours_kv.get("kv_role") not in _PREFILL_ROLES
               or theirs_kv.get("kv_role") not in _DECODE_ROLES):
             yield Finding(where, f"kv_role {_setting(ours_kv.get('kv_role'))} with the decode "
                                  f"worker's kv_role {_setting(theirs_kv.get('kv_role'))}; "
                                  "prefill produces the KV cache and decode consumes it "
-                                 "(kv_producer/kv_consumer, or kv_both on both sides)")
+                                 "(kv_producer/kv_consumer, or kv_both on both sides)",
+                          subject=prefill.subject)
 
 
-def remote_prefill_has_what_it_needs(env: Environment) -> Iterator[Finding]:
+def remote_prefill_has_what_it_needs(deployment: ServeDeployment) -> Iterator[Finding]:
     """remote-prefill needs connectors on both sides, pipeline parallelism 1 and a prefill
     worker that runs."""
-    decode = _decode(env)
+    decode = deployment.decode
     if decode is None or decode.setting(DECODE, "remote-prefill") is not True:
         return
-    switch = decode.written_at(DECODE, "remote-prefill")
-    for pod, component in [(decode, DECODE)] + [(p, PREFILL) for p in _prefill_pods(env)]:
+    for pod, component in [(decode, DECODE)] + [(p, PREFILL) for p in deployment.prefill_pods]:
         if _kv(pod, component) is None:
             yield Finding(pod.written_at(component, "kv-transfer-config"),
-                          f"not set, but {switch} is true: disaggregated prefill moves the KV "
-                          "cache through a kv-transfer connector on both sides, e.g. "
-                          "'{\"kv_connector\":\"DynamoNixlConnector\"}'")
+                          f"not set, but {_peer(pod, decode, DECODE, 'remote-prefill')} is "
+                          "true: disaggregated prefill moves the KV cache through a "
+                          "kv-transfer connector on both sides, e.g. "
+                          "'{\"kv_connector\":\"DynamoNixlConnector\"}'", subject=pod.subject)
+    switch = decode.written_at(DECODE, "remote-prefill")
     pp = decode.setting(DECODE, "pipeline-parallel-size")
     if pp is not None and pp != 1:
         yield Finding(decode.written_at(DECODE, "pipeline-parallel-size"),
                       f"{pp}, but {switch} is true, and Dynamo v0.1 supports remote prefill "
                       "only with pipeline-parallel-size 1 (it would silently run the worker "
-                      "with 1); use tensor parallelism instead")
-    running = [p for p in _prefill_pods(env) if p.replicas > 0]
+                      "with 1); use tensor parallelism instead", subject=decode.subject)
+    running = [p for p in deployment.prefill_pods if p.replicas > 0]
     if not running:
-        where = "PrefillWorker is not in frontend.graph"
-        if env.prefill is not None:
-            where += f" and prefill.replicas is {env.prefill.replicas}"
+        where = f"PrefillWorker is not in {decode.path('graph')}"
+        pools = [p for p in deployment.pods if p.role == "prefill"]
+        for pool in pools:
+            where += f" and {pool.cite('replicas')} is {pool.replicas}"
         yield Finding(switch, f"true, but no PrefillWorker runs ({where}): prompts sent for "
-                              "remote prefill would wait in the queue forever")
+                              "remote prefill would wait in the queue forever",
+                      subject=decode.subject)
 
 
 # What Dynamo v0.1's workers force, whatever the configuration says: (key, forced value).
@@ -121,19 +119,20 @@ _PREFILL_WORKER_FORCES = [("enable-chunked-prefill", False), ("pipeline-parallel
 _REMOTE_PREFILL_FORCES = [("enable-chunked-prefill", False), ("preemption-mode", "swap")]
 
 
-def no_setting_dynamo_overrides(env: Environment) -> Iterator[Finding]:
+def no_setting_dynamo_overrides(deployment: ServeDeployment) -> Iterator[Finding]:
     """A setting the worker silently replaces at start-up is refused instead of ignored."""
-    decode = _decode(env)
+    decode = deployment.decode
     checks: list[tuple[PodView, Component, list[tuple[str, Any]], str]] = []
     if decode is not None and decode.setting(DECODE, "remote-prefill") is True:
         checks.append((decode, DECODE, _REMOTE_PREFILL_FORCES,
                        "VllmWorker, with remote-prefill true,"))
     checks += [(pod, PREFILL, _PREFILL_WORKER_FORCES, "PrefillWorker")
-               for pod in _prefill_pods(env)]
+               for pod in deployment.prefill_pods]
     for pod, component, forces, who in checks:
         for key, forced in forces:
             value = pod.setting(component, key)
             if value is not None and value != forced:
                 yield Finding(pod.written_at(component, key),
                               f"{show(value)}, but Dynamo v0.1's {who} always runs with "
-                              f"{key} {show(forced)} and ignores this setting; remove it")
+                              f"{key} {show(forced)} and ignores this setting; remove it",
+                              subject=pod.subject)

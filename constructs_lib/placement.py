@@ -1,4 +1,4 @@
-"""Where every GPU pod of an environment would run: a placement plan over its node pool.
+"""Where every GPU pod of a chart would run: a placement plan over its node pool.
 
 Each replica of each Dynamo Deployment is one pod with a fixed GPU request; a pod cannot span
 nodes. Pods in the host network that declare the same container port cannot share a node (the
@@ -7,8 +7,9 @@ first-fit decreasing, which is what a fresh cluster's scheduler ends up with for
 few sizes, backed by an exhaustive search when first-fit leaves a pod out, so that a
 deployment is refused only when no placement exists.
 
-An environment without a node pool is planned on the fewest nodes of DEFAULT_GPUS_PER_NODE
-GPUs (an H20 or H100 server), and is never refused for it.
+The pods are read from what the chart's Dynamo workloads emitted: their Deployments'
+replicas, GPUs and host ports. A chart without a node pool is planned on the fewest nodes of
+DEFAULT_GPUS_PER_NODE GPUs (an H20 or H100 server), and is never refused for it.
 """
 
 from __future__ import annotations
@@ -16,12 +17,24 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from .pods import pods
+from cdk8s import Chart
+from constructs import Construct
 
 if TYPE_CHECKING:
-    from .environment import Environment
+    from .workload import DynamoWorkload
+
+
+class NodePoolShape(Protocol):
+    """The GPU nodes a plan places pods on."""
+
+    @property
+    def count(self) -> int: ...
+    @property
+    def gpus_per_node(self) -> int: ...
+    @property
+    def gpu_product(self) -> str | None: ...
 
 DEFAULT_GPUS_PER_NODE = 8
 # Beyond this many pods only first-fit runs; an exhaustive search could take too long.
@@ -34,7 +47,7 @@ class PodReplica:
     """One pod of a Deployment."""
 
     role: str
-    """The section of the environment file that describes it: frontend or prefill."""
+    """The component of its workload (its `app.kubernetes.io/dynamo-component` label)."""
     deployment: str
     replica: int
     """1-based."""
@@ -78,7 +91,7 @@ class Plan:
     """The GPU nodes: the declared pool, or the fewest default-sized nodes that hold the pods."""
     gpus_per_node: int
     declared: bool
-    """Whether the node pool comes from the environment file."""
+    """Whether a node pool was declared (GpuNodePool, or `nodes` in the environment file)."""
     unplaced: tuple[PodReplica, ...]
     """GPU pods that find no node in the declared pool (empty when the deployment fits)."""
     needed_nodes: int | None
@@ -110,70 +123,50 @@ class Plan:
         return tuple(p for n in self.nodes for p in n.pods) + self.unplaced
 
 
-def pod_replicas(env: Environment) -> list[PodReplica]:
-    """Every Dynamo pod the environment runs, frontend first."""
-    from .environment import Generation
-
-    if env.dynamo is Generation.V1:
-        return _v1_pod_replicas(env)
+def pod_replicas(workloads: Sequence[DynamoWorkload]) -> list[PodReplica]:
+    """Every Dynamo pod the workloads run, as their Deployments declare them, in order."""
     replicas = []
-    for pod in pods(env):
-        for index in range(pod.replicas):
-            replicas.append(PodReplica(
-                role=pod.role,
-                deployment=pod.deployment,
-                replica=index + 1,
-                replicas=pod.replicas,
-                gpus=pod.resources.gpus,
-                decode_gpus=pod.decode_gpus,
-                prefill_gpus=pod.prefill_gpus,
-                host_ports=pod.ports if pod.host_network else (),
-                rdma=env.rdma.enabled,
-            ))
-    return replicas
-
-
-def _v1_pod_replicas(env: Environment) -> list[PodReplica]:
-    """Dynamo 1.x runs every worker as a pod of its own, and the frontend without a GPU."""
-    from .roles import decode_role, prefill_role
-
-    host_network = env.rdma.enabled and env.rdma.host_network
-    names = env.v1_names
-    pools = [("frontend", env.frontend.replicas, 0, (env.frontend.config.http_port,))]
-    for role in (decode_role(env), prefill_role(env)):
-        if role.workers:
-            gpus = role.groups[0].gpus_per_worker
-            pools.append((role.name, role.workers, gpus, (env.v1.system_port,)))
-    replicas = []
-    for component, count, gpus, ports in pools:
+    for workload in workloads:
+        count = workload.max_replicas
+        work = workload.gpu_work()
+        gpus = workload.gpus_per_pod
         for index in range(count):
             replicas.append(PodReplica(
-                role=component,
-                deployment=names.deployment(component),
+                role=workload.component,
+                deployment=workload.deployment_name,
                 replica=index + 1,
                 replicas=count,
                 gpus=gpus,
-                decode_gpus=gpus if component == "decode" else 0,
-                prefill_gpus=gpus if component == "prefill" else 0,
-                host_ports=ports if host_network else (),
-                rdma=env.rdma.enabled,
+                decode_gpus=work.get("decode", 0),
+                prefill_gpus=work.get("prefill", 0),
+                host_ports=workload.host_ports,
+                rdma=workload.uses_rdma,
             ))
     return replicas
 
 
-def plan(env: Environment) -> Plan:
-    """Place every GPU pod of `env` on its node pool (or on the fewest default nodes)."""
-    replicas = pod_replicas(env)
+def plan(scope: Construct, nodes: NodePoolShape | None = None) -> Plan:
+    """Place every GPU pod of the Dynamo workloads of `scope`'s chart on `nodes` (or, without a
+    declared pool, on the fewest nodes of DEFAULT_GPUS_PER_NODE GPUs)."""
+    from .dependencies import DependencyStack
+    from .rules.subjects import subjects_of
+    from .workload import DynamoWorkload
+
+    chart = Chart.of(scope)
+    workloads = subjects_of(chart, DynamoWorkload)
+    replicas = pod_replicas(workloads)
     gpu_pods = [p for p in replicas if p.gpus > 0]
     others = [f"{p.label} (no GPU)" for p in replicas if p.gpus == 0]
-    for settings, name in ((env.dependencies.etcd, env.dependency_names.etcd),
-                           (env.dependencies.nats, env.dependency_names.nats)):
-        if settings.enabled:
-            others += [f"{name}-{i}" for i in range(settings.replicas)]
-    if env.nodes is not None:
-        size = env.nodes.gpus_per_node
+    stacks = subjects_of(chart, DependencyStack)
+    for stack in stacks:
+        for cluster in (stack.etcd, stack.nats):
+            if cluster is not None:
+                members = cluster.stateful_set.manifest["spec"]["replicas"]
+                others += [f"{cluster.stateful_set.object_name}-{i}" for i in range(members)]
+    if nodes is not None:
+        size = nodes.gpus_per_node
         needed = fewest_nodes(gpu_pods, size)
-        count = env.nodes.count
+        count = nodes.count
     else:
         size = max([DEFAULT_GPUS_PER_NODE] + [p.gpus for p in gpu_pods])
         needed = fewest_nodes(gpu_pods, size)
@@ -182,28 +175,21 @@ def plan(env: Environment) -> Plan:
     unplaced: list[PodReplica] = []
     if assignment is None:
         assignment, unplaced = first_fit(gpu_pods, count, size)
+    rdma = [w for w in workloads if w.uses_rdma]
     return Plan(
         nodes=tuple(Node(f"node-{i + 1}", size, tuple(placed))
                     for i, placed in enumerate(assignment)),
         gpus_per_node=size,
-        declared=env.nodes is not None,
+        declared=nodes is not None,
         unplaced=tuple(unplaced),
         needed_nodes=needed,
         other_pods=tuple(others),
-        gpu_product=env.nodes.gpu_product if env.nodes else None,
-        rdma=env.rdma.enabled,
-        network_mode=env.rdma.network_mode if env.rdma.enabled else None,
-        host_network=env.rdma.enabled and env.rdma.host_network,
-        etcd_tls_dns_names=etcd_tls_dns_names(env),
+        gpu_product=nodes.gpu_product if nodes else None,
+        rdma=bool(rdma),
+        network_mode=rdma[0].rdma.network_mode if rdma and rdma[0].rdma else None,
+        host_network=any(w.host_network for w in workloads),
+        etcd_tls_dns_names=tuple(name for stack in stacks for name in stack.etcd_tls_dns_names),
     )
-
-
-def etcd_tls_dns_names(env: Environment) -> tuple[str, ...]:
-    """The names etcd's server certificate needs when the environment turns its TLS on."""
-    etcd = env.dependencies.etcd
-    if etcd.tls is None or not etcd.enabled:
-        return ()
-    return env.dependency_names.etcd_server_dns_names(env.namespace, etcd.replicas)
 
 
 def _decreasing(pods: Sequence[PodReplica]) -> list[PodReplica]:

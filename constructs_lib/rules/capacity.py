@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from .. import placement
-from . import Finding
-
-if TYPE_CHECKING:
-    from ..environment import Environment
+from . import Finding, Locator
 
 
 def _gpus(count: int) -> str:
     return f"{count} GPU" if count == 1 else f"{count} GPUs"
 
 
-def deployment_fits_nodes(env: Environment) -> Iterator[Finding]:
+def deployment_fits_nodes(plan: placement.Plan, locator: Locator) -> Iterator[Finding]:
     """Every GPU pod finds a node of the declared pool; otherwise say what is missing where."""
-    if env.nodes is None:
-        return
-    plan = placement.plan(env)
     if plan.fits:
         return
     size, count = plan.gpus_per_node, len(plan.nodes)
@@ -30,7 +23,7 @@ def deployment_fits_nodes(env: Environment) -> Iterator[Finding]:
             too_big.setdefault(pod.deployment, pod)
     if too_big:
         for pod in too_big.values():
-            yield Finding("nodes.gpus_per_node",
+            yield Finding(locator.field("gpus_per_node"),
                           f"{size}, but each {pod.deployment} pod requests {pod.gpus} "
                           f"nvidia.com/gpu and a pod cannot span nodes: {_gpus(pod.gpus - size)} "
                           "missing on every node that would run one")
@@ -44,6 +37,6 @@ def deployment_fits_nodes(env: Environment) -> Iterator[Finding]:
     if ports:
         reasons.append(f"pods in the host network that declare port "
                        f"{', '.join(map(str, ports))} cannot share a node")
-    yield Finding("nodes.count",
+    yield Finding(locator.field("count"),
                   f"{count}, but the deployment needs {plan.needed_nodes} nodes of "
                   f"{_gpus(size)}: {'; '.join(reasons)}; no node is left for {missing}")

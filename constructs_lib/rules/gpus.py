@@ -9,37 +9,34 @@ waits forever for GPUs, or an engine that uses fewer GPUs than it was given.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
-from ..pods import WORKERS, pods
 from . import Finding
-
-if TYPE_CHECKING:
-    from ..environment import Environment
+from .serve_pods import WORKERS, ServeDeployment
 
 
-def _gpus(count: int) -> str:
+def gpu_count(count: int) -> str:
     return f"{count} GPU" if count == 1 else f"{count} GPUs"
 
 
-def pod_gpus_match_workers(env: Environment) -> Iterator[Finding]:
+def pod_gpus_match_workers(deployment: ServeDeployment) -> Iterator[Finding]:
     """A pod requests exactly the GPUs its components' workers take (sum of workers x gpu)."""
-    for pod in pods(env):
+    for pod in deployment.pods:
         asked = pod.config.gpus(list(pod.components))
-        if asked == pod.resources.gpus:
+        if asked == pod.gpus:
             continue
         parts = [f"{c.value} {pod.config.workers(c)} x {pod.config.gpus_per_worker(c)}"
                  for c in pod.components if pod.worker_gpus(c)]
         breakdown = " + ".join(parts) if parts else "none of them takes a GPU"
         yield Finding(pod.path("resources", "gpus"),
-                      f"{pod.resources.gpus} nvidia.com/gpu, but the components of the "
+                      f"{pod.gpus} nvidia.com/gpu, but the components of the "
                       f"{pod.role} pod ask for {asked}: {breakdown} (ServiceArgs workers x "
-                      f"resources.gpu); set it to {asked}, or change ServiceArgs")
+                      f"resources.gpu); set it to {asked}, or change ServiceArgs",
+                      subject=pod.subject)
 
 
-def parallelism_matches_worker_gpus(env: Environment) -> Iterator[Finding]:
+def parallelism_matches_worker_gpus(deployment: ServeDeployment) -> Iterator[Finding]:
     """Each vLLM worker's tensor x pipeline parallelism equals the GPUs it is given."""
-    for pod in pods(env):
+    for pod in deployment.pods:
         for component in WORKERS:
             if not pod.runs(component):
                 continue
@@ -57,9 +54,10 @@ def parallelism_matches_worker_gpus(env: Environment) -> Iterator[Finding]:
             if pp and pp != 1:
                 received += f" x pipeline-parallel-size {pp}"
             where = pod.written_at(component, "tensor-parallel-size")
-            if ".Common." in where:
+            if ".Common." in f".{where}":
                 received += f" (inherited by {component.value} through common-configs)"
             yield Finding(where,
-                          f"{received} needs {_gpus(needed)} per worker, but {source} gives "
+                          f"{received} needs {gpu_count(needed)} per worker, but {source} gives "
                           f"each {component.value} worker {given}; tensor-parallel-size x "
-                          "pipeline-parallel-size must equal the GPUs per worker")
+                          "pipeline-parallel-size must equal the GPUs per worker",
+                          subject=pod.subject)

@@ -1,0 +1,30 @@
+"""Every rule that refuses a deployment, by name, in the order a reader fixes what they find."""
+
+from __future__ import annotations
+
+PROBLEM_RULES: tuple[str, ...] = (
+    # Settings
+    "dependencies_are_reachable",
+    "etcd_tls_applies_to_the_own_etcd",
+    "generated_names_are_valid",
+    "ports_are_distinct",
+    "etcd_tls_needs_dynamo_v1",
+    "clients_are_admitted",
+    # Pods
+    "pod_gpus_match_workers",
+    "parallelism_matches_worker_gpus",
+    "decode_and_prefill_serve_the_same_model",
+    "remote_prefill_has_what_it_needs",
+    "one_prefill_pool_in_v1",
+    "no_setting_dynamo_overrides",
+    # Placement
+    "deployment_fits_nodes",
+)
+
+ONLY_WHEN_COMPOSED_BY_HAND: frozenset[str] = frozenset({"clients_are_admitted"})
+"""Rules a chart composed from an environment file cannot break: it wires the constructs
+itself."""
+
+
+def report_order(rule: str) -> int:
+    return PROBLEM_RULES.index(rule) if rule in PROBLEM_RULES else len(PROBLEM_RULES)
