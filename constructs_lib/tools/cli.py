@@ -15,6 +15,12 @@ from . import run_local_command as _run_local_command
 EXIT_INPUT_ERROR = 2
 EXIT_OUTPUT_ERROR = 1
 
+# jsii prints an 11-line box on every run on Node 20, which its current releases no longer
+# support (since 2026-10-30). This project's tests run on Node 20 too, so its own commands keep
+# jsii quiet about that one version; a value set by the user wins (an empty one shows the box),
+# and jsii's other warnings (an untested, known-broken or deprecated Node) are untouched.
+JSII_QUIET_END_OF_LIFE = ("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
 
 def _print_warnings(warnings: list[Problem]) -> None:
     for warning in warnings:
@@ -116,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before any command imports cdk8s, which starts jsii's Node process.
+    os.environ.setdefault(*JSII_QUIET_END_OF_LIFE)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
