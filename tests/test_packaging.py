@@ -240,3 +240,16 @@ def test_the_installed_command_keeps_jsii_quiet_about_node_20_unless_told_otherw
     assert (END_OF_LIFE_BOX in result.stderr) == box
     if not box:  # only synth's own advice, if the environment earns any
         assert all(line.startswith("warning: ") for line in result.stderr.splitlines())
+
+
+WHEEL_COMMAND = ".venv/bin/python -m build --wheel --outdir wheels ."
+
+
+def test_the_readme_builds_the_wheel_with_the_project_venv_into_a_folder_git_ignores() -> None:
+    # The system Python has no `build`; scripts/setup.sh installs it into .venv (test extras).
+    assert WHEEL_COMMAND in (ROOT / "README.md").read_text()
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(["git", "check-ignore", "-q", "wheels/dynamo_cdk8s-0.1.0.whl"],
+                             cwd=ROOT, timeout=60)
+    assert ignored.returncode == 0, "wheels/ is not ignored by git"
