@@ -65,10 +65,17 @@ class KvTransferConfig(StrictModel):
     """vLLM's `--kv-transfer-config`, which the config file carries as a JSON string."""
 
     kv_connector: str
+    """The connector that moves the KV cache between workers: `DynamoNixlConnector` for Dynamo
+    v0.1 (a 1.x environment renders it as vLLM's `NixlConnector`)."""
     kv_role: str | None = None
+    """Whether the worker produces the KV cache, consumes it or both (`kv_producer`,
+    `kv_consumer`, `kv_both`). Default: vLLM's."""
     kv_buffer_device: str | None = None
+    """Where the connector buffers the KV cache (`cuda` or `cpu`). Default: vLLM's."""
     kv_buffer_size: float | None = None
+    """The size of the connector's buffer, in bytes. Default: vLLM's."""
     engine_id: str | None = None
+    """The engine id that KV transfers address this worker by. Default: vLLM's."""
 
     @model_validator(mode="before")
     @classmethod
@@ -156,7 +163,12 @@ class FrontendSection(Section):
 
 
 class EngineSection(Section):
-    """Processor, Router and the vLLM workers: Dynamo's own keys and vLLM engine arguments."""
+    """Processor, Router and the vLLM workers: Dynamo's own keys and vLLM engine arguments.
+
+    Keys not listed here are further vLLM engine arguments, passed on as written: flag names
+    without the leading `--`, in lower-case kebab-case, each with a scalar or a list of scalars.
+    A key that looks like a misspelling of a listed one is refused.
+    """
 
     model_config = ConfigDict(frozen=True, validate_by_name=False, validate_by_alias=True,
                               extra="allow", use_attribute_docstrings=True)
