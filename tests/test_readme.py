@@ -54,3 +54,14 @@ def test_the_readme_s_example_of_refused_input_is_what_synth_prints(tmp_path: Pa
         assert any(p == line or (line.endswith("...") and p.startswith(line[:-3]))
                    for p in printed), (line, printed)
     assert len(printed) == len(block.group(1).splitlines())
+
+
+def test_the_readme_says_to_create_the_namespace_of_every_shipped_environment() -> None:
+    from constructs_lib.model.loader import load_environment
+    from tests.conftest import ENVIRONMENTS
+
+    readme = (ROOT / "README.md").read_text()
+    gitops = readme.split("## GitOps\n")[1].split("\n## ")[0]
+    for path in sorted(ENVIRONMENTS.glob("*.yaml")):
+        namespace = load_environment(path).namespace
+        assert f"`kubectl create namespace {namespace}`" in gitops, path.name
