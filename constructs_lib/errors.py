@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +27,22 @@ class ConfigError(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class KeyMistakes(ValueError):
+    """Raised by a validator about keys of the mapping it validates, so that each mistake is
+    reported at its own key (`section.key: message`) instead of once for the whole mapping."""
+
+    def __init__(self, mistakes: dict[str, str]) -> None:
+        self.mistakes = dict(mistakes)
+        super().__init__("; ".join(f"{key!r}: {message}" for key, message in mistakes.items()))
+
+
+def did_you_mean(key: str, known: Iterable[str], cutoff: float = 0.75) -> str | None:
+    """The known key that `key` most likely misspells (or miscapitalizes), if any."""
+    known = list(known)
+    close = difflib.get_close_matches(key, known, n=1, cutoff=cutoff)
+    return close[0] if close else next((k for k in known if k.lower() == key.lower()), None)
 
 
 def show(value: Any) -> str:

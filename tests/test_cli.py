@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -75,6 +76,40 @@ def test_plan_of_an_unknown_environment_lists_the_known_ones(
     assert capsys.readouterr().err == (
         f"prod: neither an environment file nor an environment in {ENVIRONMENTS}/ (it has: "
         f"{', '.join(sorted(SHIPPED))})\n")
+
+
+def test_plan_of_a_misspelt_environment_says_which_one_it_probably_means(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["plan", "multi-nod", "--environments-dir", str(ENVIRONMENTS)]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"multi-nod: neither an environment file nor an environment in {ENVIRONMENTS}/; did you "
+        "mean 'multi-node'? (it has: ")
+
+
+def test_a_misspelt_command_gets_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["synht"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "python -m constructs_lib: error: argument COMMAND: invalid choice: 'synht' "
+        "(did you mean 'synth'?)")
+    with pytest.raises(SystemExit):
+        cli.main(["frobnicate"])
+    assert "did you mean" not in capsys.readouterr().err
+
+
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    parser = cli.build_parser()
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(commands.choices)
+
+
+@pytest.mark.parametrize("name", sorted(_commands()))
+def test_every_command_has_a_description_and_every_option_a_help_text(name: str) -> None:
+    command = _commands()[name]
+    assert command.description, f"`{name} --help` has no description"
+    assert not [action.option_strings or action.dest for action in command._actions
+                if not action.help], f"`{name} --help` has arguments without a help text"
 
 
 def test_plan_of_an_environment_that_does_not_fit_says_what_is_missing(

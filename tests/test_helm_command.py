@@ -91,8 +91,11 @@ def test_ignore_unknown_warns_and_writes(values_file: Path, tmp_path: Path,
     assert warnings[1].startswith(f"warning: {values_file}: rdma.enable: false, while the decode")
     assert all(line.startswith("warning: ") for line in warnings)
     # 11 resources of the seed's kinds, and a NetworkPolicy each for etcd, NATS and Dynamo
-    assert captured.out.splitlines() == [f"r1: 14 resources -> {output}",
-                                         f"environment file -> {environment}"]
+    # The summary synth prints, then where the environment file went.
+    out = captured.out.splitlines()
+    assert out[0] == f"r1: 14 resources -> {output}"
+    assert out[1].startswith("  ConfigMap 3, Service 5, ") and out[1].endswith("; 8 GPUs on 1 node")
+    assert out[2:] == [f"environment file -> {environment}"]
     files = sorted(p.name for p in output.iterdir())
     assert "Deployment.old-release.k8s.yaml" not in files
     assert "Deployment.r1-dynamo-single.k8s.yaml" in files
@@ -101,7 +104,7 @@ def test_ignore_unknown_warns_and_writes(values_file: Path, tmp_path: Path,
     kustomization = yaml.safe_load((output / "kustomization.yaml").read_text())
     assert sorted(kustomization["resources"]) == sorted(f for f in files if f.endswith(".k8s.yaml"))
     text = environment.read_text()
-    assert text.splitlines()[:6] == [
+    assert text.splitlines()[1:7] == [
         "# Converted from the seed Helm chart's values by",
         f"#   python -m constructs_lib from-helm-values -f {values_file} --set rdma.enabled=true "
         "--release r1 --namespace default",
@@ -166,7 +169,7 @@ def test_set_string_and_set_file_layer_over_files_and_set_in_helms_order(
     [deployment] = [d for d in read_documents(tmp_path / "out") if d["kind"] == "Deployment"]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert {key: labels[key] for key in expected} == expected
-    assert environment.read_text().splitlines()[1] == (
+    assert environment.read_text().splitlines()[2] == (
         f"#   python -m constructs_lib from-helm-values -f {values} --set "
         "podLabels.a=x,podLabels.b=y,podLabels.c=z --set-string podLabels.a=true,podLabels.b=8 "
         f"--set-file podLabels.a={tier} --release r1 --namespace default")
@@ -324,3 +327,28 @@ def test_a_real_process_exits_2_without_a_traceback(tmp_path: Path) -> None:
         "tke-direct)")
     assert process.stdout == ""
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("with_schema", [True, False], ids=["schema-here", "no-schema-here"])
+def test_the_written_environment_names_the_schema_in_its_first_line_as_shipped_files_do(
+        values_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], with_schema: bool) -> None:
+    # Relative to where `python -m constructs_lib schema` writes it: the current folder.
+    monkeypatch.chdir(tmp_path)
+    if with_schema:
+        (tmp_path / "schema").mkdir()
+        (tmp_path / "schema" / "environment.schema.json").write_bytes(
+            (ROOT / "schema" / "environment.schema.json").read_bytes())
+    code = run("-f", str(values_file), "--release", "r1", "--output", "out",
+               "--write-environment", "environments/r1.yaml")
+    assert code == 0, capsys.readouterr().err
+    first = (tmp_path / "environments" / "r1.yaml").read_text().splitlines()[0]
+    shipped = (ROOT / "environments" / "dev.yaml").read_text().splitlines()[0]
+    assert first == shipped == "# yaml-language-server: $schema=../schema/environment.schema.json"
+    last = capsys.readouterr().out.splitlines()[-1]
+    if with_schema:
+        assert last == "environment file -> environments/r1.yaml"
+    else:
+        assert last == ("environment file -> environments/r1.yaml (its first line names "
+                        "schema/environment.schema.json for editors; `python -m constructs_lib "
+                        "schema` writes it)")

@@ -165,7 +165,8 @@ def test_the_written_environment_says_the_same(name: str, migrated: dict[str, Mi
     case = result.case
     expected = convert(gather(case.files, case.sets).values, case.release, case.namespace)
     assert load_environment(result.environment_file) == expected.environment
-    text = result.environment_file.read_text()
+    modeline, text = result.environment_file.read_text().split("\n", 1)
+    assert modeline.startswith("# yaml-language-server: $schema=")
     assert text.startswith("# Converted from the seed Helm chart's values by\n"
                            "#   python -m constructs_lib from-helm-values -f ")
     assert f"--release {case.release} --namespace {case.namespace}\n" in text

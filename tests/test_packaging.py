@@ -171,3 +171,84 @@ def test_the_installed_command_synthesizes_the_committed_output(installed: Path,
     assert sorted(p.name for p in written.iterdir()) == names
     _, mismatch, errors = filecmp.cmpfiles(written, expected, names, shallow=False)
     assert not mismatch and not errors
+
+
+# jsii's box when it runs on a Node release it no longer supports.
+END_OF_LIFE_BOX = "end-of-life and not supported anymore"
+QUIET_NODE_20 = "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"
+SMALL_APP = textwrap.dedent('''
+    import cdk8s
+
+    from constructs_lib import DependencyStack, DependencyStackProps
+
+    app = cdk8s.App(outdir="out")
+    chart = cdk8s.Chart(app, "mine", namespace="team")
+    DependencyStack(chart, "deps", DependencyStackProps(release="mine", namespace="team"))
+    app.synth()
+''')
+
+
+def _node(major: str) -> str:
+    """A Node of that major version for jsii (JSII_NODE), or skip."""
+    candidates = [ROOT / "node_modules" / ".bin" / "node", shutil.which("node")]
+    for node in candidates:
+        if node and Path(node).exists():
+            version = subprocess.run([str(node), "--version"], capture_output=True, text=True,
+                                     timeout=60).stdout.strip()
+            if version.startswith(f"v{major}."):
+                return str(node)
+    pytest.skip(f"no Node {major} here")
+
+
+def _user_env(node: str, **settings: str) -> dict[str, str]:
+    """A wheel user's environment: none of this repository's jsii settings (scripts/with-env)."""
+    env = {k: v for k, v in _clean_env().items() if not k.startswith("JSII_")}
+    return {**env, "JSII_NODE": node, **settings}
+
+
+@pytest.mark.parametrize("major, settings, box", [
+    ("22", {}, False),
+    ("20", {}, True),
+    ("20", {QUIET_NODE_20: "20"}, False),
+], ids=["node-22", "node-20", "node-20-with-the-readme-setting"])
+def test_an_app_of_a_wheel_user_has_a_clean_stderr_on_the_node_versions_the_readme_names(
+        installed: Path, tmp_path: Path, major: str, settings: dict[str, str],
+        box: bool) -> None:
+    # The README: jsii supports Node 22 and 24; on Node 20 it prints its end-of-life box on
+    # every run unless the app's environment sets the variable. The library does not set it
+    # for an app: `import cdk8s` may come first, and it is the app's environment.
+    (tmp_path / "app.py").write_text(SMALL_APP)
+    result = subprocess.run([str(installed), "app.py"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300, env=_user_env(_node(major), **settings))
+    assert result.returncode == 0, result.stderr
+    if box:
+        assert END_OF_LIFE_BOX in result.stderr
+    else:
+        assert result.stderr == ""
+
+
+@pytest.mark.parametrize("settings, box", [({}, False), ({QUIET_NODE_20: ""}, True)],
+                         ids=["default", "the-user-asks-for-the-box"])
+def test_the_installed_command_keeps_jsii_quiet_about_node_20_unless_told_otherwise(
+        installed: Path, tmp_path: Path, settings: dict[str, str], box: bool) -> None:
+    shutil.copy(ENVIRONMENTS / "dev.yaml", tmp_path / "dev.yaml")
+    result = subprocess.run([str(installed.parent / "dynamo-cdk8s"), "synth", "dev.yaml", "-o",
+                             "out"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env=_user_env(_node("20"), **settings))
+    assert result.returncode == 0, result.stderr
+    assert (END_OF_LIFE_BOX in result.stderr) == box
+    if not box:  # only synth's own advice, if the environment earns any
+        assert all(line.startswith("warning: ") for line in result.stderr.splitlines())
+
+
+WHEEL_COMMAND = ".venv/bin/python -m build --wheel --outdir wheels ."
+
+
+def test_the_readme_builds_the_wheel_with_the_project_venv_into_a_folder_git_ignores() -> None:
+    # The system Python has no `build`; scripts/setup.sh installs it into .venv (test extras).
+    assert WHEEL_COMMAND in (ROOT / "README.md").read_text()
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(["git", "check-ignore", "-q", "wheels/dynamo_cdk8s-0.1.0.whl"],
+                             cwd=ROOT, timeout=60)
+    assert ignored.returncode == 0, "wheels/ is not ignored by git"

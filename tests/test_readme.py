@@ -29,3 +29,39 @@ def test_readme_example_runs(index: int, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert list(tmp_path.glob("out/*.k8s.yaml")), "the example synthesized nothing"
     assert "llama-dynamo-single" in result.stdout
+
+
+def test_the_readme_s_example_of_refused_input_is_what_synth_prints(tmp_path: Path) -> None:
+    block = re.search(r"the value received and what is allowed, for example\n\n```text\n(.*?)```",
+                      (ROOT / "README.md").read_text(), re.S)
+    assert block, "the README's example of refused input moved"
+    prod = tmp_path / "environments" / "prod.yaml"
+    prod.parent.mkdir()
+    text = (ROOT / "environments" / "multi-node.yaml").read_text()
+    for old, new in (("\nrelease:", "\nrelase:"), ("network_mode: tke-route-eni", "network_mode: "
+                     "tke-vpc"), ("tensor-parallel-size: 4", "tensor-paralel-size: 4")):
+        assert old in text
+        text = text.replace(old, new, 1)
+    prod.write_text(text)
+    result = subprocess.run([sys.executable, "-m", "constructs_lib", "synth",
+                             "environments/prod.yaml", "-o", "out"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2
+    printed = result.stderr.splitlines()
+    for line in block.group(1).splitlines():
+        # An example line may end in "..." where the list of allowed keys goes on.
+        assert any(p == line or (line.endswith("...") and p.startswith(line[:-3]))
+                   for p in printed), (line, printed)
+    assert len(printed) == len(block.group(1).splitlines())
+
+
+def test_the_readme_says_to_create_the_namespace_of_every_shipped_environment() -> None:
+    from constructs_lib.model.loader import load_environment
+    from tests.conftest import ENVIRONMENTS
+
+    readme = (ROOT / "README.md").read_text()
+    gitops = readme.split("## GitOps\n")[1].split("\n## ")[0]
+    for path in sorted(ENVIRONMENTS.glob("*.yaml")):
+        namespace = load_environment(path).namespace
+        assert f"`kubectl create namespace {namespace}`" in gitops, path.name

@@ -9,7 +9,7 @@ import re
 import pytest
 
 import constructs_lib
-from constructs_lib.tools.reference import api, schema
+from constructs_lib.tools.reference import api, environment_doc, schema
 from constructs_lib.tools.reference.props import REQUIRED, dataclass_bases, own_fields
 from tests.conftest import ROOT
 
@@ -67,7 +67,8 @@ def test_every_environment_key_is_in_the_environment_file_reference(rendered: st
     for name, definition in sections.items():
         assert f'<a id="env-{name.lower()}"></a>' in environment_part, name
         part = environment_part.split(f'<a id="env-{name.lower()}"></a>')[1].split("<a id=")[0]
-        for key in definition.get("properties", {}):
+        # A section that may also be a string (kv-transfer-config) lists its mapping's keys.
+        for key in environment_doc.keyed_form(definition)[0].get("properties", {}):
             assert re.search(rf"^\| `{re.escape(key)}` \|", part, re.M), f"{name}.{key}"
     links = set(re.findall(r"\]\(#([a-z0-9-]+)\)", rendered))
     anchors = set(re.findall(r'<a id="([a-z0-9-]+)"></a>', rendered))

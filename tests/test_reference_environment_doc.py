@@ -33,3 +33,30 @@ def test_a_section_defaulting_to_its_own_defaults_says_so_instead_of_repeating_t
     assert "| `plain` | [Part](#env-part) | each key's default |  |" in lines
     assert '| `tuned` | [Part](#env-part) | `{"size": 2}` |  |' in lines
     assert lines.index("### Top") < lines.index("### Part")
+
+
+def test_a_section_that_may_also_be_written_as_a_string_lists_the_keys_of_its_mapping() -> None:
+    # As vLLM's kv-transfer-config: a mapping, or the same as a JSON string.
+    schema = {
+        "title": "Top", "type": "object",
+        "properties": {"kv": {"$ref": "#/$defs/Kv"}},
+        "$defs": {"Kv": {"description": "Either form.", "anyOf": [
+            {"type": "string", "contentMediaType": "application/json"},
+            {"type": "object", "required": ["connector"], "properties": {
+                "connector": {"type": "string", "description": "Which."},
+                "role": {"type": "string", "default": "both"}}}]}},
+    }
+    lines = render(schema)
+    section = lines[lines.index("### Kv"):]
+    assert section[:5] == ["### Kv", "", "Either form.", "",
+                           "A mapping of these keys, or the same as string (JSON):"]
+    assert "| `connector` | string | required | Which. |" in section
+    assert "| `role` | string | `both` |  |" in section
+
+
+def test_an_open_section_says_what_its_other_keys_are() -> None:
+    from constructs_lib.tools.reference.schema import environment_schema
+
+    for name, definition in environment_schema()["$defs"].items():
+        if definition.get("additionalProperties") is True:
+            assert "not listed" in definition.get("description", ""), name

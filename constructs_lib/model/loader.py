@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ConfigError, Problem, show
+from ..errors import ConfigError, KeyMistakes, Problem, did_you_mean, show
 from .environment import Environment
 from .rules import RuleViolations
 from .rules import warnings as rule_warnings
@@ -53,6 +53,7 @@ def _first_model(annotation: Any) -> Any:
 def problems_from(error: ValidationError, source: str, root: type[BaseModel],
                   prefix: tuple[int | str, ...] = ()) -> list[Problem]:
     problems = []
+    meant: set[tuple[int | str, ...]] = set()  # keys an unknown key probably misspells
     for item in error.errors(include_url=False):
         violations = item.get("ctx", {}).get("error")
         if isinstance(violations, RuleViolations):
@@ -61,11 +62,19 @@ def problems_from(error: ValidationError, source: str, root: type[BaseModel],
         loc = tuple(p for p in item["loc"] if not str(p).startswith("function-"))
         # pydantic names union members in the location; the user never wrote those
         loc = tuple(p for p in loc if not (isinstance(p, str) and p in _UNION_TAGS))
+        if isinstance(violations, KeyMistakes):
+            problems += [Problem(source, field_path(prefix + loc + (key,)), message)
+                         for key, message in violations.mistakes.items()]
+            continue
         kind, received = item["type"], item.get("input")
         if kind == "extra_forbidden":
             owner = _model_at(root, loc[:-1])
             allowed = sorted(f.alias or n for n, f in owner.model_fields.items()) if owner else []
-            message = (f"unknown key; allowed here: {', '.join(allowed)}" if allowed
+            close = did_you_mean(str(loc[-1]), allowed) if loc else None
+            hint = f" (did you mean {close!r}?)" if close else ""
+            if close:
+                meant.add(prefix + loc[:-1] + (close,))
+            message = (f"unknown key{hint}; allowed here: {', '.join(allowed)}" if allowed
                        else "unknown key")
         elif kind == "missing":
             message = "required, but missing"
@@ -77,7 +86,10 @@ def problems_from(error: ValidationError, source: str, root: type[BaseModel],
                 text += f" (received {show(received)})"
             message = text
         problems.append(Problem(source, field_path(prefix + loc), message))
-    return problems
+    # A required key reported missing next to its misspelling says the same thing twice.
+    missing = {field_path(key) for key in meant}
+    return [p for p in problems
+            if not (p.message == "required, but missing" and p.field in missing)]
 
 
 _UNION_TAGS = {"str", "int", "float", "bool", "list[str]", "dict[str,str]", "none"}

@@ -8,7 +8,6 @@ typed, others pass through unchanged unless they look like a misspelling of a kn
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from enum import StrEnum
@@ -26,6 +25,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from ..errors import KeyMistakes, did_you_mean, show
 from .base import Count, Port, PositiveCount, Quantity, StrictModel
 
 RouterMode = Literal["kv", "round-robin", "random"]
@@ -65,10 +65,17 @@ class KvTransferConfig(StrictModel):
     """vLLM's `--kv-transfer-config`, which the config file carries as a JSON string."""
 
     kv_connector: str
+    """The connector that moves the KV cache between workers: `DynamoNixlConnector` for Dynamo
+    v0.1 (a 1.x environment renders it as vLLM's `NixlConnector`)."""
     kv_role: str | None = None
+    """Whether the worker produces the KV cache, consumes it or both (`kv_producer`,
+    `kv_consumer`, `kv_both`). Default: vLLM's."""
     kv_buffer_device: str | None = None
+    """Where the connector buffers the KV cache (`cuda` or `cpu`). Default: vLLM's."""
     kv_buffer_size: float | None = None
+    """The size of the connector's buffer, in bytes. Default: vLLM's."""
     engine_id: str | None = None
+    """The engine id that KV transfers address this worker by. Default: vLLM's."""
 
     @model_validator(mode="before")
     @classmethod
@@ -156,7 +163,12 @@ class FrontendSection(Section):
 
 
 class EngineSection(Section):
-    """Processor, Router and the vLLM workers: Dynamo's own keys and vLLM engine arguments."""
+    """Processor, Router and the vLLM workers: Dynamo's own keys and vLLM engine arguments.
+
+    Keys not listed here are further vLLM engine arguments, passed on as written: flag names
+    without the leading `--`, in lower-case kebab-case, each with a scalar or a list of scalars.
+    A key that looks like a misspelling of a listed one is refused.
+    """
 
     model_config = ConfigDict(frozen=True, validate_by_name=False, validate_by_alias=True,
                               extra="allow", use_attribute_docstrings=True)
@@ -188,22 +200,24 @@ class EngineSection(Section):
     @model_validator(mode="after")
     def _check_pass_through_arguments(self) -> EngineSection:
         known = [f.alias or name for name, f in type(self).model_fields.items()]
-        mistakes = []
+        mistakes = {}
         for key, value in (self.model_extra or {}).items():
-            close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
+            # Stricter than for a closed section: a new engine argument may resemble a known one.
+            close = did_you_mean(key, known, cutoff=0.8)
             if close:
-                mistakes.append(f"unknown key {key!r}; did you mean {close[0]!r}?")
+                mistakes[key] = f"unknown key (did you mean {close!r}?)"
             elif not _KEBAB.match(key):
-                mistakes.append(
-                    f"unknown key {key!r}: engine arguments are vLLM flag names without "
-                    "the leading '--', in lower-case kebab-case (for example enforce-eager)"
+                mistakes[key] = (
+                    "unknown key: engine arguments are vLLM flag names without the leading "
+                    "'--', in lower-case kebab-case (for example enforce-eager)"
                 )
             elif not isinstance(value, (str, int, float, bool)) and not (
                 isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value)
             ):
-                mistakes.append(f"engine argument {key!r} must be a scalar or a list of scalars")
+                mistakes[key] = ("an engine argument must be a scalar or a list of scalars "
+                                 f"(received {show(value)})")
         if mistakes:
-            raise ValueError("; ".join(mistakes))
+            raise KeyMistakes(mistakes)
         return self
 
 

@@ -8,12 +8,29 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import Any, cast
 
-from ..errors import ConfigError, Problem
+from ..errors import ConfigError, Problem, did_you_mean
 from . import run_local_command as _run_local_command
 
 EXIT_INPUT_ERROR = 2
 EXIT_OUTPUT_ERROR = 1
+
+# jsii prints an 11-line box on every run on Node 20, which its current releases no longer
+# support (since 2026-10-30). This project's tests run on Node 20 too, so its own commands keep
+# jsii quiet about that one version; a value set by the user wins (an empty one shows the box),
+# and jsii's other warnings (an untested, known-broken or deprecated Node) are untouched.
+JSII_QUIET_END_OF_LIFE = ("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+SYNTH_DESCRIPTION = """\
+Validates every environment file first (types, known keys, and the rules that refuse a
+deployment that cannot work), printing one line per problem with exit code 2 and writing
+nothing; then writes each environment into DIR/<environment>/: one file per resource,
+kustomization.yaml and PLAN.md. DIR is replaced as a whole, only once everything is written,
+and the command ends with a line per environment: its resources by kind and the GPUs its
+Deployments request.
+"""
 
 
 def _print_warnings(warnings: list[Problem]) -> None:
@@ -49,6 +66,19 @@ class _HelpFormatter(argparse.HelpFormatter):
             self._action_max_length = max(self._action_max_length, indented)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Says which command (or choice) a mistyped one most likely means, as the environment
+    file checks do for keys."""
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if action.choices is not None and value not in action.choices:
+            close = did_you_mean(str(value), [str(choice) for choice in action.choices])
+            if close is not None:
+                raise argparse.ArgumentError(
+                    action, f"invalid choice: {value!r} (did you mean {close!r}?)")
+        super()._check_value(action, value)
+
+
 def _version() -> str:
     try:
         return metadata.version("dynamo-cdk8s")
@@ -65,8 +95,10 @@ def _environment_file(reference: str, directory: Path) -> Path:
         if candidate.is_file():
             return candidate
     known = sorted(p.stem for p in directory.glob("*.y*ml")) if directory.is_dir() else []
+    close = did_you_mean(reference, known)
     raise ConfigError([Problem(reference, "", (
         f"neither an environment file nor an environment in {directory}/"
+        + (f"; did you mean {close!r}?" if close else "")
         + (f" (it has: {', '.join(known)})" if known else "")))])
 
 
@@ -87,30 +119,38 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m constructs_lib",
         description="Typed cdk8s constructs for NVIDIA Dynamo disaggregated inference.",
         epilog="`python -m constructs_lib COMMAND --help` describes a command's options.",
         formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    synth = commands.add_parser("synth", help="synthesize environments into DIR/<environment>/")
+    # Each command's parser is a _Parser too; typed as argparse's, which the commands take.
+    commands = cast("argparse._SubParsersAction[argparse.ArgumentParser]", parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND"))
+    synth = commands.add_parser("synth", help="synthesize environments into DIR/<environment>/",
+                                description=SYNTH_DESCRIPTION)
     synth.add_argument("environments", nargs="*",
                        help="environment files (default: every file in --environments-dir)")
-    synth.add_argument("--environments-dir", default="environments")
+    synth.add_argument("--environments-dir", default="environments", metavar="FOLDER",
+                       help="the folder of environment files (default: environments)")
     synth.add_argument("--output", "-o", default=os.environ.get("CDK8S_OUTDIR", "dist"),
-                       help="output folder (default: $CDK8S_OUTDIR or dist)")
+                       metavar="DIR", help="output folder (default: $CDK8S_OUTDIR or dist)")
     synth.set_defaults(run=_synth)
     from .helm import command as from_helm_values
     from .reference import command as reference
 
     from_helm_values.register(commands)
     plan = commands.add_parser(
-        "plan", help="print the placement plan: which node runs which pod")
+        "plan", help="print the placement plan: which node runs which pod",
+        description="Prints where every pod of an environment would run, node by node, with the "
+        "RDMA and host-network facts that matter (synth writes the same plan to "
+        "DIR/<environment>/PLAN.md).")
     plan.add_argument("environment",
                       help="an environment file, or the name of one in --environments-dir")
-    plan.add_argument("--environments-dir", default="environments")
+    plan.add_argument("--environments-dir", default="environments", metavar="FOLDER",
+                      help="the folder of environment files (default: environments)")
     plan.set_defaults(run=_plan)
     _run_local_command.add_parser(
         commands, lambda name: _environment_file(name, Path("environments")))
@@ -119,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before any command imports cdk8s, which starts jsii's Node process.
+    os.environ.setdefault(*JSII_QUIET_END_OF_LIFE)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -35,9 +35,36 @@ def test_a_minimal_environment_loads(tmp_path: Path) -> None:
 
 def test_unknown_keys_name_the_path_and_the_allowed_keys(tmp_path: Path) -> None:
     found = problems(tmp_path, MINIMAL + "rdma:\n  enable: true\n")
-    assert found == ["rdma.enable: unknown key; allowed here: enabled, gloo_socket_ifname, "
-                     "host_network, nccl_ib_gid_index, nccl_ib_hca, nccl_socket_ifname, "
-                     "network_mode, vllm_worker_multiproc_method"]
+    assert found == ["rdma.enable: unknown key (did you mean 'enabled'?); allowed here: enabled, "
+                     "gloo_socket_ifname, host_network, nccl_ib_gid_index, nccl_ib_hca, "
+                     "nccl_socket_ifname, network_mode, vllm_worker_multiproc_method"]
+    found = problems(tmp_path, MINIMAL + "rdma:\n  usb: true\n")
+    assert found[0].startswith("rdma.usb: unknown key; allowed here: enabled, ")
+
+
+def test_a_misspelt_top_level_key_gets_a_suggestion_and_no_second_line_about_the_key_it_meant(
+        tmp_path: Path) -> None:
+    found = problems(tmp_path, MINIMAL.replace("release: r1", "relase: r1"))
+    assert len(found) == 1
+    assert found[0].startswith("relase: unknown key (did you mean 'release'?); allowed here: ")
+    # Capitals are a misspelling too.
+    found = problems(tmp_path, MINIMAL.replace("mode: single", "Mode: single"))
+    assert [p.split(";")[0] for p in found] == ["Mode: unknown key (did you mean 'mode'?)"]
+
+
+def test_engine_argument_mistakes_are_named_by_their_key_without_the_whole_section(
+        tmp_path: Path) -> None:
+    found = problems(tmp_path, MINIMAL.replace(
+        "{model: m}", "{model: m, tensor-paralel-size: 2, --swap-space: 4, dtype: auto, "
+                      "hf-overrides: {a: 1}}"))
+    assert found == [
+        "frontend.config.VllmWorker.tensor-paralel-size: unknown key "
+        "(did you mean 'tensor-parallel-size'?)",
+        "frontend.config.VllmWorker.--swap-space: unknown key: engine arguments are vLLM flag "
+        "names without the leading '--', in lower-case kebab-case (for example enforce-eager)",
+        "frontend.config.VllmWorker.hf-overrides: an engine argument must be a scalar or a list "
+        "of scalars (received {'a': 1})",
+    ]
 
 
 def test_every_problem_of_a_file_is_reported(tmp_path: Path) -> None:

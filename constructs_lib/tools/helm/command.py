@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError, Problem
+from ..reference.command import SCHEMA_PATH
 
 DESCRIPTION = """\
 Reads the values of a release of the seed Helm chart (helm-charts/dynamo) the way Helm does:
@@ -58,6 +59,7 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: every command registers this one, and `synth` needs none of it.
+    from .. import summary
     from . import environment_file
     from .convert import convert
     from .inputs import gather
@@ -89,14 +91,18 @@ def run(args: argparse.Namespace) -> int:
         # same PLAN.md as well.
         name = (_environment_name(Path(args.write_environment)) if args.write_environment
                 else environment.release)
-        files = _synthesize(name, environment, Path(work))
+        result = _synthesize(name, environment, Path(work))
         if args.write_environment:
-            header = _header(args, warnings)
+            header = [_modeline(Path(args.write_environment)), *_header(args, warnings)]
             _write_file(Path(args.write_environment), environment_file.render(environment, header))
         _swap_in(Path(work) / "out" / name, output, Path(work))
-    print(f"{environment.release}: {len(files)} resources -> {output}")
+    # The summary `synth` prints for an environment, so the two commands report alike.
+    print("\n".join(summary.summarize(name, output, result.files, result.plan).lines()))
     if args.write_environment:
-        print(f"environment file -> {args.write_environment}")
+        note = "" if Path(SCHEMA_PATH).is_file() else (
+            f" (its first line names {SCHEMA_PATH} for editors; `python -m constructs_lib "
+            "schema` writes it)")
+        print(f"environment file -> {args.write_environment}{note}")
     return 0
 
 
@@ -104,12 +110,19 @@ def _environment_name(path: Path) -> str:
     return path.name.removesuffix(".yaml").removesuffix(".yml")
 
 
-def _synthesize(name: str, environment: Any, work: Path) -> list[str]:
+def _synthesize(name: str, environment: Any, work: Path) -> Any:
     # Imported here: synth starts the jsii runtime, which `--help` does not need.
     from .. import synth
 
-    results = synth.synthesize({name: environment}, work / "out")
-    return results[0].files
+    return synth.synthesize({name: environment}, work / "out")[0]
+
+
+def _modeline(environment_file: Path) -> str:
+    """The first line of every environment file: editors with the YAML language server read
+    the schema it names (`python -m constructs_lib schema` writes it, relative to the current
+    folder as here), the way the shipped files name it."""
+    schema = os.path.relpath(Path.cwd() / SCHEMA_PATH, environment_file.resolve().parent)
+    return f"yaml-language-server: $schema={Path(schema).as_posix()}"
 
 
 def _check_replaceable(output: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import typing
-from collections.abc import Callable
 from typing import Any
 
 from constructs import Construct
@@ -16,7 +15,7 @@ import constructs_lib
 
 from . import environment_doc, schema
 from .markdown import cell, paragraph
-from .props import own_fields
+from .props import members, own_fields
 
 HEADER = """\
 # API reference
@@ -93,10 +92,11 @@ def _construct_section(construct: type[Construct]) -> list[str]:
              f"`{construct.__name__}({', '.join(parameters)})`, in "
              f"`{construct.__module__.replace('.', '/')}.py`", "",
              paragraph(inspect.getdoc(construct) or "")]
-    members = _members(construct)
-    if members:
-        lines += ["", "| attribute | description |", "|---|---|"]
-        lines += [f"| `{name}` | {cell(doc)} |" for name, doc in members]
+    attributes = members(construct)
+    if attributes:
+        lines += ["", "| attribute | type | description |", "|---|---|---|"]
+        lines += [f"| `{a.name}` | {f'`{cell(a.type)}`' if a.type else ''} | {cell(a.doc)} |"
+                  for a in attributes]
     return lines
 
 
@@ -114,22 +114,6 @@ def _props_section(props: type[Any], level: str) -> list[str]:
     if bases:
         lines += ["", "Also takes every field of " + ", ".join(_link(b) for b in bases) + "."]
     return lines
-
-
-def _members(construct: type[Construct]) -> list[tuple[str, str]]:
-    """Public properties and methods the construct itself defines, with their first line."""
-    members = []
-    for name, member in vars(construct).items():
-        if name.startswith("_"):
-            continue
-        function: Callable[..., Any] | None = (
-            member.fget if isinstance(member, property) else
-            member if inspect.isfunction(member) else None)
-        if function is None:
-            continue
-        shown = name if isinstance(member, property) else f"{name}()"
-        members.append((shown, (inspect.getdoc(function) or "").split("\n\n")[0]))
-    return members
 
 
 def _summary(cls: type[Any]) -> str:

@@ -26,6 +26,10 @@ def render(schema: dict[str, Any]) -> list[str]:
         if "enum" in definition:
             lines.append("One of " + ", ".join(f"`{v}`" for v in definition["enum"]) + ".")
             continue
+        definition, others = keyed_form(definition)
+        if others:
+            lines += [f"A mapping of these keys, or the same as "
+                      f"{' or as '.join(type_of(o) for o in others)}:", ""]
         required = set(definition.get("required", []))
         lines += ["| key | type | default | description |", "|---|---|---|---|"]
         for key, field in definition.get("properties", {}).items():
@@ -35,8 +39,18 @@ def render(schema: dict[str, Any]) -> list[str]:
             lines.append(f"| `{key}` | {cell(type_of(field))} | {cell(default)} | "
                          f"{cell(field.get('description', ''))} |")
         if definition.get("additionalProperties") is True:
-            lines += ["", "Other keys are accepted too (see the description above)."]
+            lines += ["", "Keys not listed are accepted too, as the description above says."]
     return lines
+
+
+def keyed_form(definition: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A section that may also be written another way (vLLM's kv-transfer-config: a mapping, or
+    the same as a JSON string): its mapping form, whose keys make the table, and the others."""
+    options = definition.get("anyOf", [])
+    keyed = [o for o in options if "properties" in o]
+    if "properties" in definition or len(keyed) != 1:
+        return definition, []
+    return keyed[0], [o for o in options if o is not keyed[0]]
 
 
 def type_of(schema: dict[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""What the code says about a props dataclass: each field's type, default and docstring.
+"""What the code says about a props dataclass (each field's type, default and docstring) and
+about a construct (the public attributes it declares, with theirs).
 
 Python keeps no attribute docstrings at runtime (a string statement after a field is discarded),
 so they are read from the class's source with `ast`, as documentation tools do.
@@ -42,6 +43,51 @@ def own_fields(cls: type[Any]) -> list[FieldDoc]:
         fields.append(FieldDoc(name, ast.unparse(node.annotation), _default(node.value),
                                _string(following)))
     return fields
+
+
+@dataclass(frozen=True)
+class MemberDoc:
+    name: str
+    """As a reader uses it: `name`, or `name()` for a method."""
+    type: str
+    """The annotation as written (a property's or method's return annotation), or ''."""
+    doc: str
+    """The first paragraph of its docstring, or ''."""
+
+
+def members(cls: type[Any]) -> list[MemberDoc]:
+    """The public attributes `cls` itself declares, in source order: properties, methods, and
+    names annotated in the class body with a docstring after them, as props fields are (for
+    attributes that `__init__` sets). An annotation without a docstring is left out: it may be
+    an implementation detail."""
+    body = _class_node(cls).body
+    found: dict[str, MemberDoc] = {}
+    for index, node in enumerate(body):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            following = body[index + 1] if index + 1 < len(body) else None
+            doc = _string(following)
+            name = node.target.id
+            if doc and not name.startswith("_"):
+                found.setdefault(name, MemberDoc(name, ast.unparse(node.annotation),
+                                                 _first_paragraph(doc)))
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            member = vars(cls).get(node.name)
+            if node.name.startswith("_") or node.name in found:
+                continue  # private, or a property's setter
+            function = (member.fget if isinstance(member, property) else
+                        member.__func__ if isinstance(member, staticmethod | classmethod) else
+                        member if inspect.isfunction(member) else None)
+            if function is None:
+                continue
+            shown = node.name if isinstance(member, property) else f"{node.name}()"
+            returns = ast.unparse(node.returns) if node.returns else ""
+            found[node.name] = MemberDoc(shown, returns,
+                                         _first_paragraph(inspect.getdoc(function) or ""))
+    return list(found.values())
+
+
+def _first_paragraph(doc: str) -> str:
+    return inspect.cleandoc(doc).split("\n\n")[0]
 
 
 def dataclass_bases(cls: type[Any]) -> list[type[Any]]:
