@@ -74,3 +74,21 @@ def test_catalogue_names_are_unique_and_typed() -> None:
 def test_quantile_bounds() -> None:
     with pytest.raises(ValueError, match="between 0 and 1"):
         metrics.ttft_quantile(SCOPE, 95, "5m")
+
+
+def test_the_live_check_catches_a_wrong_name_or_label_value() -> None:
+    # tests/e2e compares every selector with a scrape like this one: not vacuous.
+    from tests.support.exposition import Exposition, unmatched
+
+    scrape = Exposition.parse(
+        "# TYPE dynamo_component_inflight_requests gauge\n"
+        'dynamo_component_inflight_requests{dynamo_component="prefill",dynamo_endpoint="generate"'
+        ',dynamo_namespace="rel_dynamo",worker_id="7"} 0\n')
+    assert scrape.types == {"dynamo_component_inflight_requests": "gauge"}
+    good = metrics.worker_count(SCOPE, "prefill").expr
+    ignore = metrics.TARGET_LABELS
+    assert unmatched([good], [scrape], ignore) == []
+    raw = metrics.MetricScope(namespace="ns", dynamo_namespace="rel_other", model="m")
+    assert unmatched([metrics.worker_count(raw, "prefill").expr], [scrape], ignore)
+    assert unmatched([metrics.worker_count(SCOPE, "decode").expr], [scrape], ignore)
+    assert unmatched(['dynamo_component_inflight{dynamo_component="prefill"}'], [scrape], ignore)
