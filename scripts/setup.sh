@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what synthesis and the tests need, idempotently: the Python venv with the project,
 # the pinned cdk8s CLI, and for the tests Debian's etcd and nats-server (as root), the
-# Dynamo 1.x runtime (scripts/install-dynamo-runtime.sh) and checkov (scripts/install-checkov.sh).
+# Dynamo 1.x runtime (scripts/install-dynamo-runtime.sh), checkov (scripts/install-checkov.sh)
+# and promtool (scripts/install-promtool.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,4 +45,6 @@ if [ "${1:-}" = "--with-test-services" ]; then
   scripts/install-dynamo-runtime.sh >/dev/null
   # checkov for tests/test_checkov.py, in a venv of its own (see the script for why).
   scripts/install-checkov.sh >/dev/null
+  # promtool for tests/test_promql.py, unpacked from Debian's prometheus package.
+  scripts/install-promtool.sh >/dev/null
 fi

@@ -5,8 +5,9 @@ StatefulSets' containers and configuration, the frontend (KV router) and one dec
 prefill worker from their Deployments' containers (``dynamo.vllm`` replaced by
 ``dynamo.mocker``, Service names by loopback ports: constructs_lib/tools/run_local/translate.py).
 Checks: every synthesized probe answers, ``/v1/models``, a chat completion and a streaming one,
-served by both a prefill and a decode worker; nothing listens beyond loopback; after stop, no
-process and no listener is left.
+served by both a prefill and a decode worker; every metric the autoscalers and dashboards read
+(constructs_lib/_render/metrics.py) is on the frontend's and workers' ``/metrics``; nothing
+listens beyond loopback; after stop, no process and no listener is left.
 
 Needs the Dynamo venv (``scripts/install-dynamo-runtime.sh``), ``etcd`` and ``nats-server``;
 skipped with the reason otherwise (an error instead when DYNAMO_E2E_REQUIRED=1). Every wait is
@@ -28,6 +29,7 @@ from constructs_lib.tools.run_local.processes import http_get
 from constructs_lib.tools.run_local.synthesized import StartedEnvironment, read_manifests, start
 from tests.conftest import ENVIRONMENTS
 from tests.e2e.conftest import requirements_marks
+from tests.support.exposition import Exposition, unmatched
 
 ENVIRONMENT = "single-node-v1"
 SERVED_MODEL_NAME = "neuralmagic/DeepSeek-R1-Distill-Llama-70B-FP8-dynamic"
@@ -108,6 +110,57 @@ def test_streaming_chat_completion(stack: LocalStack, client: OpenAIClient) -> N
     instances = _instances(stack)
     assert result.workers.prefill_worker_id in instances["prefill"]
     assert result.workers.decode_worker_id in instances["backend"]
+
+
+def _scrape(url: str) -> Exposition:
+    status, body = http_get(url)
+    assert status == 200, f"{url}: {status}"
+    return Exposition.parse(body.decode())
+
+
+def test_autoscaling_and_dashboard_metrics_are_exported(
+        started: StartedEnvironment, client: OpenAIClient) -> None:
+    from constructs_lib._render import autoscaling, dashboards, metrics
+    from constructs_lib.model.autoscaling import DecodeAutoscaling, PrefillAutoscaling
+
+    # Histograms have series once a request has been observed.
+    client.chat(SERVED_MODEL_NAME, PROMPT, max_tokens=4)
+    client.chat_stream(SERVED_MODEL_NAME, PROMPT, max_tokens=4)
+    stack = started.stack
+    frontend_command = stack.commands[started.frontend]
+    frontend = _scrape(frontend_command.url("http", "/metrics"))
+    workers = {role: [_scrape(stack.commands[name].url("system", "/metrics"))
+                      for name in started.workers[role]] for role in ("prefill", "decode")}
+    assert all(workers.values()), started.workers
+
+    all_workers = [*workers["prefill"], *workers["decode"]]
+    # Every catalogued metric: exported by its process with its type and its labels.
+    for metric in metrics.CATALOGUE:
+        scrapes = [frontend] if metric.source == "frontend" else all_workers
+        series = metric.name + ("_bucket" if metric.kind == "histogram" else "")
+        for scrape in scrapes:
+            assert series in scrape.names(), f"{series} not exported"
+            assert scrape.types.get(metric.name) == metric.kind, metric.name
+            assert metric.labels <= scrape.label_names(series), (
+                metric.name, sorted(scrape.label_names(series)))
+
+    # Every selector of every query, with this deployment's label values, matches a series.
+    argv = frontend_command.argv
+    scope = metrics.MetricScope(namespace="local", model=SERVED_MODEL_NAME,
+                                dynamo_namespace=frontend_command.env["DYN_NAMESPACE"])
+    exprs = [autoscaling.signal_query(role, settings, scope).expr
+             for role, settings in (
+                 *(("prefill", PrefillAutoscaling(signal=s)) for s in ("ttft_p95",
+                                                                       "dispatch_queue")),
+                 *(("decode", DecodeAutoscaling(signal=s)) for s in ("itl_p95",
+                                                                     "kv_cache_usage")))]
+    kv_router = argv[argv.index("--router-mode") + 1] == "kv"
+    assert kv_router, "single-node-v1 routes with the KV router: its KV panels must be proven"
+    board = dashboards.dashboard("local", scope, kv_router=kv_router)
+    exprs += [target["expr"] for _, target in dashboards.targets(board)]
+    ignore = metrics.TARGET_LABELS | {scope.namespace_label}
+    assert unmatched(exprs, [frontend, *all_workers], ignore) == []
+    assert len(exprs) > 20
 
 
 def test_nothing_listens_beyond_loopback(stack: LocalStack) -> None:

@@ -34,8 +34,8 @@ def unknown_fields(value: Any, schema: dict[str, Any], path: str = "") -> list[s
 
 
 def validate_custom_resource(document: dict[str, Any], crds: Path) -> None:
-    group = document["apiVersion"].split("/")[0]
-    schema = crd_schema(crds / f"{group}_{document['kind'].lower()}s.yaml")
+    group, version = document["apiVersion"].split("/")
+    schema = crd_schema(crds / f"{group}_{document['kind'].lower()}s.yaml", version)
     jsonschema.validate(json.loads(json.dumps(document)), schema)
     extra = unknown_fields(document, schema)
     assert not extra, f"{document['kind']} has fields its CRD does not define: {extra}"
