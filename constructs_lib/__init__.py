@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from .pod_monitor import PodMonitor, PodMonitorProps
     from .prefill_pool import PrefillWorkerPool, PrefillWorkerPoolProps
     from .rdma import RdmaPolicy, RdmaPolicyProps
+    from .runtime import RuntimeWorkloadProps
     from .service_monitor import ServiceMonitor, ServiceMonitorProps
+    from .worker_pool import WorkerPool, WorkerPoolProps
     from .workload import DynamoWorkload, DynamoWorkloadProps
 
 # Public name -> the module defining it; the imports above must say the same for type checkers.
@@ -49,8 +51,11 @@ _EXPORTS = {
     "PrefillWorkerPoolProps": "prefill_pool",
     "RdmaPolicy": "rdma",
     "RdmaPolicyProps": "rdma",
+    "RuntimeWorkloadProps": "runtime",
     "ServiceMonitor": "service_monitor",
     "ServiceMonitorProps": "service_monitor",
+    "WorkerPool": "worker_pool",
+    "WorkerPoolProps": "worker_pool",
 }
 
 __all__ = [
@@ -59,7 +64,8 @@ __all__ = [
     "DynamoWorkload", "DynamoWorkloadProps", "FrontendDeployment", "FrontendDeploymentProps",
     "GpuNodePool", "GpuNodePoolProps",
     "PodMonitor", "PodMonitorProps", "PrefillWorkerPool", "PrefillWorkerPoolProps",
-    "RdmaPolicy", "RdmaPolicyProps", "ServiceMonitor", "ServiceMonitorProps",
+    "RdmaPolicy", "RdmaPolicyProps", "RuntimeWorkloadProps", "ServiceMonitor",
+    "ServiceMonitorProps", "WorkerPool", "WorkerPoolProps",
 ]
 
 

@@ -19,33 +19,25 @@ from .decode_pool import DecodeWorkerPool, DecodeWorkerPoolProps
 from .dependencies import DependencyStack, DependencyStackProps
 from .frontend import FrontendDeployment, FrontendDeploymentProps
 from .model import file_fields
-from .model.environment import (
-    Environment,
-    FrontendSettings,
-    Generation,
-    Mode,
-    PrefillSettings,
-    Resources,
-)
-from .model.pods import serve_deployment
-from .model.roles import decode_role, prefill_role, served_model_name
-from .model.rules import runtime_v1
+from .model.dynamo_v1 import EnvironmentV1, WorkerPoolSettings
+from .model.environment import Environment, FrontendSettings, Mode, PrefillSettings
 from .network_policy import DynamoNetworkPolicy, DynamoNetworkPolicyProps
 from .node_pool import GpuNodePool, GpuNodePoolProps
 from .pod_monitor import PodMonitor, PodMonitorProps
 from .prefill_pool import PrefillWorkerPool, PrefillWorkerPoolProps
 from .rdma import RdmaPolicy, RdmaPolicyProps
-from .rules import Finding, Locator, RuleViolations, Stage, staged, tagged
+from .rules import Finding, Locator, RuleViolations, staged
+from .rules import v1 as _v1_rules
 from .rules.catalog import report_order
 from .rules.names import generated_names_are_valid
 from .rules.serve_rules import advice as serve_advice
-from .rules.serve_rules import pod_problems
 from .rules.subjects import RuleSubject, subjects_of
 from .v0_1 import FrontendDeployment as ServeFrontend
 from .v0_1 import FrontendDeploymentProps as ServeFrontendProps
 from .v0_1 import PrefillWorkerPool as ServePrefillPool
 from .v0_1 import PrefillWorkerPoolProps as ServePrefillPoolProps
 from .v0_1 import _deployment as _serve_deployment
+from .worker_pool import WorkerPool
 from .workload import DynamoWorkload
 
 
@@ -57,7 +49,7 @@ class DynamoChart(Chart):
     Construct ids are part of the output's identity; renaming one renames resources.
     """
 
-    def __init__(self, scope: Construct, id: str, environment: Environment, *,
+    def __init__(self, scope: Construct, id: str, environment: Environment | EnvironmentV1, *,
                  check_rules: bool = True) -> None:
         """`check_rules`: run the constructs' rules while composing and raise RuleViolations in
         the file's terms (default); false leaves them to the constructs' validations at
@@ -89,6 +81,8 @@ class DynamoChart(Chart):
                 nccl_socket_ifname=env.rdma.nccl_socket_ifname,
                 gloo_socket_ifname=env.rdma.gloo_socket_ifname,
                 vllm_worker_multiproc_method=env.rdma.vllm_worker_multiproc_method,
+                ucx_net_devices=env.rdma.ucx_net_devices,
+                ucx_ib_gid_index=env.rdma.ucx_ib_gid_index,
             ))
         # The props every Dynamo workload of the environment shares.
         shared: dict[str, Any] = dict(
@@ -100,7 +94,6 @@ class DynamoChart(Chart):
             image_pull_secrets=tuple(env.image_pull_secrets),
             pod_labels=env.pod_labels,
             pod_annotations=env.pod_annotations,
-            model_volume=env.model_volume,
             dependencies=self.dependencies,
             rdma=self.rdma,
             shared_memory=env.shared_memory,
@@ -116,27 +109,25 @@ class DynamoChart(Chart):
         """The Dynamo 1.x decode pool."""
         self.prefill: ServePrefillPool | PrefillWorkerPool | None = None
         """The prefill pool, when the deployment has one."""
-        if env.dynamo is Generation.V1:
-            self._compose_v1(shared)
+        self.worker_monitor: PodMonitor | None = None
+        """The PodMonitor of the 1.x workers' system ports, when metrics are scraped."""
+        public_ports: list[int | str]
+        if isinstance(env, EnvironmentV1):
+            self._compose_v1(env, shared)
+            # Prometheus scrapes the 1.x frontend on its HTTP port, workers on their system port.
+            public_ports = [_v1.HTTP_PORT_NAME, *(
+                [_v1.SYSTEM_PORT_NAME] if env.monitoring.service_monitor.enabled else [])]
         else:
-            self._compose_v01(shared)
+            self._compose_v01(env, shared)
+            public_ports = [_v01.SERVE_PORT_NAME,
+                            *(["metrics"] if env.frontend.metrics.enabled else [])]
         self.network_policy: DynamoNetworkPolicy | None = None
         """What may connect to the Dynamo pods, unless the file turns NetworkPolicies off."""
         if env.network_policy.enabled:
-            scraped = env.frontend.metrics.enabled
-            public_ports: list[int | str]
-            if env.dynamo is Generation.V1:
-                # Prometheus scrapes the 1.x frontend on its HTTP port, workers on their system
-                # port.
-                public_ports = [_v1.HTTP_PORT_NAME, *([_v1.SYSTEM_PORT_NAME] if scraped else [])]
-            else:
-                public_ports = [_v01.SERVE_PORT_NAME,
-                                *(["metrics"] if scraped else [])]
             self.network_policy = DynamoNetworkPolicy(
                 self, "NetworkPolicy", DynamoNetworkPolicyProps(
                     release=env.release,
-                    name=(env.v1_names if env.dynamo is Generation.V1 else env.names
-                          ).network_policy,
+                    name=env.full_name,
                     namespace=env.namespace,
                     app_name=env.name,
                     public_ports=public_ports,
@@ -151,10 +142,10 @@ class DynamoChart(Chart):
         if check_rules and (found := self.problems()):
             raise RuleViolations(found)
 
-    def _compose_v01(self, shared: dict[str, Any]) -> None:
-        env = self.environment
+    def _compose_v01(self, env: Environment, shared: dict[str, Any]) -> None:
         self.frontend = ServeFrontend(self, "Frontend", ServeFrontendProps(
             **shared,
+            model_volume=env.model_volume,
             mode=env.mode,
             config=env.frontend.config,
             graph=tuple(env.frontend.graph),
@@ -167,6 +158,7 @@ class DynamoChart(Chart):
         if env.mode is Mode.MULTINODE and env.prefill is not None:
             self.prefill = ServePrefillPool(self, "Prefill", ServePrefillPoolProps(
                 **shared,
+                model_volume=env.model_volume,
                 config=env.prefill.config,
                 graphs_config_map_name=self.frontend.graphs_config_map_name,
                 http_port=self.frontend.http_port,
@@ -175,58 +167,46 @@ class DynamoChart(Chart):
                 **_pod_settings(env.prefill),
             ))
 
-    def _compose_v1(self, shared: dict[str, Any]) -> None:
-        """Dynamo 1.x: every worker of the description becomes a pod of its own."""
-        env = self.environment
+    def _compose_v1(self, env: EnvironmentV1, shared: dict[str, Any]) -> None:
+        """Dynamo 1.x: the frontend, and a pod per worker in each pool."""
+        shared = dict(shared, runtime=env.runtime)
+        frontend = env.frontend
         self.frontend = FrontendDeployment(self, "Frontend", FrontendDeploymentProps(
             **shared,
-            config=env.frontend.config,
-            replicas=env.frontend.replicas,
+            served_model_name=env.model.name,
+            http_port=frontend.http_port,
+            router=frontend.router,
+            migration_limit=frontend.migration_limit,
+            replicas=frontend.replicas,
+            resources=frontend.resources,
+            probes=frontend.probes,
+            labels=frontend.labels,
+            annotations=frontend.annotations,
+            update_strategy=frontend.update_strategy,
+            disruption_budget=frontend.disruption_budget,
             service=env.service,
-            metrics=env.frontend.metrics,
-            v1=env.v1,
-            **_pod_settings(env.frontend),
+            service_monitor=env.monitoring.service_monitor,
         ))
-        decode, prefill = decode_role(env), prefill_role(env)
-        name = served_model_name(env)
-        if decode.groups:
-            group = decode.groups[0]
-            self.decode = DecodeWorkerPool(self, "Decode", DecodeWorkerPoolProps(
-                **shared,
-                config=group.config,
-                replicas=decode.workers,
-                resources=_per_worker(env.frontend.resources, group.gpus_per_worker),
-                served_model_name=name,
-                disaggregated=prefill.workers > 0,
-                v1=env.v1,
-                **_pod_settings(env.frontend),
-            ))
-        if prefill.groups:
-            group = prefill.groups[-1]
-            # Without a prefill section the frontend's describes the workers of its graph.
-            role = env.prefill or env.frontend
+        kv_events = env.kv_events if env.publishes_kv_events else None
+        kv_transfer = env.kv_transfer if env.disaggregated else None
+        # Decode workers of disaggregated serving are picked by load: they publish no KV events.
+        self.decode = DecodeWorkerPool(self, "Decode", DecodeWorkerPoolProps(
+            **shared, **_pool_settings(env, env.decode), kv_transfer=kv_transfer,
+            kv_events=None if env.disaggregated else kv_events, disaggregated=env.disaggregated))
+        if env.prefill is not None:
             self.prefill = PrefillWorkerPool(self, "Prefill", PrefillWorkerPoolProps(
-                **shared,
-                config=group.config,
-                replicas=prefill.workers,
-                resources=_per_worker(role.resources, group.gpus_per_worker),
-                served_model_name=name,
-                v1=env.v1,
-                **_pod_settings(role),
-            ))
-        metrics = env.frontend.metrics
-        self.worker_monitor: PodMonitor | None = None
-        """The PodMonitor of the 1.x workers' system ports, when metrics are scraped."""
-        if metrics.enabled and metrics.service_monitor.enabled:
-            monitor = metrics.service_monitor
+                **shared, **_pool_settings(env, env.prefill), kv_transfer=kv_transfer,
+                kv_events=kv_events))
+        monitor = env.monitoring.service_monitor
+        if monitor.enabled:
             self.worker_monitor = PodMonitor(self, "WorkerMonitor", PodMonitorProps(
-                name=env.v1_names.worker_monitor,
+                name=f"{env.full_name}-workers",
                 namespace=monitor.namespace,
                 pod_namespace=env.namespace,
                 selector={"app.kubernetes.io/name": env.name,
                           "app.kubernetes.io/instance": env.release},
                 components=["decode", "prefill"],
-                port="system",
+                port=_v1.SYSTEM_PORT_NAME,
                 labels={"app.kubernetes.io/name": env.name,
                         "app.kubernetes.io/instance": env.release, **monitor.additional_labels},
                 interval=monitor.interval,
@@ -240,14 +220,18 @@ class DynamoChart(Chart):
         env = self.environment
         values = file_fields.value_as_written(env)
         for subject in subjects_of(self, RuleSubject):
+            names: file_fields.FieldNames
             if subject is self.dependencies:
                 names = file_fields.dependencies(env)
             elif subject is self.node_pool:
                 names = file_fields.nodes(env)
-            elif subject is self.prefill and env.prefill is not None:
-                names = file_fields.prefill(env)
-            elif isinstance(subject, DynamoWorkload):
-                names = file_fields.frontend(env)
+            elif isinstance(env, EnvironmentV1) and isinstance(subject, DynamoWorkload):
+                names = (file_fields.decode_v1(env) if subject is self.decode
+                         else file_fields.prefill_v1(env) if subject is self.prefill
+                         else file_fields.frontend_v1(env))
+            elif isinstance(env, Environment) and isinstance(subject, DynamoWorkload):
+                names = (file_fields.prefill(env) if subject is self.prefill
+                         else file_fields.frontend(env))
             else:
                 names = file_fields.named(env)
             subject.locator = Locator(lambda: "", names=names, values=values)
@@ -260,26 +244,21 @@ class DynamoChart(Chart):
         # line; the Dynamo objects' names first, then etcd's and NATS's.
         named = sorted((o for s in subjects for o in s.named_objects()),
                        key=lambda o: o.dependency)
-        found = [*generated_names_are_valid(named), *(f for s in subjects for f in s.findings())]
-        env = self.environment
-        if env.dynamo is Generation.V1:
-            # The 1.x description is still written in v0.1 terms: check it as v0.1 pods.
-            found += pod_problems(serve_deployment(env))
-            found += tagged(runtime_v1.one_prefill_pool_in_v1, Stage.POD,
-                            runtime_v1.one_prefill_pool_in_v1(env))
-        return found
+        return [*generated_names_are_valid(named), *(f for s in subjects for f in s.findings())]
 
     def problems(self) -> list[Finding]:
         """The findings of the earliest stage that has any, in the order a reader would fix
         them."""
-        return sorted(staged(self.findings()), key=lambda f: report_order(f.rule))
+        # Constructs composed from one section (both pools from `kv_events`) find a mistake once
+        # each; the file has it once.
+        unique = list(dict.fromkeys(staged(self.findings())))
+        return sorted(unique, key=lambda f: report_order(f.rule))
 
     def warnings(self) -> list[Finding]:
         """Settings that are legal but probably not what was meant, named as the file's fields."""
-        env = self.environment
-        if env.dynamo is Generation.V1:
-            return serve_advice(serve_deployment(env))
-        return serve_advice(_serve_deployment.of(self.frontend))
+        if isinstance(self.frontend, ServeFrontend):
+            return serve_advice(_serve_deployment.of(self.frontend))
+        return [f for pool in subjects_of(self, WorkerPool) for f in _v1_rules.advice(pool)]
 
     def plan(self) -> placement.Plan:
         """Where every Dynamo pod of the chart would run: on the declared node pool, or on the
@@ -287,9 +266,12 @@ class DynamoChart(Chart):
         return placement.plan(self, self.node_pool)
 
 
-def _per_worker(role: Resources, gpus: int) -> Resources:
-    """1.x pods hold one worker: its GPUs, and the role's CPU and memory settings per pod."""
-    return Resources(gpus=gpus, requests=role.requests, limits=role.limits)
+def _pool_settings(env: EnvironmentV1, pool: WorkerPoolSettings) -> dict[str, Any]:
+    """What a pool section (over the shared model and engine sections) says about its pods."""
+    return dict(model=env.model, gpus=pool.gpus, replicas=pool.replicas,
+                engine=env.engine.merged(pool.engine), resources=pool.resources,
+                probes=pool.probes, labels=pool.labels, annotations=pool.annotations,
+                update_strategy=pool.update_strategy, disruption_budget=pool.disruption_budget)
 
 
 def _pod_settings(role: FrontendSettings | PrefillSettings) -> dict[str, Any]:

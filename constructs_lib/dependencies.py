@@ -215,7 +215,7 @@ class DependencyStack(Construct, RuleSubject):
 
     def findings(self) -> list[Finding]:
         return [*tagged(_rules.dependencies_are_reachable, Stage.SETTING,
-                        _rules.dependencies_are_reachable(self)),
+                        _rules.dependencies_are_reachable(self, self._chart)),
                 *tagged(_rules.etcd_tls_applies_to_the_own_etcd, Stage.SETTING,
                         _rules.etcd_tls_applies_to_the_own_etcd(self)),
                 *tagged(_rules.clients_are_admitted, Stage.SETTING,

@@ -9,34 +9,44 @@ from constructs import Construct
 
 from ._render import v1 as _v1
 from ._render.k8s import KubeObject, emit, metadata
-from .model.environment import MetricsSettings, ServiceSettings, V1Settings
+from .model.dynamo_v1 import FrontendV1Settings, PodResources, RouterSettings, RuntimeProbes
+from .model.environment import ServiceMonitorSettings, ServiceSettings
 from .model.naming import V1Names
-from .model.roles import router_mode
-from .model.serve_config import ServeConfig
+from .rules import Finding
+from .rules.v1 import frontend_findings
+from .runtime import RuntimeWorkloadProps
 from .service_monitor import ServiceMonitor, ServiceMonitorProps
-from .workload import DynamoWorkload, DynamoWorkloadProps, check_replicas
+from .workload import DynamoWorkload, check_replicas
 
 COMPONENT = "frontend"
+_DEFAULTS = FrontendV1Settings()
 
 
 @dataclass(frozen=True, kw_only=True)
-class FrontendDeploymentProps(DynamoWorkloadProps):
-    config: ServeConfig
-    """The serve configuration whose Frontend section sets the HTTP port and whose Processor's
-    `router` sets the router mode."""
+class FrontendDeploymentProps(RuntimeWorkloadProps):
+    served_model_name: str
+    """The model clients ask for; the pods are ready only once a worker serves it."""
+    http_port: int = _DEFAULTS.http_port
+    """The OpenAI API's port in the pod. Default: 8000."""
+    router: RouterSettings = _DEFAULTS.router
+    """How requests are spread over the workers. Default: round-robin."""
+    migration_limit: int = _DEFAULTS.migration_limit
+    """Times a request resumes on another worker when its worker dies. Default: 3."""
     replicas: int = 1
     """Frontend pods. Default: 1."""
+    resources: PodResources = _DEFAULTS.resources
+    """CPU and memory (no GPU). Default: 2 CPUs and 4Gi."""
+    probes: RuntimeProbes = _DEFAULTS.probes
+    """Default: ten minutes to start, ready once `/v1/models` lists the model, the operator's
+    liveness timing."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Extra labels of this pod only. Default: none."""
     annotations: Mapping[str, str] = field(default_factory=dict)
     """Extra annotations of this pod only. Default: none."""
     service: ServiceSettings = ServiceSettings()
     """Default: a ClusterIP Service on port 80."""
-    metrics: MetricsSettings = MetricsSettings()
-    """`metrics.enabled` with `service_monitor.enabled` adds a ServiceMonitor on the HTTP port.
-    Default: none."""
-    v1: V1Settings = V1Settings()
-    """Settings used by Dynamo 1.x. Default: see V1Settings."""
+    service_monitor: ServiceMonitorSettings = ServiceMonitorSettings()
+    """A ServiceMonitor on the HTTP port, which serves /metrics, when enabled. Default: none."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -45,7 +55,7 @@ class FrontendDeploymentProps(DynamoWorkloadProps):
 
 class FrontendDeployment(DynamoWorkload):
     """`python3 -m dynamo.frontend`: the OpenAI HTTP server and router, in pods without GPUs,
-    and the Service in front of them (Dynamo 1.x)."""
+    and the Service in front of them (Dynamo 1.x; for v0.1, constructs_lib.v0_1)."""
 
     def __init__(self, scope: Construct, id: str, props: FrontendDeploymentProps) -> None:
         if not isinstance(props, FrontendDeploymentProps):
@@ -53,21 +63,33 @@ class FrontendDeployment(DynamoWorkload):
                             "1.x FrontendDeployment takes constructs_lib.FrontendDeploymentProps "
                             "(for Dynamo v0.1, use constructs_lib.v0_1.FrontendDeployment)")
         super().__init__(scope, id, props)
-        self.http_port = props.config.http_port
+        self._props = props
+        self.http_port = props.http_port
         """The HTTP port of the frontend in the pod."""
+        self.router = props.router
+        """How the frontend routes."""
+        self.served_model_name = props.served_model_name
+        """The model the frontend serves."""
+        self.runtime = props.runtime
+        """The runtime planes."""
+        self.dynamo_namespace = props.dynamo_namespace
+        """DYN_NAMESPACE of the pods."""
         names = V1Names(props.full_name)
         self.component = COMPONENT
         self.service_name = names.frontend_service
         """The Service's name."""
         self.selector_labels = props.selector_labels(COMPONENT)
         labels = props.object_labels(COMPONENT)
-        container = _v1.frontend_container(props, props.v1, full_name=props.full_name,
-                                           http_port=self.http_port,
-                                           router_mode=router_mode(props.config))
-        template = _v1.pod_template(props, labels={**labels, **props.pod_labels, **props.labels},
-                                    annotations={**props.pod_annotations, **props.annotations},
-                                    container=container, worker=False,
-                                    selector=self.selector_labels)
+        container = _v1.frontend_container(
+            props, runtime=props.runtime, http_port=props.http_port, router=props.router,
+            migration_limit=props.migration_limit, served_model_name=props.served_model_name,
+            resources=props.resources, probe_settings=props.probes,
+            resource_defaults=props.resource_defaults)
+        template = _v1.pod_template(
+            props, labels={**labels, **props.pod_labels, **props.labels},
+            annotations={**props.pod_annotations, **props.annotations}, container=container,
+            selector=self.selector_labels, runtime=props.runtime,
+            termination_grace_period_seconds=props.probes.termination_grace_period_seconds)
         self.service_selector = {**self.selector_labels, **props.pod_labels, **props.labels}
         """The labels the Service selects pods by."""
         self.service: KubeObject = emit(self, "Service", {
@@ -79,10 +101,10 @@ class FrontendDeployment(DynamoWorkload):
                  "targetPort": _v1.HTTP_PORT_NAME, "protocol": "TCP"}]},
         })
         """The Service in front of the pods."""
-        monitor = props.metrics.service_monitor
+        monitor = props.service_monitor
         self.service_monitor: ServiceMonitor | None = None
-        """The ServiceMonitor on the HTTP port (which serves /metrics), when asked for."""
-        if props.metrics.enabled and monitor.enabled:
+        """The ServiceMonitor on the HTTP port, when asked for."""
+        if monitor.enabled:
             self.service_monitor = ServiceMonitor(self, "ServiceMonitor", ServiceMonitorProps(
                 name=names.service_monitor,
                 namespace=monitor.namespace,
@@ -97,10 +119,22 @@ class FrontendDeployment(DynamoWorkload):
         self._emit_deployment(props, name=names.deployment(COMPONENT), labels=labels,
                               replicas=props.replicas, pod_template=template)
 
+    @property
+    def needs_nats(self) -> bool:
+        return self.runtime.needs_nats
+
+    @property
+    def nats_use(self) -> str:
+        planes = [f"the {plane} plane" for plane, value in (
+            ("request", self.runtime.request_plane), ("event", self.runtime.event_plane))
+            if value == "nats"]
+        return " and ".join(planes) + " (nats)"
+
     def _objects(self) -> list[KubeObject]:
         objects = [self.deployment, self.service]
-        if self.service_monitor is not None:
-            objects.append(self.service_monitor.api_object)
         if self.disruption_budget is not None:
             objects.append(self.disruption_budget)
         return objects
+
+    def findings(self) -> list[Finding]:
+        return frontend_findings(self)

@@ -2,65 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from constructs import Construct
 
-from ._render import v1 as _v1
-from .model.environment import Resources, V1Settings
-from .model.naming import V1Names
-from .model.serve_config import Component, ServeConfig
-from .workload import DynamoWorkload, DynamoWorkloadProps, check_replicas
-
-COMPONENT = "prefill"
+from .worker_pool import WorkerPool, WorkerPoolProps
 
 
 @dataclass(frozen=True, kw_only=True)
-class PrefillWorkerPoolProps(DynamoWorkloadProps):
-    config: ServeConfig
-    """The configuration whose PrefillWorker section (with Common inheritance) sets the
-    engine."""
-    replicas: int = 1
-    """Prefill pods, one worker each. Default: 1."""
-    resources: Resources = Resources()
-    """Per pod. Default: no GPUs; CPU and memory from `resource_defaults`."""
-    served_model_name: str | None = None
-    """The model name clients ask for. Default: the model path."""
-    labels: Mapping[str, str] = field(default_factory=dict)
-    """Extra labels of these pods only. Default: none."""
-    annotations: Mapping[str, str] = field(default_factory=dict)
-    """Extra annotations of these pods only. Default: none."""
-    v1: V1Settings = V1Settings()
-    """Dynamo 1.x settings (system port, KV connector). Default: see V1Settings."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.config.prefill_worker is None:
-            raise ValueError("the prefill pool's config needs a PrefillWorker section")
-        check_replicas(self.replicas)
+class PrefillWorkerPoolProps(WorkerPoolProps):
+    """The props of a prefill pool (those of every worker pool)."""
 
 
-class PrefillWorkerPool(DynamoWorkload):
-    """A Deployment of `python3 -m dynamo.vllm --disaggregation-mode prefill` workers
-    (Dynamo 1.x; for v0.1 use constructs_lib.v0_1.PrefillWorkerPool)."""
+class PrefillWorkerPool(WorkerPool):
+    """A Deployment of `python3 -m dynamo.vllm --disaggregation-mode prefill` workers, which
+    compute the prompts' KV cache and hand it to the decode workers (Dynamo 1.x; for v0.1,
+    constructs_lib.v0_1.PrefillWorkerPool)."""
+
+    role = "prefill"
 
     def __init__(self, scope: Construct, id: str, props: PrefillWorkerPoolProps) -> None:
         if not isinstance(props, PrefillWorkerPoolProps):
             raise TypeError(f"{type(props).__module__}.{type(props).__name__} given; the Dynamo "
                             "1.x PrefillWorkerPool takes constructs_lib.PrefillWorkerPoolProps "
                             "(for Dynamo v0.1, use constructs_lib.v0_1.PrefillWorkerPool)")
-        super().__init__(scope, id, props)
-        self.component = COMPONENT
-        self.selector_labels = props.selector_labels(COMPONENT)
-        labels = props.object_labels(COMPONENT)
-        template = _v1.worker_pod_template(
-            props, props.v1, engine=props.config.effective(Component.PREFILL_WORKER),
-            mode="prefill", served_model_name=props.served_model_name, resources=props.resources,
-            labels={**labels, **props.pod_labels, **props.labels}, selector=self.selector_labels,
-            annotations={**props.pod_annotations, **props.annotations})
-        self._emit_deployment(props, name=V1Names(props.full_name).deployment(COMPONENT),
-                              labels=labels, replicas=props.replicas, pod_template=template)
-
-    def gpu_work(self) -> dict[str, int]:
-        return {"prefill": self.gpus_per_pod}
+        super().__init__(scope, id, props, disaggregation_mode="prefill")

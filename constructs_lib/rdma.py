@@ -39,6 +39,11 @@ class RdmaPolicyProps:
     vllm_worker_multiproc_method: Literal["spawn", "fork"] | None = "spawn"
     """VLLM_WORKER_MULTIPROC_METHOD: forking a process that has initialised CUDA breaks it.
     Default: spawn."""
+    ucx_net_devices: str | None = None
+    """UCX_NET_DEVICES, for pods that move KV cache with NIXL (Dynamo 1.x workers): the RDMA
+    devices UCX may use, e.g. mlx5_0:1. Default: unset (every device UCX finds)."""
+    ucx_ib_gid_index: int | None = 3
+    """UCX_IB_GID_INDEX, for NIXL's pods: the RoCE v2 GID; None leaves it unset. Default: 3."""
 
     def __post_init__(self) -> None:
         if self.network_mode not in ("tke-route-eni", "tke-bridge"):
@@ -63,6 +68,13 @@ class RdmaPolicyProps:
         }
         return [{"name": k, "value": str(v)} for k, v in values.items() if v is not None]
 
+    @property
+    def ucx_env(self) -> list[dict[str, str]]:
+        """UCX's settings, which NIXL reads (it reads no NCCL_* variable)."""
+        values = {"UCX_NET_DEVICES": self.ucx_net_devices,
+                  "UCX_IB_GID_INDEX": self.ucx_ib_gid_index}
+        return [{"name": k, "value": str(v)} for k, v in values.items() if v is not None]
+
 
 class RdmaPolicy(Construct):
     """Applies TKE RDMA to pod templates: the networks annotation, one shared RDMA device per
@@ -82,10 +94,12 @@ class RdmaPolicy(Construct):
         """The value of the `tke.cloud.tencent.com/networks` pod annotation."""
         return f"{self.network_mode},{RDMA_NETWORK}"
 
-    def apply(self, pod_template: dict[str, Any], containers: Iterable[str] | None = None) -> None:
+    def apply(self, pod_template: dict[str, Any], containers: Iterable[str] | None = None, *,
+              kv_transfer: bool = False) -> None:
         """Change `pod_template` (a PodTemplateSpec as a dict) in place.
 
         `containers` names the containers that use RDMA. Default: the first container.
+        `kv_transfer`: the containers move KV cache with NIXL, which reads UCX's settings.
         """
         metadata = pod_template.setdefault("metadata", {})
         metadata.setdefault("annotations", {})[NETWORKS_ANNOTATION] = self.networks_annotation
@@ -97,7 +111,8 @@ class RdmaPolicy(Construct):
                 add_capabilities(container, "IPC_LOCK")
                 env = container.setdefault("env", [])
                 present = {e["name"] for e in env}
-                env.extend(e for e in self._props.env if e["name"] not in present)
+                settings = self._props.env + (self._props.ucx_env if kv_transfer else [])
+                env.extend(e for e in settings if e["name"] not in present)
         if self.host_network:
             spec["hostNetwork"] = True
             spec["dnsPolicy"] = "ClusterFirstWithHostNet"

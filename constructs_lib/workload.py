@@ -12,12 +12,11 @@ from constructs import Construct
 from ._render.escape_hatches import GPU_RESOURCE, extended_resource
 from ._render.k8s import KubeObject, emit
 from ._render.scheduling import disruption_budget, strategy
-from .model.environment import Image, ModelVolume
+from .model.environment import Image
 from .model.hardening import (
     DependencyWaitSettings,
     DisruptionBudgetSettings,
     PlacementSettings,
-    ProbeSettings,
     ResourceDefaults,
     SecuritySettings,
     SharedMemorySettings,
@@ -53,8 +52,8 @@ class DynamoWorkloadProps:
     """ETCD_ENDPOINTS of the pods, for an etcd no DependencyStack of this app deploys.
     Default: the `dependencies` stack's."""
     nats_url: str | None = None
-    """NATS_SERVER of the pods, for a NATS no DependencyStack of this app deploys.
-    Default: the `dependencies` stack's."""
+    """NATS_SERVER of the pods, for a NATS no DependencyStack of this app deploys; needed by
+    Dynamo v0.1 and by 1.x runtime planes on NATS. Default: the `dependencies` stack's."""
     etcd_client_tls_secret: str | None = None
     """Secret (kubernetes.io/tls: ca.crt, tls.crt, tls.key) of the client certificate the pods
     present to an etcd with mutual TLS; Dynamo 1.x only. Default: the `dependencies` stack's
@@ -71,12 +70,8 @@ class DynamoWorkloadProps:
     """Labels added to every pod (and to Service selectors). Default: none."""
     pod_annotations: Mapping[str, str] = field(default_factory=dict)
     """Default: none."""
-    model_volume: ModelVolume | None = ModelVolume()
-    """The claim holding the weights. Default: claim `ai-model` mounted at /data."""
     rdma: RdmaPolicy | None = None
     """Default: no RDMA."""
-    probes: ProbeSettings = ProbeSettings()
-    """Default: a one-hour startup budget, readiness once the pod can serve, lenient liveness."""
     update_strategy: UpdateStrategy = UpdateStrategy()
     """Default: Recreate."""
     disruption_budget: DisruptionBudgetSettings = DisruptionBudgetSettings()
@@ -107,10 +102,10 @@ class DynamoWorkloadProps:
             object.__setattr__(self, "etcd_endpoints", stack.etcd_endpoints)
             object.__setattr__(self, "nats_url", stack.nats_url)
             object.__setattr__(self, "etcd_client_tls_secret", stack.etcd_client_tls_secret)
-        elif self.etcd_endpoints is None or self.nats_url is None:
-            missing = [n for n in ("etcd_endpoints", "nats_url") if getattr(self, n) is None]
-            raise ValueError(f"{' and '.join(missing)} not given: pass dependencies=<a "
-                             "DependencyStack>, or the addresses of an external etcd and NATS")
+        elif self.etcd_endpoints is None:
+            raise ValueError("etcd_endpoints not given: pass dependencies=<a DependencyStack>, "
+                             "or the address of an external etcd (and nats_url where NATS is "
+                             "used)")
 
     def selector_labels(self, component: str) -> dict[str, str]:
         """The labels a Deployment selects its pods by; identical to the seed chart's."""
@@ -234,6 +229,16 @@ class DynamoWorkload(Construct, RuleSubject):
             return ()
         return tuple(port["containerPort"] for c in self.pod_template["spec"]["containers"]
                      for port in c.get("ports", []))
+
+    @property
+    def needs_nats(self) -> bool:
+        """The pods use NATS (Dynamo v0.1 always: its prefill queue and events)."""
+        return True
+
+    @property
+    def nats_use(self) -> str:
+        """What the pods use NATS for, to say why it is needed."""
+        return "Dynamo v0.1's prefill queue and events"
 
     @property
     def uses_rdma(self) -> bool:

@@ -34,7 +34,7 @@ def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
      "node_pool: unknown key; allowed here: debug, dependencies, dependency_wait, dynamo, "
      "frontend, fullname_override, image, image_pull_secrets, mode, model_volume, name_override, "
      "namespace, network_policy, nodes, placement, pod_annotations, pod_labels, prefill, rdma, "
-     "release, resource_defaults, security, service, shared_memory, v1"),
+     "release, resource_defaults, security, service, shared_memory"),
 ], ids=["missing-file", "invalid-yaml", "wrong-type", "unknown-key"])
 def test_bad_input_is_one_line_without_traceback(content: str | None, expected: str,
                                                  tmp_path: Path) -> None:
@@ -198,7 +198,8 @@ def test_help_lists_every_command_with_its_one_line_help() -> None:
     lines = result.stdout.splitlines()
     listed = {line.split()[0]: line.split(None, 1)[1:] for line in lines
               if line.startswith("    ") and not line.startswith("     ")}
-    assert set(listed) == {"synth", "from-helm-values", "plan", "run-local", "schema", "docs"}
+    assert set(listed) == {"synth", "from-helm-values", "plan", "upgrade", "run-local", "schema",
+                           "docs"}
     assert all(help_text for help_text in listed.values()), "a help is not on its command's line"
     assert not [line for line in lines if line.startswith(" " * 10)], "a help wrapped"
     assert all(len(line) <= 80 for line in lines)

@@ -12,7 +12,13 @@ import kubernetes_validate
 import pytest
 
 from constructs_lib import DependencyStack, DependencyStackProps
-from constructs_lib.model import EtcdSettings, EtcdTlsSettings, NatsSettings, NetworkPolicySettings
+from constructs_lib.model import (
+    EtcdSettings,
+    EtcdTlsSettings,
+    NatsSettings,
+    NetworkPolicySettings,
+    Resources,
+)
 from constructs_lib.model.naming import DependencyNames
 from tests.conftest import Synthesized
 from tests.support.builders import chart, matches, one, synth
@@ -84,14 +90,25 @@ def test_external_endpoints_replace_the_deployed_ones() -> None:
 
 
 def test_a_disabled_dependency_needs_an_override() -> None:
-    def stack(**props: Any) -> Callable[[Any], object]:
+    def stack(**props: Any) -> Callable[[Any], DependencyStack]:
         return lambda chart: DependencyStack(chart, "deps", DependencyStackProps(
             release="r1", namespace="ns", **props))
     [etcd] = refusals(stack(etcd=EtcdSettings(enabled=False)))
     assert etcd.endswith("/deps: etcd.enabled: false, but etcd.endpoints_override is not set: "
                          "the Dynamo pods would have no etcd; set it to the etcd to use "
                          "(host:port)")
-    [nats] = refusals(stack(nats=NatsSettings(enabled=False)))
+    # NATS is refused missing only when a workload that uses the stack needs it.
+    assert refusals(stack(nats=NatsSettings(enabled=False))) == []
+
+    def with_v01_client(chart: Any) -> None:
+        from constructs_lib.v0_1 import FrontendDeployment, FrontendDeploymentProps
+        from tests.support.builders import SINGLE_CONFIG
+
+        deps = stack(nats=NatsSettings(enabled=False))(chart)
+        FrontendDeployment(chart, "fe", FrontendDeploymentProps(
+            release="r1", full_name="r1-dynamo", config=SINGLE_CONFIG,
+            resources=Resources(gpus=4), dependencies=deps))
+    [nats] = refusals(with_v01_client)
     assert nats.endswith("/deps: nats.enabled: false, but nats.server_override is not set: "
                          "the Dynamo pods would have no NATS; set it to the NATS to use "
                          "(nats://host:port)")

@@ -56,9 +56,10 @@ def test_every_mistake_is_reported_with_its_field(tmp_path: Path) -> None:
     path = str(tmp_path / "prod.yaml")
     assert all(p.startswith(f"{path}: ") for p in found)
     fields = [p.split(": ")[1] for p in found]
-    assert fields == ["frontend.probes.startup_timeout_seconds", "frontend.update_strategy.type",
-                      "dependencies.etcd.replicas", "shared_memory.size_per_gpu",
-                      "placement.tolerations[0]", "network_policy.allowed_cidrs[0]"]
+    # In the model's field order: the settings every environment has, then the v0.1 roles.
+    assert fields == ["dependencies.etcd.replicas", "shared_memory.size_per_gpu",
+                      "placement.tolerations[0]", "network_policy.allowed_cidrs[0]",
+                      "frontend.probes.startup_timeout_seconds", "frontend.update_strategy.type"]
     assert any("must be 1, 3 or 5" in p and "(received 2)" in p for p in found)
     assert any("CIDR" in p and "10.0.0.1/8" in p for p in found)
 

@@ -174,14 +174,25 @@ def test_concurrent_worker_probes_do_not_see_each_other(
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_probe_budgets(name: str, synthesized: dict[str, Synthesized]) -> None:
-    """A 70B model has at least 30 minutes to load; a started pod gets 5 minutes of failed
-    liveness checks before a restart; readiness reacts within half a minute."""
+    """A 70B model has at least 30 minutes to load (a 1.x worker: the operator's two hours);
+    readiness reacts within half a minute. Dynamo v0.1 has no liveness endpoint, so a started
+    pod gets 5 minutes of failed checks before a restart; a 1.x pod's /live answers while the
+    process is not wedged, so it gets the operator's timing (every 5 s, 4 s each, 3 failures)."""
     for deployment in synthesized[name].all("Deployment"):
         main = deployment["spec"]["template"]["spec"]["containers"][0]
         startup, liveness, readiness = (main[k] for k in (
             "startupProbe", "livenessProbe", "readinessProbe"))
-        assert startup["periodSeconds"] * startup["failureThreshold"] >= 30 * 60
-        assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 5 * 60
+        v1 = main["command"][:2] == ["python3", "-m"]
+        worker = v1 and main["command"][2] == "dynamo.vllm"
+        budget = startup["periodSeconds"] * startup["failureThreshold"]
+        assert budget >= (2 * 60 * 60 if worker else 10 * 60 if v1 else 30 * 60)
+        if v1:
+            assert (liveness["periodSeconds"], liveness["timeoutSeconds"],
+                    liveness["failureThreshold"]) == (5, 4, 3)
+            assert deployment["spec"]["template"]["spec"][
+                "terminationGracePeriodSeconds"] >= 60
+        else:
+            assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 5 * 60
         assert readiness["periodSeconds"] * readiness["failureThreshold"] <= 30
 
 

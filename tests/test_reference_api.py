@@ -48,7 +48,8 @@ def test_every_public_construct_has_a_section_with_its_docstring_and_props(rende
 def test_every_props_field_is_documented_with_its_default(props: type, rendered: str) -> None:
     fields = own_fields(props)
     inherited = {f.name for base in dataclass_bases(props) for f in dataclasses.fields(base)}
-    assert {f.name for f in fields} == {f.name for f in dataclasses.fields(props)} - inherited
+    # Every field a props class adds is its own; one it declares again (a new default) too.
+    assert {f.name for f in dataclasses.fields(props)} - inherited <= {f.name for f in fields}
     section = rendered.split(f'<a id="{props.__name__.lower()}"></a>')[1].split("<a id=")[0]
     for field in fields:
         assert field.doc, f"{props.__name__}.{field.name} has no docstring"

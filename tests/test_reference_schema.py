@@ -95,9 +95,17 @@ def test_engine_arguments_pass_through_and_kv_transfer_config_is_a_json_string_o
 
 def test_field_docstrings_are_the_descriptions_editors_show() -> None:
     generated = schema.environment_schema()
-    assert generated["properties"]["release"]["description"] == (
-        "The Helm release this replaces; it prefixes every resource name.")
+    for format_ in ("Environment", "EnvironmentV1"):
+        assert generated["$defs"][format_]["properties"]["release"]["description"] == (
+            "The release name (the seed's Helm release); it prefixes every resource name.")
     etcd = generated["$defs"]["EtcdSettings"]["properties"]
     assert etcd["endpoints_override"]["description"].startswith("Use this etcd instead")
-    assert "DYN_SYSTEM_PORT" in generated["$defs"]["V1Settings"]["properties"]["system_port"][
-        "description"]
+    assert "DYN_SYSTEM_PORT" in generated["$defs"]["RuntimeSettings"]["properties"][
+        "system_port"]["description"]
+
+
+def test_the_dynamo_key_selects_the_format() -> None:
+    generated = schema.environment_schema()
+    assert generated["if"] == {"properties": {"dynamo": {"const": "1.x"}}, "required": ["dynamo"]}
+    assert generated["then"] == {"$ref": "#/$defs/EnvironmentV1"}
+    assert generated["else"] == {"$ref": "#/$defs/Environment"}

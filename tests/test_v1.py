@@ -1,33 +1,21 @@
-"""Dynamo 1.x: argument translation, and the layout of the shipped 1.x environments."""
+"""Dynamo 1.x: the shipped environments, and the upgrade from the v0.1 format."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
-from pydantic import ValidationError
+import yaml
 
-from constructs_lib._render.v1 import engine_arguments
-from constructs_lib.model import V1Settings
-from tests.conftest import Synthesized
+from constructs_lib.model import EnvironmentV1
+from constructs_lib.model.loader import load_environment
+from constructs_lib.tools import cli
+from tests.conftest import ENVIRONMENTS, Synthesized
 from tests.support.builders import env_of, pod_spec
+from tests.support.charts import composed
 
-
-def test_v01_settings_become_vllm_flags() -> None:
-    args = engine_arguments(
-        {"model": "/m", "block-size": 64, "enable-prefix-caching": False, "enforce-eager": True,
-         "remote-prefill": True, "router": "kv", "max-prefill-queue-size": 2,
-         "kv-transfer-config": '{"kv_connector":"DynamoNixlConnector"}',
-         "ServiceArgs": {"workers": 1}, "disable-log-requests": True},
-        served_model_name="served", mode="prefill", kv_connector="NixlConnector")
-    assert args == [
-        "--model", "/m", "--served-model-name", "served", "--disaggregation-mode", "prefill",
-        "--block-size", "64", "--no-enable-prefix-caching", "--enforce-eager",
-        "--kv-transfer-config", '{"kv_connector":"NixlConnector","kv_role":"kv_both"}',
-    ]
-
-
-def test_system_port_stays_within_what_dynamo_parses() -> None:
-    with pytest.raises(ValidationError, match="less than or equal to 32767"):
-        V1Settings(system_port=40000)
+V1_ENVIRONMENTS = ["single-node-v1", "multi-node-v1", "dev"]
 
 
 def deployments(result: Synthesized) -> dict[str, dict]:
@@ -58,32 +46,43 @@ def test_dev_environment_fits_one_gpu(synthesized: dict[str, Synthesized]) -> No
     assert sum(d["spec"]["replicas"] * gpus(d) for d in pools.values()) == 1
     args = pod_spec(pools["decode"])["containers"][0]["args"]
     assert args[args.index("--disaggregation-mode") + 1] == "agg"
+    assert "--kv-transfer-config" not in args
 
 
-@pytest.mark.parametrize("name", ["single-node-v1", "multi-node-v1", "dev"])
-def test_frontend_points_at_the_services_that_exist(name: str,
-                                                    synthesized: dict[str, Synthesized]) -> None:
+@pytest.mark.parametrize("name", V1_ENVIRONMENTS)
+def test_components_point_at_services_that_exist_and_need_no_nats(
+        name: str, synthesized: dict[str, Synthesized]) -> None:
     result = synthesized[name]
-    frontend = deployments(result)["frontend"]
-    container = pod_spec(frontend)["containers"][0]
-    assert container["command"] == ["python3", "-m", "dynamo.frontend"]
     services = {s["metadata"]["name"]: s for s in result.all("Service")}
-    env = env_of(container)
-    etcd_host, etcd_port = env["ETCD_ENDPOINTS"].removeprefix("http://").split(":")
-    nats_host, nats_port = env["NATS_SERVER"].removeprefix("nats://").split(":")
-    assert int(etcd_port) in {p["port"] for p in services[etcd_host]["spec"]["ports"]}
-    assert int(nats_port) in {p["port"] for p in services[nats_host]["spec"]["ports"]}
+    assert not any(n.endswith("-nats") for n in services)
+    for deployment in deployments(result).values():
+        env = env_of(pod_spec(deployment)["containers"][0])
+        assert "NATS_SERVER" not in env
+        etcd_host, etcd_port = env["ETCD_ENDPOINTS"].removeprefix("http://").split(":")
+        assert int(etcd_port) in {p["port"] for p in services[etcd_host]["spec"]["ports"]}
+    frontend = deployments(result)["frontend"]
     front = services[f"{result.environment.full_name}-frontend"]
     assert all(frontend["spec"]["template"]["metadata"]["labels"].get(k) == v
                for k, v in front["spec"]["selector"].items())
-    assert {"/live", "/health"} == {container["livenessProbe"]["httpGet"]["path"],
-                                    container["readinessProbe"]["httpGet"]["path"]}
+
+
+@pytest.mark.parametrize("name", V1_ENVIRONMENTS)
+def test_a_kv_router_gets_kv_events_from_every_worker(
+        name: str, synthesized: dict[str, Synthesized]) -> None:
+    found = deployments(synthesized[name])
+    frontend_args = pod_spec(found["frontend"])["containers"][0]["args"]
+    kv_router = frontend_args[frontend_args.index("--router-mode") + 1] == "kv"
+    for role in ("decode", "prefill"):
+        if role in found:
+            args = pod_spec(found[role])["containers"][0]["args"]
+            mode = args[args.index("--disaggregation-mode") + 1]
+            # Decode workers of disaggregated serving are picked by load, not by their cache.
+            assert ("--kv-events-config" in args) is (kv_router and mode != "decode")
+    assert kv_router is (name == "single-node-v1")
 
 
 def test_v1_plan_places_each_worker_pod_and_keeps_the_frontend_off_gpu_nodes(
         synthesized: dict[str, Synthesized]) -> None:
-    from tests.support.charts import composed
-
     plan = composed(synthesized["multi-node-v1"].environment).plan()
     assert plan.fits and [n.used for n in plan.nodes] == [8, 8, 8]
     first = [(p.deployment.rsplit("-", 1)[1], p.gpus) for p in plan.nodes[0].pods]
@@ -92,19 +91,55 @@ def test_v1_plan_places_each_worker_pod_and_keeps_the_frontend_off_gpu_nodes(
     assert any("frontend" in pod for pod in plan.other_pods)
 
 
-def test_v1_metrics_are_scraped_from_the_frontend_service_and_the_worker_pods(
-        shared, tmp_path) -> None:
-    import yaml as pyyaml
+@pytest.mark.parametrize("name", V1_ENVIRONMENTS)
+def test_the_1x_files_speak_no_v01_vocabulary(name: str) -> None:
+    text = (ENVIRONMENTS / f"{name}.yaml").read_text()
+    assert not re.search(r"^mode:", text, re.MULTILINE)
+    for word in ("Processor", "VllmWorker", "PrefillWorker", "ServiceArgs", "remote-prefill",
+                 "conditional-disagg", "endpoint:", "common-configs", "graph:", r"Nixl\w*Dynamo",
+                 "DynamoNixlConnector"):
+        assert not re.search(word, text), f"{name} says {word}"
+    assert isinstance(load_environment(ENVIRONMENTS / f"{name}.yaml"), EnvironmentV1)
 
-    from constructs_lib.model import Environment
-    from tests.conftest import ENVIRONMENTS, synth_environment
+
+@pytest.mark.parametrize("seed, upgraded", [("single-node", "single-node-v1"),
+                                            ("multi-node", "multi-node-v1")])
+def test_the_seed_examples_upgrade_to_the_shipped_1x_files(
+        seed: str, upgraded: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["upgrade", seed]) == 0
+    assert capsys.readouterr().out == (ENVIRONMENTS / f"{upgraded}.yaml").read_text()
+
+
+def test_upgrade_writes_a_file_that_composes(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "upgraded.yaml"
+    assert cli.main(["upgrade", "multi-node-no-rdma", "--write", str(target)]) == 0
+    upgraded = load_environment(target)
+    assert isinstance(upgraded, EnvironmentV1)
+    assert (upgraded.decode.replicas, upgraded.decode.gpus) == (1, 4)
+    assert upgraded.prefill is not None and upgraded.prefill.replicas == 20
+    assert not upgraded.rdma.enabled
+    assert "note: NATS: no longer deployed" in capsys.readouterr().err
+    data = yaml.safe_load(target.read_text())
+    assert "rdma" in data and "host_network" not in data["rdma"]
+
+
+def test_a_1x_file_is_not_upgraded_again(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["upgrade", "dev"]) == cli.EXIT_INPUT_ERROR
+    assert capsys.readouterr().err.endswith("environments/dev.yaml: dynamo: 1.x already; "
+                                            "nothing to upgrade\n")
+
+
+def test_v1_metrics_are_scraped_from_the_frontend_service_and_the_worker_pods(
+        shared: Path, tmp_path: Path) -> None:
+    from tests.conftest import synth_environment
     from tests.support.builders import matches
     from tests.support.schemas import validate_custom_resource
 
-    data = pyyaml.safe_load((ENVIRONMENTS / "single-node-v1.yaml").read_text())
-    data["frontend"]["metrics"] = {"enabled": True, "service_monitor": {
+    data = yaml.safe_load((ENVIRONMENTS / "single-node-v1.yaml").read_text())
+    data["monitoring"] = {"service_monitor": {
         "enabled": True, "interval": "30s", "additional_labels": {"prometheus": "main"}}}
-    result = synth_environment(Environment.model_validate(data), tmp_path)
+    result = synth_environment(EnvironmentV1.model_validate(data), tmp_path)
     service_monitor, pod_monitor = result.find("ServiceMonitor"), result.find("PodMonitor")
     for monitor in (service_monitor, pod_monitor):
         validate_custom_resource(monitor, shared / "crds")
@@ -126,16 +161,14 @@ def test_v1_metrics_are_scraped_from_the_frontend_service_and_the_worker_pods(
                pod_monitor["spec"]["selector"]["matchExpressions"][0]["values"]]
     assert sorted(d["metadata"]["name"].rsplit("-", 1)[1] for d in scraped) == ["decode",
                                                                                "prefill"]
-    for deployment in scraped:
-        ports = pod_spec(deployment)["containers"][0]["ports"]
-        assert any(p["name"] == "system" for p in ports)
 
 
 # --- etcd with mutual TLS ---------------------------------------------------------------------
 
 def test_tls_etcd_reaches_every_dynamo_container_as_https_and_secret_references(
         synthesized_etcd_tls: Synthesized) -> None:
-    client_secret = synthesized_etcd_tls.environment.dependencies.etcd.tls.client_secret
+    tls = synthesized_etcd_tls.environment.dependencies.etcd.tls
+    assert tls is not None
     found = deployments(synthesized_etcd_tls)
     assert sorted(found) == ["decode", "frontend", "prefill"]
     for deployment in found.values():
@@ -145,15 +178,14 @@ def test_tls_etcd_reaches_every_dynamo_container_as_https_and_secret_references(
         for variable, key in (("ETCD_AUTH_CA", "ca.crt"), ("ETCD_AUTH_CLIENT_CERT", "tls.crt"),
                               ("ETCD_AUTH_CLIENT_KEY", "tls.key")):
             assert env[variable] == {"name": variable, "valueFrom": {"secretKeyRef": {
-                "name": client_secret, "key": key}}}
+                "name": tls.client_secret, "key": key}}}
 
 
 def test_the_wait_for_a_tls_etcd_gets_its_address_but_not_the_client_key(
         synthesized_etcd_tls: Synthesized) -> None:
     for deployment in deployments(synthesized_etcd_tls).values():
         [init] = pod_spec(deployment)["initContainers"]
-        assert env_of(init) == {"NATS_SERVER": "nats://deepseek-r1-llama-70b-nats:4222",
-                                "ETCD_ENDPOINTS": "https://deepseek-r1-llama-70b-etcd:2379"}
+        assert env_of(init) == {"ETCD_ENDPOINTS": "https://deepseek-r1-llama-70b-etcd:2379"}
         assert "https://*" in init["command"][2]  # the script's TCP-only check of https
 
 

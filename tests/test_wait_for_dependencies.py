@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from constructs_lib._render import wait_for_dependencies as _wait_for_dependencies
-from tests.conftest import SHIPPED, Synthesized
+from tests.conftest import ENVIRONMENTS, SHIPPED, Synthesized
 from tests.support.servers import free_port, serving
 
 
@@ -72,12 +72,17 @@ def port(server: socketserver.BaseServer) -> int:
     return int(server.server_address[1])
 
 
-def wait(etcd_endpoints: str, nats_url: str, budget: int = 0) -> subprocess.CompletedProcess[str]:
-    """Run the wait; with the default budget of 0 it checks once and then gives up."""
-    command = _wait_for_dependencies.container(image="dynamo", pull_policy="IfNotPresent", env=[],
-                                               timeout_seconds=budget)["command"]
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ETCD_ENDPOINTS": etcd_endpoints,
-           "NATS_SERVER": nats_url}
+def wait(etcd_endpoints: str, nats_url: str | None,
+         budget: int = 0) -> subprocess.CompletedProcess[str]:
+    """Run the wait (for etcd alone when `nats_url` is None); with the default budget of 0 it
+    checks once and then gives up."""
+    declared = [{"name": "ETCD_ENDPOINTS", "value": etcd_endpoints}]
+    if nats_url is not None:
+        declared.append({"name": "NATS_SERVER", "value": nats_url})
+    command = _wait_for_dependencies.container(image="dynamo", pull_policy="IfNotPresent",
+                                               env=declared, timeout_seconds=budget)["command"]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+           **{e["name"]: e["value"] for e in declared}}
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=budget + 20)
 
 
@@ -150,6 +155,19 @@ def test_default_ports_and_bracketed_ipv6_hosts(etcd: FakeEtcd, nats: FakeNats) 
     assert split("u:p@etcd.ns.svc:23790", "2379") == "etcd.ns.svc 23790"
 
 
+def deployment_uses_nats(name: str) -> bool:
+    return "dynamo: 1.x" not in (ENVIRONMENTS / f"{name}.yaml").read_text()
+
+
+def test_without_nats_it_waits_for_etcd_alone(etcd: FakeEtcd) -> None:
+    done = wait(f"127.0.0.1:{port(etcd)}", None)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"etcd answers at 127.0.0.1:{port(etcd)}"]
+    gone = wait("127.0.0.1:9", None)
+    assert gone.returncode == 1
+    assert gone.stderr == "gave up after 0 s waiting for etcd (127.0.0.1:9)\n"
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_dynamo_pod_waits_for_what_it_connects_to(
         name: str, synthesized: dict[str, Synthesized]) -> None:
@@ -160,7 +178,10 @@ def test_every_dynamo_pod_waits_for_what_it_connects_to(
         assert init["image"] == spec["containers"][0]["image"]
         main_env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
         init_env = {e["name"]: e.get("value") for e in init["env"]}
-        assert init_env == {k: main_env[k] for k in ("NATS_SERVER", "ETCD_ENDPOINTS")}
+        assert init_env == {k: main_env[k] for k in ("NATS_SERVER", "ETCD_ENDPOINTS")
+                            if k in main_env}
+        # Dynamo 1.x on the tcp and zmq planes connects to no NATS, and waits for none.
+        assert ("NATS_SERVER" in init_env) is (deployment_uses_nats(name))
         assert init["command"][-1] == "600"
         security = init["securityContext"]
         assert security["runAsNonRoot"] and security["readOnlyRootFilesystem"]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..model.environment import Resources
-from ..workload import DynamoWorkloadProps
 from .escape_hatches import GPU_RESOURCE, add_extended_resource
 from .pod_hardening import debug_env, harden_pod, restrict
 from .sizing import container_resources, shared_memory_size
+
+if TYPE_CHECKING:
+    from ..v0_1._props import ServeWorkloadProps
 
 WORKDIR = "/workspace/examples/llm"
 CONFIGS_DIR = f"{WORKDIR}/configs"
@@ -22,14 +24,14 @@ def serve_command(target: str) -> tuple[list[str], list[str]]:
     return ["bash", "-lc"], [f"cd {WORKDIR};\ndynamo serve {target} -f ./configs/configs.yaml\n"]
 
 
-def dependency_env(props: DynamoWorkloadProps) -> list[dict[str, str]]:
+def dependency_env(props: ServeWorkloadProps) -> list[dict[str, str]]:
     return [
         {"name": "NATS_SERVER", "value": props.nats_url or ""},
         {"name": "ETCD_ENDPOINTS", "value": props.etcd_endpoints or ""},
     ]
 
 
-def serve_container(props: DynamoWorkloadProps, *, name: str, target: str, port: int,
+def serve_container(props: ServeWorkloadProps, *, name: str, target: str, port: int,
                     resources: Resources, probes: Mapping[str, Any]) -> dict[str, Any]:
     command, args = serve_command(target)
     container: dict[str, Any] = {
@@ -59,7 +61,7 @@ def serve_container(props: DynamoWorkloadProps, *, name: str, target: str, port:
     return container
 
 
-def pod_template(props: DynamoWorkloadProps, *, labels: Mapping[str, str],
+def pod_template(props: ServeWorkloadProps, *, labels: Mapping[str, str],
                  annotations: Mapping[str, str], containers: list[dict[str, Any]],
                  configs_config_map: str, graphs_config_map: str,
                  gpus: int, selector: Mapping[str, str]) -> dict[str, Any]:

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..model.environment import Resources, V1Settings
-from ..model.hardening import ProbeSettings
+from ..model.dynamo_v1 import (
+    KvEventsSettings,
+    KvTransferSettings,
+    PodResources,
+    RouterSettings,
+    RuntimeProbes,
+    RuntimeSettings,
+)
+from ..model.environment import ModelVolume, Resources
+from ..model.hardening import ResourceDefaults, SharedMemorySettings
 from ..workload import DynamoWorkloadProps
 from .escape_hatches import GPU_RESOURCE, add_extended_resource
 from .pod_hardening import debug_env, harden_pod, restrict
@@ -16,62 +24,11 @@ from .sizing import container_resources, shared_memory_size
 
 HTTP_PORT_NAME = "http"
 SYSTEM_PORT_NAME = "system"
-
-# Keys of the v0.1 configuration that are not passed through as vLLM flags. v0.1 scheduled
-# remote prefill itself (remote-prefill, conditional-disagg, queue sizes) and ran its own
-# Processor and Router; in 1.x the role is `--disaggregation-mode` and routing belongs to the
-# frontend. vLLM logs no requests by default any more and deprecated --disable-log-requests.
-# The model, its served name and the KV connector are written explicitly.
-_NOT_PASSED_THROUGH = {
-    "remote-prefill", "conditional-disagg", "max-local-prefill-length", "max-prefill-queue-size",
-    "router", "min-workers", "ServiceArgs", "common-configs", "served-model-name",
-    "disable-log-requests", "kv-transfer-config", "model",
-}
-# vLLM flags declared with argparse.BooleanOptionalAction take `--no-<flag>` for false.
-_BOOLEAN_OPTIONAL = {"enable-prefix-caching", "enable-chunked-prefill"}
+KV_EVENTS_TOPIC = "kv-events"
 
 
-def disaggregation_mode(role: str, disaggregated: bool) -> str:
-    return role if disaggregated else "agg"
-
-
-def engine_arguments(engine: Mapping[str, Any], *, served_model_name: str | None, mode: str,
-                     kv_connector: str) -> list[str]:
-    """`python3 -m dynamo.vllm` arguments from a worker's effective v0.1 settings."""
-    args = ["--model", str(engine.get("model", ""))]
-    if served_model_name:
-        args += ["--served-model-name", served_model_name]
-    args += ["--disaggregation-mode", mode]
-    for key, value in engine.items():
-        if key in _NOT_PASSED_THROUGH:
-            continue
-        if isinstance(value, bool):
-            if value:
-                args.append(f"--{key}")
-            elif key in _BOOLEAN_OPTIONAL:
-                args.append(f"--no-{key}")
-        elif isinstance(value, list):
-            args += [f"--{key}", *(str(v) for v in value)]
-        else:
-            args += [f"--{key}", str(value)]
-    if mode != "agg":
-        # Both sides of a NIXL transfer produce and consume KV blocks.
-        args += ["--kv-transfer-config",
-                 json.dumps({"kv_connector": kv_connector, "kv_role": "kv_both"},
-                            separators=(",", ":"))]
-    return args
-
-
-def runtime_env(props: DynamoWorkloadProps, settings: V1Settings,
-                full_name: str) -> list[dict[str, Any]]:
-    return [
-        {"name": "DYN_NAMESPACE", "value": settings.dynamo_namespace or full_name},
-        # Plain manifests have no NVIDIA operator, so discovery goes through etcd.
-        {"name": "DYN_DISCOVERY_BACKEND", "value": "etcd"},
-        {"name": "ETCD_ENDPOINTS", "value": _with_scheme(props.etcd_endpoints or "")},
-        *etcd_tls_env(props.etcd_client_tls_secret),
-        {"name": "NATS_SERVER", "value": props.nats_url or ""},
-    ]
+def _with_scheme(endpoints: str) -> str:
+    return ",".join(e if "://" in e else f"http://{e}" for e in endpoints.split(",") if e)
 
 
 # Dynamo 1.x reads the PEM contents from these variables, not file paths.
@@ -87,130 +44,179 @@ def etcd_tls_env(secret: str | None) -> list[dict[str, Any]]:
             for variable, key in ETCD_TLS_KEYS.items()]
 
 
-def _with_scheme(endpoints: str) -> str:
-    return ",".join(e if "://" in e else f"http://{e}" for e in endpoints.split(","))
-
-
-def dependency_env(props: DynamoWorkloadProps) -> list[dict[str, str]]:
-    """What the wait for etcd and NATS reads: the same endpoints as the runtime, and never the
-    client key (it only checks that an https etcd accepts a connection)."""
-    return [
-        {"name": "NATS_SERVER", "value": props.nats_url or ""},
+def runtime_env(props: DynamoWorkloadProps, runtime: RuntimeSettings) -> list[dict[str, Any]]:
+    """How a component finds the others: its Dynamo namespace, discovery through etcd, and the
+    request and event planes (NATS only when one of them uses it)."""
+    env: list[dict[str, Any]] = [
+        {"name": "DYN_NAMESPACE", "value": runtime.dynamo_namespace or props.full_name},
+        # Plain manifests have no NVIDIA operator, so discovery goes through etcd.
+        {"name": "DYN_DISCOVERY_BACKEND", "value": runtime.discovery},
         {"name": "ETCD_ENDPOINTS", "value": _with_scheme(props.etcd_endpoints or "")},
+        *etcd_tls_env(props.etcd_client_tls_secret),
+        {"name": "DYN_REQUEST_PLANE", "value": runtime.request_plane},
+        {"name": "DYN_EVENT_PLANE", "value": runtime.event_plane},
     ]
+    if runtime.needs_nats:
+        env.append({"name": "NATS_SERVER", "value": props.nats_url or ""})
+    return env
 
 
-def _http_probe(path: str, port: str, *, period: int, failures: int,
-                timeout: int = 5) -> dict[str, Any]:
+def dependency_env(props: DynamoWorkloadProps, runtime: RuntimeSettings) -> list[dict[str, str]]:
+    """What the wait for the dependencies reads: the same endpoints as the runtime, and never
+    the client key (it only checks that an https etcd accepts a connection)."""
+    env = [{"name": "ETCD_ENDPOINTS", "value": _with_scheme(props.etcd_endpoints or "")}]
+    if runtime.needs_nats:
+        env.insert(0, {"name": "NATS_SERVER", "value": props.nats_url or ""})
+    return env
+
+
+def _http_probe(path: str, port: str, *, period: int, timeout: int,
+                failures: int) -> dict[str, Any]:
     return {"httpGet": {"path": path, "port": port}, "periodSeconds": period,
             "timeoutSeconds": timeout, "failureThreshold": failures}
 
 
-def probes(settings: ProbeSettings, port: str, *, readiness_period: int) -> dict[str, Any]:
-    """/live answers once the process serves its HTTP port and while it is not wedged; /health
-    once it can do its work (a frontend: a worker for the model has registered; a worker: its
-    `generate` endpoint is up). The startup probe holds the other two off while weights load,
-    for up to `startup_timeout_seconds`; liveness allows `liveness_timeout_seconds` of failures,
-    so a busy pod is not killed."""
+def probes(settings: RuntimeProbes, port: str, *,
+           readiness: dict[str, Any] | None = None) -> dict[str, Any]:
+    """/live answers while the process serves its port and is not wedged; /health once it can
+    do its work. The startup probe holds the others off for up to `startup_timeout_seconds`
+    (a worker loads its weights meanwhile). `readiness` replaces the /health check."""
     if not settings.enabled:
         return {}
+    ready = readiness or {"httpGet": {"path": "/health", "port": port}}
     return {
-        "startupProbe": _http_probe("/live", port, period=10,
+        "startupProbe": _http_probe("/live", port, period=10, timeout=5,
                                     failures=math.ceil(settings.startup_timeout_seconds / 10)),
-        "livenessProbe": _http_probe("/live", port, period=30,
-                                     failures=math.ceil(settings.liveness_timeout_seconds / 30)),
-        "readinessProbe": _http_probe("/health", port, period=readiness_period, failures=3),
+        "livenessProbe": _http_probe("/live", port, period=settings.liveness_period_seconds,
+                                     timeout=settings.liveness_timeout_seconds,
+                                     failures=settings.liveness_failure_threshold),
+        "readinessProbe": {**ready, "periodSeconds": settings.readiness_period_seconds,
+                           "timeoutSeconds": 4, "failureThreshold": 3},
     }
 
 
-def frontend_container(props: DynamoWorkloadProps, settings: V1Settings, *, full_name: str,
-                       http_port: int, router_mode: str) -> dict[str, Any]:
+def frontend_arguments(*, http_port: int, router: RouterSettings,
+                       migration_limit: int) -> list[str]:
+    args = ["--http-port", str(http_port), "--router-mode", router.mode]
+    if router.mode == "kv" and not router.kv_events:
+        args.append("--no-router-kv-events")
+    return [*args, "--migration-limit", str(migration_limit)]
+
+
+def frontend_container(props: DynamoWorkloadProps, *, runtime: RuntimeSettings, http_port: int,
+                       router: RouterSettings, migration_limit: int, served_model_name: str,
+                       resources: PodResources, probe_settings: RuntimeProbes,
+                       resource_defaults: ResourceDefaults) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": "frontend",
         "image": props.image.reference,
         "imagePullPolicy": props.image.pull_policy,
         "command": ["python3", "-m", "dynamo.frontend"],
-        "args": ["--http-port", str(http_port), "--router-mode", router_mode],
+        "args": frontend_arguments(http_port=http_port, router=router,
+                                   migration_limit=migration_limit),
         "ports": [{"name": HTTP_PORT_NAME, "containerPort": http_port, "protocol": "TCP"}],
-        "env": runtime_env(props, settings, full_name) + debug_env(props),
-        # /health answers 200 once a worker for the model has registered: ready to route.
-        **probes(props.probes, HTTP_PORT_NAME, readiness_period=5),
-        "resources": container_resources(settings.frontend_resources, props.resource_defaults),
+        "env": runtime_env(props, runtime) + debug_env(props),
+        # /health answers 200 before any worker registered; /v1/models/<name>/ready answers 200
+        # only once workers of every role the model needs serve it (404 or 503 before).
+        **probes(probe_settings, HTTP_PORT_NAME, readiness={"httpGet": {
+            "path": f"/v1/models/{served_model_name}/ready", "port": HTTP_PORT_NAME}}),
+        "resources": container_resources(
+            Resources(requests=resources.requests, limits=resources.limits), resource_defaults),
     }
     restrict(container, props)
     return container
 
 
-def worker_container(props: DynamoWorkloadProps, settings: V1Settings, *, name: str,
-                     full_name: str, arguments: list[str], resources: Resources,
-                     gpus: int) -> dict[str, Any]:
-    port = settings.system_port
+def kv_transfer_config(settings: KvTransferSettings) -> str:
+    # Both sides of a NIXL transfer produce and consume KV blocks.
+    return json.dumps({"kv_connector": settings.connector, "kv_role": "kv_both"},
+                      separators=(",", ":"))
+
+
+def kv_events_config(settings: KvEventsSettings) -> str:
+    # The engine publishes to dynamo.vllm's relay in the same pod, which forwards the events on
+    # the event plane: the port need not leave the pod, so it binds loopback only.
+    return json.dumps({"publisher": "zmq", "topic": KV_EVENTS_TOPIC,
+                       "endpoint": f"tcp://127.0.0.1:{settings.port}",
+                       "enable_kv_cache_events": True}, separators=(",", ":"))
+
+
+def worker_arguments(*, model_path: str, served_model_name: str, mode: str,
+                     engine: Sequence[str], kv_transfer: KvTransferSettings | None,
+                     kv_events: KvEventsSettings | None) -> list[str]:
+    """`python3 -m dynamo.vllm` arguments: the model, the role, the KV transfer and events the
+    library manages, then the pool's engine arguments."""
+    args = ["--model", model_path, "--served-model-name", served_model_name,
+            "--disaggregation-mode", mode]
+    if kv_transfer is not None:
+        args += ["--kv-transfer-config", kv_transfer_config(kv_transfer)]
+    if kv_events is not None:
+        args += ["--kv-events-config", kv_events_config(kv_events)]
+    return [*args, *engine]
+
+
+def worker_container(props: DynamoWorkloadProps, *, runtime: RuntimeSettings,
+                     arguments: list[str], gpus: int, resources: PodResources,
+                     probe_settings: RuntimeProbes, shared_memory: SharedMemorySettings,
+                     resource_defaults: ResourceDefaults, model_volume: ModelVolume,
+                     extra_env: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    port = runtime.system_port
+    ports = [{"name": SYSTEM_PORT_NAME, "containerPort": port, "protocol": "TCP"}]
     container: dict[str, Any] = {
-        "name": name,
+        "name": "worker",
         "image": props.image.reference,
         "imagePullPolicy": props.image.pull_policy,
         "command": ["python3", "-m", "dynamo.vllm"],
         "args": arguments,
-        "ports": [{"name": SYSTEM_PORT_NAME, "containerPort": port, "protocol": "TCP"}],
+        "ports": ports,
         "env": [
-            *runtime_env(props, settings, full_name),
-            {"name": "DYN_SYSTEM_ENABLED", "value": "true"},
+            *runtime_env(props, runtime),
             {"name": "DYN_SYSTEM_PORT", "value": str(port)},
-            # Without it /health stays 503 even when the worker serves (Dynamo 1.6).
-            {"name": "DYN_SYSTEM_USE_ENDPOINT_HEALTH_STATUS", "value": '["generate"]'},
-            {"name": "DYN_HEALTH_CHECK_ENABLED", "value": "false"},
+            {"name": "DYN_HEALTH_CHECK_ENABLED", "value": str(runtime.health_checks).lower()},
+            *(dict(e) for e in extra_env),
             *debug_env(props),
         ],
-        **probes(props.probes, SYSTEM_PORT_NAME, readiness_period=10),
-        "resources": container_resources(resources, props.resource_defaults,
-                                         shared_memory_size(props.shared_memory, gpus)),
+        **probes(probe_settings, SYSTEM_PORT_NAME),
+        "resources": container_resources(
+            Resources(gpus=gpus, requests=resources.requests, limits=resources.limits),
+            resource_defaults, shared_memory_size(shared_memory, gpus)),
     }
     if gpus:
         add_extended_resource(container, GPU_RESOURCE, gpus)
-    if props.model_volume and props.model_volume.enabled:
-        container["volumeMounts"] = [
-            {"name": "model-pvc", "mountPath": props.model_volume.mount_path, "readOnly": True},
-            {"name": "dshm", "mountPath": "/dev/shm"},
-        ]
-    else:
-        container["volumeMounts"] = [{"name": "dshm", "mountPath": "/dev/shm"}]
+    mounts: list[dict[str, Any]] = []
+    if model_volume.enabled:
+        mounts.append({"name": "model-pvc", "mountPath": model_volume.mount_path,
+                       "readOnly": True})
+    mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+    container["volumeMounts"] = mounts
     restrict(container, props)
     return container
 
 
 def pod_template(props: DynamoWorkloadProps, *, labels: Mapping[str, str],
                  annotations: Mapping[str, str], container: dict[str, Any],
-                 worker: bool, selector: Mapping[str, str], gpus: int = 0) -> dict[str, Any]:
-    """The pod template; `gpus` sizes a worker's /dev/shm, `selector` spreads its Deployment."""
+                 selector: Mapping[str, str], runtime: RuntimeSettings,
+                 termination_grace_period_seconds: int,
+                 worker: tuple[int, SharedMemorySettings, ModelVolume] | None = None
+                 ) -> dict[str, Any]:
+    """The pod template; `worker` (GPUs, /dev/shm settings, model volume) for a worker pod."""
     spec: dict[str, Any] = {}
     if props.image_pull_secrets:
         spec["imagePullSecrets"] = [{"name": secret} for secret in props.image_pull_secrets]
     spec["containers"] = [container]
-    if worker:
+    if worker is not None:
+        gpus, shared_memory, model_volume = worker
         volumes: list[dict[str, Any]] = [{"name": "dshm", "emptyDir": {
-            "medium": "Memory", "sizeLimit": shared_memory_size(props.shared_memory, gpus)}}]
-        if props.model_volume and props.model_volume.enabled:
+            "medium": "Memory", "sizeLimit": shared_memory_size(shared_memory, gpus)}}]
+        if model_volume.enabled:
             volumes.append({"name": "model-pvc", "persistentVolumeClaim": {
-                "claimName": props.model_volume.claim_name, "readOnly": True}})
+                "claimName": model_volume.claim_name, "readOnly": True}})
         spec["volumes"] = volumes
-    harden_pod(spec, props, dependency_env=dependency_env(props), selector=selector)
+    spec["terminationGracePeriodSeconds"] = termination_grace_period_seconds
+    harden_pod(spec, props, dependency_env=dependency_env(props, runtime), selector=selector)
     template: dict[str, Any] = {"metadata": {"labels": dict(labels)}, "spec": spec}
     if annotations:
         template["metadata"]["annotations"] = dict(annotations)
-    if worker and props.rdma is not None:
-        props.rdma.apply(template)
+    if worker is not None and props.rdma is not None:
+        props.rdma.apply(template, kv_transfer=True)
     return template
-
-
-def worker_pod_template(props: DynamoWorkloadProps, settings: V1Settings, *,
-                        engine: Mapping[str, Any], mode: str, served_model_name: str | None,
-                        resources: Resources, labels: Mapping[str, str],
-                        selector: Mapping[str, str],
-                        annotations: Mapping[str, str]) -> dict[str, Any]:
-    """The pod of a 1.x worker pool: one `dynamo.vllm` engine with its role and GPUs."""
-    arguments = engine_arguments(engine, served_model_name=served_model_name, mode=mode,
-                                 kv_connector=settings.kv_connector)
-    container = worker_container(props, settings, name="worker", full_name=props.full_name,
-                                 arguments=arguments, resources=resources, gpus=resources.gpus)
-    return pod_template(props, labels=labels, annotations=annotations, container=container,
-                        worker=True, selector=selector, gpus=resources.gpus)

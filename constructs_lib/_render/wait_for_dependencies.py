@@ -1,4 +1,4 @@
-"""The init container that holds `dynamo serve` back until etcd and NATS answer.
+"""The init container that holds Dynamo back until etcd (and NATS, where it is used) answers.
 
 Dynamo v0.1 connects to etcd and NATS once, at start, and exits when they do not answer; a pod
 started together with its dependencies then crash-loops until they are up (ai-dynamo/dynamo#1699,
@@ -99,13 +99,42 @@ done
 """
 
 
+# Dynamo 1.x on the tcp request plane and zmq event plane uses no NATS: wait for etcd alone.
+_ETCD_ONLY = {
+    "nats=${NATS_SERVER:?NATS_SERVER is not set}\n": "",
+    "etcd_up= nats_up= report_at=0": "etcd_up= report_at=0",
+    """  if [[ -z $nats_up ]] && answered=$(first_answering nats_answers "$nats"); then
+    nats_up=1; echo "NATS answers at $answered"
+  fi
+""": "",
+    "if [[ -n $etcd_up && -n $nats_up ]]; then exit 0; fi":
+        "if [[ -n $etcd_up ]]; then exit 0; fi",
+    """  waiting=$([[ -z $etcd_up ]] && printf 'etcd (%s) ' "$(without_credentials "$etcd")"
+            [[ -z $nats_up ]] && printf 'NATS (%s)' "$(without_credentials "$nats")")""":
+        '  waiting="etcd ($(without_credentials "$etcd"))"',
+}
+
+
+def script(*, nats: bool) -> str:
+    """The wait, for etcd and NATS or for etcd alone."""
+    if nats:
+        return SCRIPT
+    text = SCRIPT
+    for old, new in _ETCD_ONLY.items():
+        if old not in text:
+            raise AssertionError(f"the wait script changed; update _ETCD_ONLY ({old[:40]!r})")
+        text = text.replace(old, new)
+    return text
+
+
 def container(*, image: str, pull_policy: str, env: list[dict[str, Any]],
               timeout_seconds: int) -> dict[str, Any]:
+    nats = any(variable["name"] == "NATS_SERVER" for variable in env)
     init: dict[str, Any] = {
         "name": NAME,
         "image": image,
         "imagePullPolicy": pull_policy,
-        "command": ["bash", "-c", SCRIPT, NAME, str(timeout_seconds)],
+        "command": ["bash", "-c", script(nats=nats), NAME, str(timeout_seconds)],
         "env": env,
         "resources": {kind: dict(values) for kind, values in RESOURCES.items()},
     }

@@ -1,5 +1,20 @@
-"""The typed model: what an environment file may say, validated before any construct exists."""
+"""The typed settings the constructs take, and the environment file model (Dynamo v0.1 and 1.x),
+validated before any construct exists."""
 
+from .dynamo_v1 import (
+    EnvironmentV1,
+    FrontendV1Settings,
+    KvEventsSettings,
+    KvTransferSettings,
+    ModelSettings,
+    MonitoringSettings,
+    PodResources,
+    RouterSettings,
+    RuntimeProbes,
+    RuntimeSettings,
+    WorkerPoolSettings,
+)
+from .engine import VllmEngineArgs
 from .environment import (
     DependencySettings,
     Environment,
@@ -19,7 +34,6 @@ from .environment import (
     Resources,
     ServiceMonitorSettings,
     ServiceSettings,
-    V1Settings,
 )
 from .hardening import (
     DependencyHardening,
@@ -36,7 +50,11 @@ from .hardening import (
 )
 from .serve_config import Component, EngineSection, FrontendSection, KvTransferConfig, ServeConfig
 
+AnyEnvironment = Environment | EnvironmentV1
+"""An environment file of either Dynamo generation, as `loader.load_environment` returns it."""
+
 __all__ = [
+    "AnyEnvironment",
     "Component",
     "DependencyHardening",
     "DependencySettings",
@@ -44,26 +62,36 @@ __all__ = [
     "DisruptionBudgetSettings",
     "EngineSection",
     "Environment",
+    "EnvironmentV1",
     "EtcdSettings",
     "EtcdTlsSettings",
     "FrontendSection",
     "FrontendSettings",
+    "FrontendV1Settings",
     "Generation",
     "Image",
     "JetStreamSettings",
+    "KvEventsSettings",
     "KvTransferConfig",
+    "KvTransferSettings",
     "MetricsSettings",
     "Mode",
+    "ModelSettings",
     "ModelVolume",
+    "MonitoringSettings",
     "NatsSettings",
     "NetworkPolicySettings",
     "PlacementSettings",
+    "PodResources",
     "PrefillSettings",
     "ProbeSettings",
     "RdmaSettings",
     "ResourceDefaults",
     "ResourceList",
     "Resources",
+    "RouterSettings",
+    "RuntimeProbes",
+    "RuntimeSettings",
     "SecuritySettings",
     "ServeConfig",
     "ServiceMonitorSettings",
@@ -71,5 +99,6 @@ __all__ = [
     "SharedMemorySettings",
     "Toleration",
     "UpdateStrategy",
-    "V1Settings",
+    "VllmEngineArgs",
+    "WorkerPoolSettings",
 ]

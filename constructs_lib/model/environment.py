@@ -232,6 +232,13 @@ class RdmaSettings(StrictModel):
     vllm_worker_multiproc_method: Literal["spawn", "fork"] | None = "spawn"
     """VLLM_WORKER_MULTIPROC_METHOD: `fork` after CUDA is initialised hangs or fails.
     Default: spawn."""
+    ucx_net_devices: str | None = Field(None, pattern=r"^[A-Za-z0-9_.:,-]+$")
+    """UCX_NET_DEVICES of Dynamo 1.x workers: the RDMA devices NIXL moves KV cache over (e.g.
+    mlx5_0:1). UCX uses every device it finds when unset, which has garbled tokens on hosts
+    with several NICs (ai-dynamo/dynamo#12463). Default: unset."""
+    ucx_ib_gid_index: int | None = Field(3, ge=0)
+    """UCX_IB_GID_INDEX of Dynamo 1.x workers: the RoCE v2 GID, as NCCL_IB_GID_INDEX for NCCL.
+    None leaves it unset. Default: 3."""
 
 
 _HOST_PORT = re.compile(r"^(https?://)?[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?:[0-9]{1,5}$")
@@ -338,23 +345,6 @@ class DependencySettings(StrictModel):
     nats: NatsSettings = NatsSettings()
 
 
-class V1Settings(StrictModel):
-    """Settings only Dynamo 1.x uses, where the frontend and every worker are pods of their own."""
-
-    dynamo_namespace: DnsLabel | None = None
-    """DYN_NAMESPACE, the logical namespace the components discover each other in.
-    Default: the release's full name."""
-    system_port: int = Field(9090, ge=1024, le=32767)
-    """Each worker's health and metrics port (DYN_SYSTEM_PORT). Dynamo parses it as a signed
-    16-bit number, hence at most 32767. Default: 9090, as NVIDIA's operator uses."""
-    kv_connector: str = "NixlConnector"
-    """vLLM's KV connector for disaggregation; v0.1's DynamoNixlConnector became vLLM's
-    NixlConnector. Default: NixlConnector."""
-    frontend_resources: Resources = Resources(
-        requests=ResourceList(cpu="2", memory="4Gi"), limits=ResourceList(memory="4Gi"))
-    """CPU and memory of the frontend pod, which has no GPU. Default: 2 CPUs and 4Gi."""
-
-
 def _name_prefix(value: str) -> str:
     # Helm cuts the prefix at 63 characters, so only the characters are checked here; the
     # length of every name made from it is checked with the other cross-field rules.
@@ -376,31 +366,22 @@ class NodePool(StrictModel):
     leaves every pod Pending."""
 
 
-class Environment(StrictModel):
-    """Everything needed to synthesize one deployment of Dynamo and its dependencies."""
+class EnvironmentBase(StrictModel):
+    """What an environment file says whichever Dynamo it runs: names, the cluster it runs on,
+    RDMA, etcd and NATS, and the production settings."""
 
     release: DnsLabel
-    """The Helm release this replaces; it prefixes every resource name."""
+    """The release name (the seed's Helm release); it prefixes every resource name."""
     namespace: DnsLabel = "default"
-    dynamo: Generation = Generation.V0_1
     name_override: DnsLabel | None = None
     fullname_override: Annotated[str, AfterValidator(_name_prefix)] | None = None
     """Replaces the `<release>-dynamo` prefix of the Dynamo resource names. Default: none."""
-    image: Image = Image(repository="tkeai.tencentcloudcr.com/tke-ai-playbook/dynamo",
-                         tag="v0.1.1-20250415")
     image_pull_secrets: list[DnsSubdomain] = []
     pod_labels: Labels = {}
     pod_annotations: Annotations = {}
     service: ServiceSettings = ServiceSettings()
-    model_volume: ModelVolume = ModelVolume()
     rdma: RdmaSettings = RdmaSettings()
-    mode: Mode
-    frontend: FrontendSettings
-    prefill: PrefillSettings | None = None
-    """Required in multinode mode; not allowed in single mode."""
     dependencies: DependencySettings = DependencySettings()
-    v1: V1Settings = V1Settings()
-    """Used when `dynamo` is 1.x. Default: see V1Settings."""
     nodes: NodePool | None = None
     """The GPU node pool. Default: none declared; the plan then says how many nodes of
     8 GPUs the deployment needs, and nothing is refused for lack of room."""
@@ -414,15 +395,16 @@ class Environment(StrictModel):
     security: SecuritySettings = SecuritySettings()
     """Default: no capabilities (but IPC_LOCK for RDMA), RuntimeDefault seccomp, no API token."""
     dependency_wait: DependencyWaitSettings = DependencyWaitSettings()
-    """Default: wait up to 600 s for etcd and NATS before starting Dynamo."""
+    """Default: wait up to 600 s for etcd (and NATS, when used) before starting Dynamo."""
     network_policy: NetworkPolicySettings = NetworkPolicySettings()
     """Default: NetworkPolicies on; see `NetworkPolicySettings` for host-network pods."""
     debug: bool = False
     """Verbose logs: DYN_LOG=debug and NCCL_DEBUG=INFO in the Dynamo containers. Default: false."""
 
     @model_validator(mode="after")
-    def _follows_the_rules(self) -> Environment:
-        # Cross-field rules run once every field is valid, and report all they find together.
+    def _follows_the_rules(self) -> EnvironmentBase:
+        # The file's own rules run once every field is valid, and report all they find
+        # together; the constructs' rules run when the chart is composed.
         from .rules import RuleViolations, problems
 
         found = problems(self)
@@ -441,15 +423,25 @@ class Environment(StrictModel):
         return naming.full_name(self.release, self.name_override, self.fullname_override)
 
     @property
+    def dependency_names(self) -> naming.DependencyNames:
+        return naming.DependencyNames(self.release)
+
+
+class Environment(EnvironmentBase):
+    """A deployment of Dynamo v0.1 (`dynamo serve` of a graph, as the seed Helm chart deploys
+    it) and its dependencies."""
+
+    dynamo: Literal[Generation.V0_1] = Generation.V0_1
+    """v0.1 (the default when the key is left out); `1.x` files follow the Dynamo 1.x format."""
+    image: Image = Image(repository="tkeai.tencentcloudcr.com/tke-ai-playbook/dynamo",
+                         tag="v0.1.1-20250415")
+    model_volume: ModelVolume = ModelVolume()
+    mode: Mode
+    frontend: FrontendSettings
+    prefill: PrefillSettings | None = None
+    """Required in multinode mode; not allowed in single mode."""
+
+    @property
     def names(self) -> naming.DynamoNames:
         """The names of the Dynamo resources, as the constructs give them."""
         return naming.DynamoNames(self.full_name, single=self.mode is Mode.SINGLE)
-
-    @property
-    def v1_names(self) -> naming.V1Names:
-        """The names of the Dynamo 1.x resources, as the constructs give them."""
-        return naming.V1Names(self.full_name)
-
-    @property
-    def dependency_names(self) -> naming.DependencyNames:
-        return naming.DependencyNames(self.release)

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .environment import Environment
+    from .dynamo_v1 import EnvironmentV1
+    from .environment import Environment, EnvironmentBase
 
 FieldNames = Callable[[str], str]
 
 
-def naming_field(env: Environment) -> str:
+def naming_field(env: EnvironmentBase) -> str:
     """The field that decides the Dynamo objects' names."""
     return "fullname_override" if env.fullname_override else "release"
 
@@ -43,7 +44,7 @@ def prefill(env: Environment) -> FieldNames:
     return _section("prefill", env)
 
 
-def dependencies(env: Environment) -> FieldNames:
+def dependencies(env: EnvironmentBase) -> FieldNames:
     """The DependencyStack's props: `dependencies`, and `release` and `network_policy` at the
     top."""
     def field(prop: str) -> str:
@@ -54,17 +55,17 @@ def dependencies(env: Environment) -> FieldNames:
     return field
 
 
-def nodes(env: Environment) -> FieldNames:
+def nodes(env: EnvironmentBase) -> FieldNames:
     """The GpuNodePool's props: the `nodes` section."""
     return lambda prop: f"nodes.{prop}"
 
 
-def named(env: Environment) -> FieldNames:
+def named(env: EnvironmentBase) -> FieldNames:
     """Objects named outright (NetworkPolicy, monitors): named after the naming field."""
     return lambda prop: naming_field(env)
 
 
-def value_as_written(env: Environment) -> Callable[[str], object]:
+def value_as_written(env: EnvironmentBase) -> Callable[[str], object]:
     """The file's value behind a prop that derives from it: names come from the naming field."""
     def value(prop: str) -> object:
         if prop in ("full_name", "name"):
@@ -73,3 +74,48 @@ def value_as_written(env: Environment) -> Callable[[str], object]:
             return env.release
         return None
     return value
+
+
+_V1_TOP_LEVEL = {"runtime": "runtime", "kv_transfer": "kv_transfer", "kv_events": "kv_events",
+                 "model": "model", "service": "service"}
+
+
+def _v1_section(section: str, env: EnvironmentV1, own_engine: dict[str, object]) -> FieldNames:
+    def field(prop: str) -> str:
+        head, _, rest = prop.partition(".")
+        if head in ("full_name", "name"):
+            return naming_field(env)
+        if head == "rdma":
+            return "rdma.enabled"
+        if head == "etcd_client_tls_secret":
+            return "dependencies.etcd.tls"
+        if head == "nats_url":
+            return "dependencies.nats.enabled"
+        if head == "served_model_name":
+            return "model.served_name"
+        if head == "service_monitor":
+            return f"monitoring.{prop}"
+        if head in _V1_TOP_LEVEL:
+            return prop
+        if head == "engine" and rest and rest not in own_engine and rest in env.engine.root:
+            return prop  # inherited from the shared engine section
+        return f"{section}.{prop}" if prop else section
+    return field
+
+
+def frontend_v1(env: EnvironmentV1) -> FieldNames:
+    """The 1.x frontend's props: `frontend`, with the model's name, the service, the runtime
+    and monitoring at the top."""
+    return _v1_section("frontend", env, {})
+
+
+def decode_v1(env: EnvironmentV1) -> FieldNames:
+    """The decode pool's props: `decode`, with the model, the KV settings and the runtime at
+    the top, and engine arguments where they were written (`decode.engine` or `engine`)."""
+    return _v1_section("decode", env, env.decode.engine.root)
+
+
+def prefill_v1(env: EnvironmentV1) -> FieldNames:
+    """The prefill pool's props, as `decode_v1` for the `prefill` section."""
+    assert env.prefill is not None
+    return _v1_section("prefill", env, env.prefill.engine.root)

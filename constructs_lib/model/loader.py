@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, KeyMistakes, Problem, did_you_mean, show
+from .dynamo_v1 import EnvironmentV1
 from .environment import Environment
 from .rules import RuleViolations
 from .rules import warnings as rule_warnings
@@ -134,8 +135,33 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError([Problem(str(path), "", f"invalid YAML: {where}{reason}")]) from None
 
 
-def load_environment(path: Path | str, warnings: list[Problem] | None = None) -> Environment:
-    """Load and validate one environment file; raises ConfigError listing every problem.
+GENERATIONS = {"v0.1": Environment, "1.x": EnvironmentV1}
+"""The environment model of each value of `dynamo` (v0.1 when the key is left out)."""
+
+
+def environment_model(data: dict[str, Any]) -> type[Environment] | type[EnvironmentV1]:
+    """The model a file's `dynamo` key selects (v0.1 when it is left out or unknown, so that
+    the v0.1 model reports the unknown value)."""
+    return EnvironmentV1 if data.get("dynamo") == "1.x" else Environment
+
+
+def validate_environment(data: dict[str, Any], source: str) -> Environment | EnvironmentV1:
+    """An environment from a file's settings; raises ConfigError listing every problem."""
+    dynamo = data.get("dynamo", "v0.1")
+    if dynamo not in GENERATIONS:
+        raise ConfigError([Problem(source, "dynamo", (
+            f"Input should be {' or '.join(map(repr, GENERATIONS))} (received {show(dynamo)})"))])
+    model = environment_model(data)
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(problems_from(err, source, model)) from None
+
+
+def load_environment(path: Path | str,
+                     warnings: list[Problem] | None = None) -> Environment | EnvironmentV1:
+    """Load and validate one environment file (Dynamo v0.1 or 1.x, as its `dynamo` key says);
+    raises ConfigError listing every problem.
 
     Settings that are legal but probably unintended are appended to `warnings` when given.
     """
@@ -144,10 +170,7 @@ def load_environment(path: Path | str, warnings: list[Problem] | None = None) ->
     if not isinstance(data, dict):
         raise ConfigError([Problem(str(path), "",
                                    f"expected a mapping of settings, got {show(data)}")])
-    try:
-        environment = Environment.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(problems_from(err, str(path), Environment)) from None
+    environment = validate_environment(data, str(path))
     if warnings is not None:
         warnings += [Problem(str(path), f.field, f.message) for f in rule_warnings(environment)]
     return environment

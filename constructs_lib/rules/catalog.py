@@ -5,9 +5,11 @@ from __future__ import annotations
 PROBLEM_RULES: tuple[str, ...] = (
     # Settings
     "dependencies_are_reachable",
+    "nats_is_reachable",
     "etcd_tls_applies_to_the_own_etcd",
     "generated_names_are_valid",
     "ports_are_distinct",
+    "worker_ports_are_distinct",
     "etcd_tls_needs_dynamo_v1",
     "clients_are_admitted",
     # Pods
@@ -15,13 +17,17 @@ PROBLEM_RULES: tuple[str, ...] = (
     "parallelism_matches_worker_gpus",
     "decode_and_prefill_serve_the_same_model",
     "remote_prefill_has_what_it_needs",
-    "one_prefill_pool_in_v1",
     "no_setting_dynamo_overrides",
+    "disaggregation_has_both_sides",
+    "kv_router_gets_kv_events",
+    "frontend_serves_the_workers_model",
     # Placement
     "deployment_fits_nodes",
 )
 
-ONLY_WHEN_COMPOSED_BY_HAND: frozenset[str] = frozenset({"clients_are_admitted"})
+ONLY_WHEN_COMPOSED_BY_HAND: frozenset[str] = frozenset({
+    "clients_are_admitted", "nats_is_reachable", "disaggregation_has_both_sides",
+    "kv_router_gets_kv_events", "frontend_serves_the_workers_model"})
 """Rules a chart composed from an environment file cannot break: it wires the constructs
 itself."""
 

@@ -13,16 +13,22 @@ from .subjects import subjects_of
 
 if TYPE_CHECKING:
     from ..dependencies import DependencyStack
+    from ..workload import DynamoWorkload
 
 
-def dependencies_are_reachable(stack: DependencyStack) -> Iterator[Finding]:
-    """A dependency that is not deployed must be named by an override."""
+def dependencies_are_reachable(stack: DependencyStack, chart: Chart) -> Iterator[Finding]:
+    """A dependency that is not deployed must be named by an override: etcd always, NATS when
+    a workload of the chart that uses this stack needs it."""
+    from ..workload import DynamoWorkload
+
     etcd, nats, where = stack.etcd_settings, stack.nats_settings, stack.locator.field
+    nats_needed = any(w.needs_nats for w in subjects_of(chart, DynamoWorkload)
+                      if w.connects_to(stack) or w.dependencies is stack)
     if not etcd.enabled and not etcd.endpoints_override:
         yield Finding(where("etcd.enabled"),
                       f"false, but {where('etcd.endpoints_override')} is not set: the Dynamo "
                       "pods would have no etcd; set it to the etcd to use (host:port)")
-    if not nats.enabled and not nats.server_override:
+    if not nats.enabled and not nats.server_override and nats_needed:
         yield Finding(where("nats.enabled"),
                       f"false, but {where('nats.server_override')} is not set: the Dynamo "
                       "pods would have no NATS; set it to the NATS to use (nats://host:port)")
@@ -64,3 +70,13 @@ def clients_are_admitted(stack: DependencyStack, chart: Chart) -> Iterator[Findi
                       f"enabled, but {workload.node.path} connects to this stack's etcd or NATS "
                       f"and {why}: give that workload dependencies=<this stack> (its policies "
                       "then admit it), or turn network_policy off")
+
+
+def nats_is_reachable(workload: DynamoWorkload) -> Iterator[Finding]:
+    """Pods that need NATS and were given addresses instead of a stack need a NATS address (a
+    DependencyStack says so itself)."""
+    if workload.needs_nats and not workload.nats_url and workload.dependencies is None:
+        yield Finding(workload.locator.field("nats_url"),
+                      f"not given, but {workload.nats_use} need NATS: give the NATS to use "
+                      "(nats://host:port), or dependencies=<a DependencyStack that deploys "
+                      "NATS>", subject=workload)

@@ -118,6 +118,34 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _upgrade(args: argparse.Namespace) -> int:
+    from ..model.environment import Environment
+    from ..model.loader import load_environment
+    from . import synth, upgrade
+
+    path = _environment_file(args.environment, Path(args.environments_dir))
+    environment = load_environment(path)
+    if not isinstance(environment, Environment):
+        raise ConfigError([Problem(str(path), "dynamo", "1.x already; nothing to upgrade")])
+    upgraded, notes = upgrade.upgrade(environment, str(path))
+    text = upgrade.render(upgraded, upgrade.header(path.name, notes))
+    if args.write is None:
+        print(text, end="")
+        return 0
+    target = Path(args.write)
+    # The upgraded file must compose like any other before it replaces anything.
+    import cdk8s
+
+    charts = synth.compose(cdk8s.App(), {synth.environment_name(target): upgraded},
+                           source={synth.environment_name(target): str(target)})
+    del charts
+    target.write_text(text)
+    print(f"{path} (Dynamo v0.1) -> {target} (Dynamo 1.x)", file=sys.stderr)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m constructs_lib",
@@ -152,6 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--environments-dir", default="environments", metavar="FOLDER",
                       help="the folder of environment files (default: environments)")
     plan.set_defaults(run=_plan)
+    upgrade = commands.add_parser(
+        "upgrade", help="rewrite a v0.1 environment file in the 1.x format",
+        description="Translates a v0.1 environment (dynamo serve graphs) into the 1.x format "
+        "(a frontend and decode and prefill worker pools), keeping the model, the GPUs per "
+        "worker and the workers per role; prints it, or writes it with --write.")
+    upgrade.add_argument("environment",
+                         help="a v0.1 environment file, or the name of one in --environments-dir")
+    upgrade.add_argument("--environments-dir", default="environments", metavar="FOLDER",
+                         help="the folder of environment files (default: environments)")
+    upgrade.add_argument("--write", metavar="FILE", default=None,
+                         help="write the 1.x file here (checked first) instead of printing it")
+    upgrade.set_defaults(run=_upgrade)
     _run_local_command.add_parser(
         commands, lambda name: _environment_file(name, Path("environments")))
     reference.register(commands)

@@ -11,14 +11,14 @@ from ..errors import ConfigError, Problem
 
 
 def run(args: argparse.Namespace, environment_path: Path) -> int:
-    from ..model.environment import Generation
+    from ..model.dynamo_v1 import EnvironmentV1
     from . import synth
     from .run_local import LocalStack, dynamo_python
     from .run_local.synthesized import instances, read_manifests, smoke_test, start
 
     environments = synth.load_all([environment_path])
     name, environment = next(iter(environments.items()))
-    if environment.dynamo is not Generation.V1:
+    if not isinstance(environment, EnvironmentV1):
         raise ConfigError([Problem(str(environment_path), "dynamo",
                                    f"run-local runs Dynamo 1.x environments; this one is "
                                    f"{environment.dynamo.value}")])

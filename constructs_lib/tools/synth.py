@@ -14,8 +14,8 @@ import cdk8s
 from .. import placement
 from ..chart import DynamoChart
 from ..errors import ConfigError, Problem
+from ..model import AnyEnvironment as Environment
 from ..model.base import is_dns_label
-from ..model.environment import Environment
 from ..model.loader import load_environment
 from ..rules import RuleViolations
 from . import plan_report

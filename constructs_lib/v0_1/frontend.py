@@ -21,11 +21,13 @@ from ..model.naming import DynamoNames
 from ..model.serve_config import DEFAULT_HTTP_PORT as DEFAULT_HTTP_PORT  # re-exported
 from ..model.serve_config import Component, ServeConfig
 from ..rules import Finding, Stage, tagged
+from ..rules.dependencies import nats_is_reachable
 from ..rules.serve_pods import PodView
 from ..rules.serve_rules import pod_problems, ports_are_distinct
 from ..service_monitor import ServiceMonitor, ServiceMonitorProps
-from ..workload import DynamoWorkload, DynamoWorkloadProps, check_replicas
+from ..workload import DynamoWorkload, check_replicas
 from . import _deployment
+from ._props import ServeWorkloadProps
 
 FULL_GRAPH = (Component.FRONTEND, Component.PROCESSOR, Component.ROUTER,
               Component.VLLM_WORKER, Component.PREFILL_WORKER)
@@ -33,7 +35,7 @@ METRICS_PORT_NAME = "metrics"
 
 
 @dataclass(frozen=True, kw_only=True)
-class FrontendDeploymentProps(DynamoWorkloadProps):
+class FrontendDeploymentProps(ServeWorkloadProps):
     config: ServeConfig
     """The configs.yaml that `dynamo serve` reads."""
     mode: Mode = Mode.SINGLE
@@ -226,7 +228,7 @@ class FrontendDeployment(DynamoWorkload):
         """Names, ports and dependencies: what is wrong before any pod is considered."""
         props = self._props
         where = self.locator.field
-        found: list[Finding] = []
+        found = tagged(nats_is_reachable, Stage.SETTING, nats_is_reachable(self))
         if props.metrics.enabled:
             written = (where("config.Frontend.port") if props.config.frontend
                        and props.config.frontend.port else "the default serve port")

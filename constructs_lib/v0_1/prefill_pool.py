@@ -15,17 +15,19 @@ from .._render.yaml import dump
 from ..model.environment import Resources
 from ..model.naming import PREFILL_COMPONENT, DynamoNames
 from ..model.serve_config import DEFAULT_HTTP_PORT, Component, ServeConfig
-from ..rules import Finding
+from ..rules import Finding, Stage, tagged
+from ..rules.dependencies import nats_is_reachable
 from ..rules.serve_pods import PodView
 from ..rules.serve_rules import pod_problems
-from ..workload import DynamoWorkload, DynamoWorkloadProps, check_replicas
+from ..workload import DynamoWorkload, check_replicas
 from . import _deployment
+from ._props import ServeWorkloadProps
 
 COMPONENT = PREFILL_COMPONENT
 
 
 @dataclass(frozen=True, kw_only=True)
-class PrefillWorkerPoolProps(DynamoWorkloadProps):
+class PrefillWorkerPoolProps(ServeWorkloadProps):
     config: ServeConfig
     """The configs.yaml of the prefill pods (its PrefillWorker section)."""
     graphs_config_map_name: str
@@ -117,7 +119,7 @@ class PrefillWorkerPool(DynamoWorkload):
         return objects
 
     def _setting_findings(self) -> list[Finding]:
-        found: list[Finding] = []
+        found = tagged(nats_is_reachable, Stage.SETTING, nats_is_reachable(self))
         if self._props.etcd_client_tls_secret:
             found.append(Finding(
                 self.locator.field("etcd_client_tls_secret"),

@@ -37,7 +37,8 @@ def test_unknown_keys_name_the_path_and_the_allowed_keys(tmp_path: Path) -> None
     found = problems(tmp_path, MINIMAL + "rdma:\n  enable: true\n")
     assert found == ["rdma.enable: unknown key (did you mean 'enabled'?); allowed here: enabled, "
                      "gloo_socket_ifname, host_network, nccl_ib_gid_index, nccl_ib_hca, "
-                     "nccl_socket_ifname, network_mode, vllm_worker_multiproc_method"]
+                     "nccl_socket_ifname, network_mode, ucx_ib_gid_index, ucx_net_devices, "
+                     "vllm_worker_multiproc_method"]
     found = problems(tmp_path, MINIMAL + "rdma:\n  usb: true\n")
     assert found[0].startswith("rdma.usb: unknown key; allowed here: enabled, ")
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ...rules import Finding, RuleViolations
 
 if TYPE_CHECKING:
-    from ..environment import Environment
+    from ..environment import EnvironmentBase as Environment
 
 Rule = Callable[["Environment"], Iterable[Finding]]
 

@@ -9,7 +9,7 @@ from ...errors import show
 from . import Finding
 
 if TYPE_CHECKING:
-    from ..environment import Environment
+    from ..environment import EnvironmentBase as Environment
 
 
 def rdma_settings_without_rdma(env: Environment) -> Iterator[Finding]:

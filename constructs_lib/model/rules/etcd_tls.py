@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from . import Finding
 
 if TYPE_CHECKING:
-    from ..environment import Environment
+    from ..environment import EnvironmentBase as Environment
 
 _FIELD = "dependencies.etcd.tls"
 
@@ -23,9 +23,9 @@ def etcd_tls_needs_dynamo_v1(env: Environment) -> Iterator[Finding]:
     """Dynamo v0.1 reads only plain http etcd endpoints; its etcd client learnt TLS
     (ETCD_AUTH_CA, ETCD_AUTH_CLIENT_CERT, ETCD_AUTH_CLIENT_KEY) after v0.1.1, in
     ai-dynamo/dynamo#980."""
-    from ..environment import Generation
+    from ..environment import Environment
 
-    if env.dependencies.etcd.tls is None or env.dynamo is Generation.V1:
+    if env.dependencies.etcd.tls is None or not isinstance(env, Environment):
         return
     yield Finding(_FIELD, f"{_received(env)}, but dynamo is {env.dynamo.value}, whose etcd client "
                           "has no TLS; etcd TLS is allowed with dynamo: 1.x only (or remove "

@@ -1,4 +1,4 @@
-"""Rules on which sections an environment needs: roles for its mode, and its dependencies."""
+"""Rules on which sections a v0.1 environment needs for its mode."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from typing import TYPE_CHECKING
 from . import Finding
 
 if TYPE_CHECKING:
-    from ..environment import Environment
+    from ..environment import EnvironmentBase
 
 
-def mode_matches_roles(env: Environment) -> Iterator[Finding]:
+def mode_matches_roles(env: EnvironmentBase) -> Iterator[Finding]:
     """multinode needs the prefill pool's section; single runs everything in one pod."""
-    from ..environment import Mode
+    from ..environment import Environment, Mode
 
+    if not isinstance(env, Environment):
+        return
     if env.mode is Mode.MULTINODE and env.prefill is None:
         yield Finding("prefill", "missing, but mode multinode runs the prefill workers in a pool "
                                  "of their own, which this section describes")
@@ -23,10 +25,12 @@ def mode_matches_roles(env: Environment) -> Iterator[Finding]:
                                  "this section or set mode: multinode")
 
 
-def prefill_pool_runs_prefill_workers(env: Environment) -> Iterator[Finding]:
+def prefill_pool_runs_prefill_workers(env: EnvironmentBase) -> Iterator[Finding]:
     """The prefill pod starts `dynamo serve components.prefill_worker:PrefillWorker`."""
-    from ..environment import Mode
+    from ..environment import Environment, Mode
 
+    if not isinstance(env, Environment):
+        return
     if env.mode is Mode.MULTINODE and env.prefill and env.prefill.config.prefill_worker is None:
         present = ", ".join(env.prefill.config.render()) or "no section"
         yield Finding("prefill.config.PrefillWorker",

@@ -27,6 +27,10 @@ def render(schema: dict[str, Any]) -> list[str]:
             lines.append("One of " + ", ".join(f"`{v}`" for v in definition["enum"]) + ".")
             continue
         definition, others = keyed_form(definition)
+        if "properties" not in definition and not others:
+            refs = list(_refs({k: v for k, v in definition.items() if k != "$defs"}))
+            lines.append("See " + " and ".join(f"[{r}](#{anchor(r)})" for r in refs) + ".")
+            continue
         if others:
             lines += [f"A mapping of these keys, or the same as "
                       f"{' or as '.join(type_of(o) for o in others)}:", ""]

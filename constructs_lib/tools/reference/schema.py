@@ -11,15 +11,34 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic.json_schema import models_json_schema
+
+from ...model.dynamo_v1 import EnvironmentV1
 from ...model.environment import Environment
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
+DESCRIPTION = (
+    "One deployment of NVIDIA Dynamo and its dependencies. A file with `dynamo: 1.x` follows the "
+    "Dynamo 1.x format (EnvironmentV1: a frontend, decode and prefill worker pools, the model "
+    "and the runtime planes); any other file the Dynamo v0.1 format of the seed Helm chart "
+    "(Environment: `dynamo serve` graphs).")
 
 
 def environment_schema() -> dict[str, Any]:
-    """The schema of what an environment file may say, in the file's own key names."""
-    schema = Environment.model_json_schema(by_alias=True, mode="validation")
-    return {"$schema": DIALECT, **schema}
+    """The schema of what an environment file may say, in the file's own key names: the 1.x
+    format when `dynamo` is 1.x, the v0.1 format otherwise."""
+    _, definitions = models_json_schema(
+        [(EnvironmentV1, "validation"), (Environment, "validation")], by_alias=True)
+    return {
+        "$schema": DIALECT,
+        "title": "EnvironmentFile",
+        "description": DESCRIPTION,
+        "type": "object",
+        "if": {"properties": {"dynamo": {"const": "1.x"}}, "required": ["dynamo"]},
+        "then": {"$ref": "#/$defs/EnvironmentV1"},
+        "else": {"$ref": "#/$defs/Environment"},
+        **definitions,
+    }
 
 
 def render() -> str:

@@ -1,4 +1,5 @@
-"""The decode and prefill roles of an environment, read from its serve configurations.
+"""The decode and prefill roles of a v0.1 environment, read from its serve configurations, as
+the upgrade to the 1.x format counts them.
 
 Both Dynamo generations describe work the same way: decode workers (the VllmWorker of the
 frontend pod's configuration) and prefill workers (the PrefillWorker of the frontend pod, when its
@@ -12,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .environment import Environment
-from .serve_config import Component, ServeConfig
+from ..model.environment import Environment
+from ..model.serve_config import Component, ServeConfig
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,247 @@
+"""Dynamo 1.x in its own vocabulary: a frontend that routes, decode and prefill worker pools
+of vLLM engines, the model they serve, and the runtime planes they talk over.
+
+These settings are what the 1.x constructs take as props and what an environment file with
+`dynamo: 1.x` says (`EnvironmentV1`). Defaults follow what NVIDIA's operator sets for runtime
+1.5 and later where it has an opinion (probe timings, termination grace, canary health checks),
+and say why where this library differs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .base import (
+    Annotations,
+    Count,
+    DnsLabel,
+    Labels,
+    Port,
+    PositiveCount,
+    Replicas,
+    StrictModel,
+)
+from .engine import VllmEngineArgs
+from .environment import (
+    DependencySettings,
+    EnvironmentBase,
+    EtcdSettings,
+    Generation,
+    Image,
+    ModelVolume,
+    NatsSettings,
+    ResourceList,
+    ServiceMonitorSettings,
+)
+from .hardening import DisruptionBudgetSettings, UpdateStrategy
+
+RouterMode = Literal["round-robin", "random", "power-of-two", "kv", "direct", "least-loaded",
+                     "device-aware-weighted"]
+V1_IMAGE = Image(repository="nvcr.io/nvidia/ai-dynamo/vllm-runtime", tag="1.6.1")
+"""NVIDIA's Dynamo 1.6.1 image with vLLM."""
+
+
+class RouterSettings(StrictModel):
+    """How the frontend picks a worker for each request."""
+
+    mode: RouterMode = "round-robin"
+    """round-robin, random, power-of-two, least-loaded, device-aware-weighted, direct, or kv:
+    to the worker that already holds most of the prompt's KV cache (the workers then publish
+    KV events, see `kv_events`). Default: round-robin."""
+    kv_events: bool = True
+    """With mode kv: route on the KV events the workers publish. false makes the router
+    estimate each worker's cache from its own routing decisions instead
+    (`--no-router-kv-events`), and the workers publish none. Default: true."""
+
+
+class PodResources(StrictModel):
+    """CPU, memory and ephemeral storage of a pod's main container (GPUs are set apart)."""
+
+    requests: ResourceList = ResourceList()
+    """Default: none set here (see each pool's default)."""
+    limits: ResourceList = ResourceList()
+    """Default: none set here (see each pool's default)."""
+
+
+class RuntimeProbes(StrictModel):
+    """When the kubelet treats a Dynamo 1.x pod as started, ready and alive. Every pod serves
+    `/live` and `/health` (workers on their system port, the frontend on its HTTP port)."""
+
+    enabled: bool = True
+    """Default: true."""
+    startup_timeout_seconds: int = Field(7200, ge=60)
+    """How long a pod may take to start serving (a worker: load its weights) before it is
+    restarted. Default: 7200, as NVIDIA's operator gives workers."""
+    liveness_period_seconds: int = Field(5, ge=1)
+    """Default: 5, as the operator."""
+    liveness_timeout_seconds: int = Field(4, ge=1)
+    """Default: 4, as the operator."""
+    liveness_failure_threshold: int = Field(3, ge=1)
+    """Failed liveness checks in a row before a restart; `/live` stays up while the process is
+    not wedged, so a busy worker passes it. Default: 3, as the operator."""
+    readiness_period_seconds: int = Field(10, ge=1)
+    """Default: 10."""
+    termination_grace_period_seconds: int = Field(60, ge=0)
+    """Time for in-flight requests to finish (or migrate) when a pod stops. Default: 60, as
+    the operator."""
+
+
+class FrontendV1Settings(StrictModel):
+    """`python3 -m dynamo.frontend`: the OpenAI-compatible HTTP server and router."""
+
+    replicas: Replicas = 1
+    http_port: Port = 8000
+    """Default: 8000."""
+    router: RouterSettings = RouterSettings()
+    migration_limit: Count = 3
+    """How many times a request is resumed on another worker when its worker dies mid-stream
+    (`--migration-limit`; Dynamo's default 0 fails the request). Default: 3."""
+    resources: PodResources = PodResources(
+        requests=ResourceList(cpu="2", memory="4Gi"), limits=ResourceList(memory="4Gi"))
+    """The frontend has no GPU. Default: 2 CPUs and 4Gi."""
+    labels: Labels = {}
+    """Extra pod labels. Default: none."""
+    annotations: Annotations = {}
+    """Extra pod annotations. Default: none."""
+    probes: RuntimeProbes = RuntimeProbes(startup_timeout_seconds=600)
+    """Default: as RuntimeProbes, with ten minutes to start (it loads no weights); ready only
+    once a worker serves the model."""
+    update_strategy: UpdateStrategy = UpdateStrategy()
+    """Default: Recreate."""
+    disruption_budget: DisruptionBudgetSettings = DisruptionBudgetSettings()
+    """Default: with two or more replicas, one pod at a time may be disrupted."""
+
+
+class ModelSettings(StrictModel):
+    """The model the workers load and the frontend serves."""
+
+    path: str = Field(min_length=1)
+    """Where the workers load it from: a folder in the model volume (e.g.
+    /data/Qwen/Qwen3-0.6B), passed as `--model`. Required."""
+    served_name: str | None = Field(None, min_length=1)
+    """The name clients ask for (`--served-model-name`). Default: the path."""
+    volume: ModelVolume = ModelVolume()
+    """The existing PersistentVolumeClaim that holds the weights, mounted read-only in the
+    workers. Default: claim `ai-model` at /data."""
+
+    @property
+    def name(self) -> str:
+        """The name clients ask for."""
+        return self.served_name or self.path
+
+
+class KvTransferSettings(StrictModel):
+    """How prefill workers hand the KV cache to decode workers (vLLM's `--kv-transfer-config`,
+    written with `kv_role: kv_both` on both sides)."""
+
+    connector: str = Field("NixlConnector", pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    """vLLM's KV connector. Default: NixlConnector (NIXL over UCX: RDMA when available)."""
+
+
+class KvEventsSettings(StrictModel):
+    """The KV events each worker publishes for the KV router (vLLM's `--kv-events-config`,
+    ZMQ publisher)."""
+
+    port: Port = 20080
+    """The port each worker publishes on. Default: 20080."""
+
+
+class RuntimeSettings(StrictModel):
+    """How the frontend and the workers of one deployment find and talk to each other."""
+
+    dynamo_namespace: DnsLabel | None = None
+    """DYN_NAMESPACE: the logical namespace the components discover each other in. Default: the
+    deployment's full name."""
+    discovery: Literal["etcd"] = "etcd"
+    """DYN_DISCOVERY_BACKEND. etcd, the release's own or the one `dependencies` names. (The
+    `kubernetes` backend needs the Dynamo operator's CRDs; see the README.) Default: etcd."""
+    request_plane: Literal["tcp", "nats"] = "tcp"
+    """DYN_REQUEST_PLANE: how requests reach a worker. tcp needs no NATS. Default: tcp."""
+    event_plane: Literal["zmq", "nats"] = "zmq"
+    """DYN_EVENT_PLANE: how KV and load events travel. zmq needs no NATS. Default: zmq."""
+    system_port: int = Field(9090, ge=1024, le=32767)
+    """DYN_SYSTEM_PORT: each worker's /live, /health and /metrics. Dynamo parses it as a signed
+    16-bit number, hence at most 32767. Default: 9090, as NVIDIA's operator uses."""
+    health_checks: bool = True
+    """DYN_HEALTH_CHECK_ENABLED: canary requests that find a hung engine and fail /health. The
+    operator turns them on from runtime 1.5. Default: true."""
+
+    @property
+    def needs_nats(self) -> bool:
+        return self.request_plane == "nats" or self.event_plane == "nats"
+
+
+class WorkerPoolSettings(StrictModel):
+    """A pool of `python3 -m dynamo.vllm` workers of one role: a pod per worker."""
+
+    replicas: Replicas = 1
+    """Workers (pods). Default: 1."""
+    gpus: PositiveCount = 1
+    """`nvidia.com/gpu` per worker; tensor x pipeline (x data) parallelism must use them all.
+    Default: 1."""
+    engine: VllmEngineArgs = VllmEngineArgs()
+    """This pool's vLLM engine arguments, over the shared `engine` section. Default: none."""
+    resources: PodResources = PodResources()
+    """CPU and memory. Default: from `resource_defaults`, per GPU."""
+    labels: Labels = {}
+    """Extra pod labels. Default: none."""
+    annotations: Annotations = {}
+    """Extra pod annotations. Default: none."""
+    probes: RuntimeProbes = RuntimeProbes()
+    """Default: two hours to load the model, the operator's liveness timing."""
+    update_strategy: UpdateStrategy = UpdateStrategy()
+    """Default: Recreate (a rolling update needs free GPUs)."""
+    disruption_budget: DisruptionBudgetSettings = DisruptionBudgetSettings()
+    """Default: with two or more replicas, one pod at a time may be disrupted."""
+
+
+class MonitoringSettings(StrictModel):
+    """Prometheus scraping: the frontend's /metrics (on its HTTP port) through a
+    ServiceMonitor, the workers' (on their system port) through a PodMonitor."""
+
+    service_monitor: ServiceMonitorSettings = ServiceMonitorSettings()
+    """`enabled: true` adds both monitors. Default: off."""
+
+
+class DependencySettingsV1(DependencySettings):
+    """etcd for discovery; NATS only when a runtime plane uses it."""
+
+    etcd: EtcdSettings = EtcdSettings()
+    nats: NatsSettings = NatsSettings(enabled=False)
+    """Default: not deployed (Dynamo 1.x's tcp request plane and zmq event plane need none)."""
+
+
+class EnvironmentV1(EnvironmentBase):
+    """A deployment of Dynamo 1.x: a frontend and decode (and prefill) worker pools."""
+
+    dynamo: Literal[Generation.V1]
+    """1.x."""
+    image: Image = V1_IMAGE
+    """Default: nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.6.1."""
+    model: ModelSettings
+    frontend: FrontendV1Settings = FrontendV1Settings()
+    engine: VllmEngineArgs = VllmEngineArgs()
+    """vLLM engine arguments both pools share (a pool's own win). Default: none."""
+    decode: WorkerPoolSettings
+    """The decode workers; with no prefill pool they run prefill too (aggregated)."""
+    prefill: WorkerPoolSettings | None = None
+    """The prefill workers; when given, serving is disaggregated. Default: none."""
+    kv_transfer: KvTransferSettings = KvTransferSettings()
+    """Used with a prefill pool. Default: NixlConnector."""
+    kv_events: KvEventsSettings = KvEventsSettings()
+    """Used when the router is kv and expects events. Default: port 20080."""
+    runtime: RuntimeSettings = RuntimeSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    dependencies: DependencySettingsV1 = DependencySettingsV1()
+
+    @property
+    def disaggregated(self) -> bool:
+        return self.prefill is not None
+
+    @property
+    def publishes_kv_events(self) -> bool:
+        """The workers publish KV events: the router routes on them."""
+        router = self.frontend.router
+        return router.mode == "kv" and router.kv_events
