@@ -118,3 +118,14 @@ def test_environment_values_are_judged_too() -> None:
 def test_only_python_dynamo_containers_are_checked() -> None:
     with pytest.raises(ValueError, match="does not run python3 -m"):
         check_container({"name": "etcd", "command": ["etcd"], "args": []})
+
+
+def test_variables_the_runtime_reads_by_prefix_are_known() -> None:
+    # The Rust runtime reads DYN_SYSTEM_*, DYN_HEALTH_CHECK_*, DYN_CANARY_* ... by prefix.
+    accepted = {"DYN_SYSTEM_PORT": "9090", "DYN_SYSTEM_STARTING_HEALTH_STATUS": "ready",
+                "DYN_HEALTH_CHECK_ENABLED": "true", "DYN_HEALTH_CHECK_REQUEST_TIMEOUT": "3",
+                "DYN_CANARY_WAIT_TIME": "10", "DYN_RUNTIME_NUM_WORKER_THREADS": "4"}
+    assert check_frontend(["--router-mode", "kv"], accepted) == []
+    # a later runtime's setting, not read by 1.6.1
+    assert check_frontend(["--router-mode", "kv"], {"DYN_HEALTH_CHECK_BUSY_STALL": "60"}) == [
+        "DYN_HEALTH_CHECK_BUSY_STALL is read nowhere in ai-dynamo 1.6.1"]

@@ -17,7 +17,9 @@ Problems: an argparse error, an exception, an ERROR log, a deprecation the parse
 an environment value outside the choices of the flag it defaults (the parsers do not check
 those themselves: ``DYN_EVENT_PLANE=bogus`` parses); a boolean variable the runtime would
 read as false although it is no false spelling; a ``DYN_*`` name the runtime reads nowhere or
-calls deprecated; a ``VLLM_*`` name vLLM does not define, or whose value vLLM rejects.
+calls deprecated (those the runtime reads by prefix, DYN_SYSTEM_*, DYN_HEALTH_CHECK_*,
+DYN_CANARY_*, ..., count as read when the runtime has the config field they set); a
+``VLLM_*`` name vLLM does not define, or whose value vLLM rejects.
 """
 
 from __future__ import annotations
@@ -208,7 +210,8 @@ class Checker:
     def _dynamo_name(self, name: str) -> tuple[bool, bool]:
         if name not in self._known:
             needle = name.encode()
-            known = name in self._python_names or self._core.find(needle) >= 0
+            known = name in self._python_names or self._core.find(needle) >= 0 or any(
+                self._core.find(field.encode()) >= 0 for field in _config_fields(name))
             deprecated = self._core.find(needle + b" is deprecated") >= 0
             self._known[name] = (known, deprecated)
         return self._known[name]
@@ -218,6 +221,22 @@ class Checker:
         text = self._core[start:start + 300].split(b"\x00")[0].decode("utf-8", "replace")
         sentences = re.split(r"(?<=\.)(?=[A-Z ])", text)
         return "".join(sentences[:2]).strip()
+
+
+# The Rust runtime reads these groups of variables by prefix (figment), not by full name:
+# DYN_<GROUP>_<KEY> sets the RuntimeConfig field <field prefix><key>, some with a _secs suffix
+# (DYN_CANARY_WAIT_TIME -> canary_wait_time_secs).
+_PREFIXED = {"DYN_RUNTIME_": "", "DYN_WORKER_": "", "DYN_SYSTEM_": "system_",
+             "DYN_COMPUTE_": "compute_", "DYN_HEALTH_CHECK_": "health_check_",
+             "DYN_CANARY_": "canary_"}
+
+
+def _config_fields(name: str) -> list[str]:
+    for prefix, field in _PREFIXED.items():
+        if name.startswith(prefix) and len(name) > len(prefix):
+            key = field + name[len(prefix):].lower()
+            return [key, key + "_secs"]
+    return []
 
 
 def _actions(parser: argparse.ArgumentParser) -> Iterator[argparse.Action]:
