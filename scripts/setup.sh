@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what synthesis and the tests need, idempotently: the Python venv with the project,
 # the pinned cdk8s CLI, and for the tests Debian's etcd and nats-server (as root), the
-# Dynamo 1.x runtime (scripts/install-dynamo-runtime.sh), checkov (scripts/install-checkov.sh)
-# and promtool (scripts/install-promtool.sh).
+# Dynamo 1.x runtime (scripts/install-dynamo-runtime.sh), its argument parsers
+# (scripts/install-runtime-parsers.sh), checkov (scripts/install-checkov.sh) and promtool
+# (scripts/install-promtool.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +44,9 @@ if [ "${1:-}" = "--with-test-services" ]; then
   fi
   # The Dynamo 1.x runtime for the end-to-end test, in a venv of its own.
   scripts/install-dynamo-runtime.sh >/dev/null
+  # The real 1.x argument parsers (ai-dynamo 1.6.1 + vLLM 0.31.0 on CPU torch) for
+  # tests/test_runtime_parsers.py, in a venv of their own (2.4 GB; see the script).
+  scripts/install-runtime-parsers.sh >/dev/null
   # checkov for tests/test_checkov.py, in a venv of its own (see the script for why).
   scripts/install-checkov.sh >/dev/null
   # promtool for tests/test_promql.py, unpacked from Debian's prometheus package.
