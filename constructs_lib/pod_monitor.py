@@ -10,6 +10,7 @@ from cdk8s import ApiObject
 from constructs import Construct
 
 from ._render.k8s import emit, metadata
+from .model.monitoring import check_relabelings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +43,7 @@ class PodMonitor(Construct):
     """A monitoring.coreos.com/v1 PodMonitor (a typed wrapper; see ServiceMonitor for why)."""
 
     def __init__(self, scope: Construct, id: str, props: PodMonitorProps) -> None:
+        check_relabelings(props.relabelings)
         super().__init__(scope, id)
         selector: dict[str, Any] = {"matchLabels": dict(props.selector)}
         if props.components:

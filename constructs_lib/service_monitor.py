@@ -10,6 +10,7 @@ from cdk8s import ApiObject
 from constructs import Construct
 
 from ._render.k8s import emit, metadata
+from .model.monitoring import check_relabelings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +46,7 @@ class ServiceMonitor(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, props: ServiceMonitorProps) -> None:
+        check_relabelings(props.relabelings)
         super().__init__(scope, id)
         endpoint: dict[str, Any] = {
             "port": props.port,

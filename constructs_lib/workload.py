@@ -11,6 +11,7 @@ from constructs import Construct
 
 from ._render.k8s import emit
 from ._render.scheduling import disruption_budget, strategy
+from .model.base import MAX_ANNOTATION_BYTES, MAX_REPLICAS, annotation_bytes
 from .model.environment import Generation, Image, ModelVolume
 from .model.hardening import (
     DependencyWaitSettings,
@@ -23,7 +24,7 @@ from .model.hardening import (
     UpdateStrategy,
 )
 from .model.naming import MANAGED_BY
-from .rdma import RdmaPolicy
+from .rdma import NETWORKS_ANNOTATION, RdmaPolicy
 
 DEFAULT_IMAGE = Image(repository="tkeai.tencentcloudcr.com/tke-ai-playbook/dynamo",
                       tag="v0.1.1-20250415")
@@ -35,8 +36,14 @@ def check_workload(props: DynamoWorkloadProps, *, replicas: int, generation: Gen
     if generation is Generation.V0_1 and props.etcd_client_tls_secret:
         raise ValueError("Dynamo v0.1 has no etcd TLS client: etcd_client_tls_secret needs "
                          "generation 1.x")
-    if replicas < 0:
-        raise ValueError(f"replicas must be at least 0, got {replicas}")
+    if not 0 <= replicas <= MAX_REPLICAS:
+        raise ValueError(f"replicas must be at least 0 and at most {MAX_REPLICAS}, got {replicas}")
+    annotations = {**props.pod_annotations, **getattr(props, "annotations", {})}
+    if props.rdma is not None:
+        annotations[NETWORKS_ANNOTATION] = props.rdma.networks_annotation
+    if annotation_bytes(annotations) > MAX_ANNOTATION_BYTES:
+        raise ValueError(f"the pod annotations take {annotation_bytes(annotations)} bytes; the "
+                         f"API server accepts at most {MAX_ANNOTATION_BYTES}")
 
 
 @dataclass(frozen=True, kw_only=True)

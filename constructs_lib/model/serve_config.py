@@ -26,7 +26,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from .base import Count, Port, PositiveCount, Quantity, StrictModel
+from .base import Count, GpuCount, Port, PositiveCount, Quantity, StrictModel, WorkerCount
 
 RouterMode = Literal["kv", "round-robin", "random"]
 DEFAULT_HTTP_PORT = 8000
@@ -102,7 +102,7 @@ _KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 class ServiceResources(StrictModel):
     """What one worker process of a component gets (`ServiceArgs.resources`)."""
 
-    gpu: Count | None = None
+    gpu: GpuCount | None = None
     cpu: Quantity | None = None
     memory: Quantity | None = None
 
@@ -110,7 +110,7 @@ class ServiceResources(StrictModel):
 class ServiceArgs(StrictModel):
     """How many worker processes a component spawns in its pod, and what each one gets."""
 
-    workers: PositiveCount | None = None
+    workers: WorkerCount | None = None
     resources: ServiceResources | None = None
 
 

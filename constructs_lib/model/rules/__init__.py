@@ -67,6 +67,7 @@ from . import (  # noqa: E402
     disaggregation,
     etcd_tls,
     gpus,
+    limits,
     names,
     ports,
     runtime_v1,
@@ -84,6 +85,8 @@ SETTING_RULES: tuple[Rule, ...] = (
     etcd_tls.etcd_tls_applies_to_the_own_etcd,
     names.generated_names_are_valid,
     ports.ports_are_distinct,
+    limits.pods_within_limits,
+    limits.pod_annotations_fit,
 )
 POD_RULES: tuple[Rule, ...] = (
     gpus.pod_gpus_match_workers,
