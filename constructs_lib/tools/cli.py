@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from ..errors import ConfigError, Problem
+from ..errors import ConfigError, Problem, one_line
 from . import run_local_command as _run_local_command
 
 EXIT_INPUT_ERROR = 2
@@ -22,17 +22,23 @@ def _print_warnings(warnings: list[Problem]) -> None:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from . import summary, synth
+    from . import output, summary, synth
 
     paths = [Path(p) for p in args.environments] or synth.discover(Path(args.environments_dir))
     warnings: list[Problem] = []
     environments = synth.load_all(paths, warnings)
     _print_warnings(warnings)
-    results = synth.synthesize(environments, Path(args.output))
-    for result in results:
-        folder = Path(args.output) / result.name
-        print("\n".join(summary.summarize(result.name, folder, result.files,
-                                            result.plan).lines()))
+    out = Path(args.output)
+    # Named files update their environments' folders and keep the others; the whole folder of
+    # environments replaces the whole output. The lock keeps another run from replacing the
+    # output before the summary has read it.
+    with output.locked(out.absolute().parent):
+        results = synth.synthesize(
+            environments, out, keep_others=bool(args.environments),
+            sources=paths if args.environments else [Path(args.environments_dir)])
+        for result in results:
+            print("\n".join(summary.summarize(result.name, out / result.name, result.files,
+                                                result.plan).lines()))
     return 0
 
 
@@ -75,6 +81,12 @@ def _plan(args: argparse.Namespace) -> int:
     from . import plan_report
 
     path = _environment_file(args.environment, Path(args.environments_dir))
+    # The same names as `synth` accepts, so that a plan is never of a file synth refuses.
+    from .synth import name_problem
+
+    problem = name_problem(path)
+    if problem is not None:
+        raise ConfigError([problem])
     warnings: list[Problem] = []
     environment = load_environment(path, warnings)
     _print_warnings(warnings)
@@ -115,16 +127,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+MAX_PROBLEM_LINES = 20
+"""Problems printed per source (file or flag); a count of the others follows."""
+EXIT_INTERRUPTED = 130
+
+
+def report(problems: Sequence[Problem]) -> None:
+    """One line per problem on stderr, at most MAX_PROBLEM_LINES per source."""
+    shown: dict[str, int] = {}
+    hidden: dict[str, int] = {}
+    for problem in problems:
+        if shown.get(problem.source, 0) < MAX_PROBLEM_LINES:
+            shown[problem.source] = shown.get(problem.source, 0) + 1
+            print(problem, file=sys.stderr)
+        else:
+            hidden[problem.source] = hidden.get(problem.source, 0) + 1
+    for source, count in hidden.items():
+        print(Problem(source, "", f"{count} more problems like the ones above, not shown"),
+              file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .output import OutputError, describe
+
     try:
         return int(args.run(args))
     except ConfigError as err:
-        for problem in err.problems:
-            print(problem, file=sys.stderr)
+        report(err.problems)
         return EXIT_INPUT_ERROR
-    except OSError as err:
+    except OutputError as err:
         # The output could not be written (a read-only or full disk); the input was fine.
-        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        print(one_line(f"error: {err.path}: {err.reason}"), file=sys.stderr)
         return EXIT_OUTPUT_ERROR
+    except OSError as err:
+        where = err.filename or "output"
+        print(one_line(f"error: {where}: {describe(err)}"), file=sys.stderr)
+        return EXIT_OUTPUT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from .._render.escape_hatches import GPU_RESOURCE, TKE_SHARED_RDMA_RESOURCE
 from ..model.placement import Node, Plan, PodReplica
-from ..rdma import NETWORKS_ANNOTATION, RDMA_NETWORK
 
 _COLUMNS = ("Node", "GPUs used", "Pod", "Its GPUs", "RDMA", "Host ports")
 
@@ -51,6 +50,9 @@ def _summary(plan: Plan) -> str:
 
 
 def _facts(plan: Plan) -> list[str]:
+    # Imported here: the constructs load jsii, which a plan (or a refused synth) needs not start.
+    from ..rdma import NETWORKS_ANNOTATION, RDMA_NETWORK
+
     if plan.rdma:
         facts = [f"RDMA on: pods join the {plan.network_mode},{RDMA_NETWORK} networks "
                  f"({NETWORKS_ANNOTATION}) and each takes 1 {TKE_SHARED_RDMA_RESOURCE} with "
