@@ -21,7 +21,8 @@ def field_path(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            path += f".{part}" if path else str(part)
+            key = str(part) if len(str(part)) <= 60 else f"{str(part)[:57]}..."
+            path += f".{key}" if path else key
     return path
 
 

@@ -251,10 +251,11 @@ class OutputFolder:
                     _remove(leftover)
 
     def _own(self, folder: Path) -> bool:
-        # A killed run's staging folder may hold a half-written environment: the marker,
-        # written first, is what says it is ours.
+        """Whether a hidden sibling of the tool's naming is the tool's to remove: a killed run's
+        staging folder carries the marker (written first), an old copy that was partly removed
+        holds nothing but what the tool writes."""
         try:
-            return (folder / MARKER).is_file() or owned(folder, self.layout)
+            return (folder / MARKER).is_file() or not _foreign_entries(folder, self.layout)
         except OSError:
             return False
 
