@@ -145,3 +145,30 @@ def test_from_helm_values_writes_an_environment_folder_without_the_marker(
     names = sorted(p.name for p in out.iterdir())
     assert output.MARKER not in names and "PLAN.md" in names and "kustomization.yaml" in names
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "values.yaml"]
+
+
+def test_a_full_disk_while_writing_the_environment_file_names_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from constructs_lib.tools.helm import command
+
+    values = tmp_path / "values.yaml"
+    values.write_text("rdma:\n  enable: false\n")
+    out = tmp_path / "out"
+    assert cli.main(["from-helm-values", "-f", str(values), "--release", "r1", "-o",
+                     str(out)]) == 0
+    before = snapshot(out)
+    capsys.readouterr()
+
+    def full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(command.os, "replace", full)
+    written = tmp_path / "environments" / "r1.yaml"
+    assert cli.main(["from-helm-values", "-f", str(values), "--release", "r1", "-o", str(out),
+                     "--write-environment", str(written)]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: {written}: cannot be written: No space left on device (ENOSPC)")
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["environments", "out", "values.yaml"]
+    assert list((tmp_path / "environments").iterdir()) == []

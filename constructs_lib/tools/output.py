@@ -201,6 +201,9 @@ class OutputFolder:
                     # as a run's own while it was written).
                     (staging / MARKER).unlink()
                 exchanged = _swap(staging, self.path)
+            except OutputError:
+                _remove(staging)
+                raise
             except OSError as err:
                 _remove(staging)
                 raise OutputError(self.path, f"cannot be written: {describe(err)}") from None
