@@ -3,10 +3,11 @@ keeps, how it swaps, and what it cleans after a killed run; in-process, on small
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -96,19 +97,34 @@ def test_what_killed_runs_left_is_removed_and_a_stranded_output_put_back(
 
 
 def test_a_run_waits_for_another_that_holds_the_folder(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, os, sys, time\n"
+        [sys.executable, "-c", "import fcntl, os, sys\n"
          f"fd = os.open({str(tmp_path)!r}, os.O_RDONLY)\n"
-         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(0.5)\n"],
-        stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-    start = time.monotonic()
+         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\nsys.stdin.readline()\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdin is not None and holder.stdout is not None
+    assert holder.stdout.readline() == "held\n"
+    said = io.StringIO()
+    waiting = threading.Event()
+
+    class Stderr(io.StringIO):
+        def write(self, text: str) -> int:
+            said.write(text)
+            waiting.set()
+            return len(text)
+
+    def release() -> None:  # once this process says it waits, and not before
+        waiting.wait(30)
+        assert holder.stdin is not None
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+
+    monkeypatch.setattr(sys, "stderr", Stderr())
+    threading.Thread(target=release, daemon=True).start()
     with output.locked(tmp_path), output.locked(tmp_path):  # reentrant within a process
-        waited = time.monotonic() - start
-    holder.wait(10)
-    assert waited > 0.2
-    assert capsys.readouterr().err == f"waiting: another run is writing into {tmp_path}\n"
+        assert holder.wait(30) == 0  # it let go: only then does this process hold the lock
+    assert said.getvalue() == f"waiting: another run is writing into {tmp_path}\n"
 
 
 def test_environments_of_one_release_and_namespace_are_a_warning(tmp_path: Path) -> None:

@@ -51,16 +51,18 @@ def test_every_ambiguous_value_of_a_file_is_reported_with_its_key_and_line() -> 
         ("a", "line 1, column 4"), ("b.c[1]", "line 3, column 10"), ("b.d", "line 4, column 6")]
 
 
-@pytest.mark.parametrize("text, bound", [
-    (alias_bomb(9, 10), 0.5),  # 10^9 values once expanded
-    ("[" * 100_000 + "]" * 100_000, 0.5),
-    ("k: " + "7" * 500_000, 0.5),
-])
-def test_hostile_documents_are_refused_in_well_under_a_second(text: str, bound: float) -> None:
+# Generous bounds: each takes milliseconds (the machine is shared, and may be loaded), and what
+# they guard against took minutes.
+@pytest.mark.parametrize("text", [
+    alias_bomb(9, 10),  # 10^9 values once expanded
+    "[" * 100_000 + "]" * 100_000,
+    "k: " + "7" * 500_000,
+], ids=["alias-bomb", "nesting", "long-integer"])
+def test_hostile_documents_are_refused_at_once(text: str) -> None:
     start = time.monotonic()
     with pytest.raises(yaml_input.YamlError):
         yaml_input.parse(text)
-    assert time.monotonic() - start < bound
+    assert time.monotonic() - start < 5
 
 
 def test_the_file_reader_refuses_what_is_not_a_regular_file_before_reading(
@@ -72,4 +74,4 @@ def test_the_file_reader_refuses_what_is_not_a_regular_file_before_reading(
         yaml_input.read_text(fifo)
     with pytest.raises(yaml_input.FileError, match="character device"):
         yaml_input.read_text(Path("/dev/zero"))
-    assert time.monotonic() - start < 0.5
+    assert time.monotonic() - start < 5
