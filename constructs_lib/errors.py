@@ -18,7 +18,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.source}: {self.field}" if self.field else self.source
-        return f"{where}: {self.message}"
+        return one_line(f"{where}: {self.message}")
 
 
 class ConfigError(Exception):
@@ -45,13 +45,45 @@ def did_you_mean(key: str, known: Iterable[str], cutoff: float = 0.75) -> str | 
     return close[0] if close else next((k for k in known if k.lower() == key.lower()), None)
 
 
+MAX_SHOWN = 80
+"""Longest rendering of a received value in a message."""
+MAX_LINE = 1000
+"""Longest problem line; the middle of a longer one is left out."""
+
+
 def show(value: Any) -> str:
-    """Render a received value the way the user would have written it in YAML."""
+    """Render a received value the way the user would have written it in YAML, on one line and
+    at most MAX_SHOWN characters long."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "null"
     if isinstance(value, str):
-        return repr(value) if value == "" or value.strip() != value else value
+        shown = value if len(value) <= MAX_SHOWN else value[:MAX_SHOWN - 3]
+        if value == "" or value.strip() != value or not shown.isprintable():
+            shown = repr(shown)
+        return shown if len(value) <= MAX_SHOWN else shown + "..."
     text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN - 3] + "..."
+
+
+def one_line(text: str) -> str:
+    """`text` as one printable line of at most MAX_LINE characters: line breaks and other
+    control characters escaped (a terminal would start a new line, or act on them), and the
+    middle of a very long line left out."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if len(text) > MAX_LINE:
+        head, tail = MAX_LINE * 2 // 3, MAX_LINE // 3 - 40
+        text = (f"{text[:head]} ...({len(text) - head - tail} characters left out)... "
+                f"{text[-tail:]}")
+    return text
+
+
+def quoted(value: Any) -> str:
+    """`repr(value)`, shortened to about MAX_SHOWN characters: for messages that quote a
+    value."""
+    if isinstance(value, str):
+        return repr(value) if len(value) <= MAX_SHOWN else repr(value[:MAX_SHOWN - 3]) + "..."
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN - 3] + "..."

@@ -16,7 +16,7 @@ from .rules import Finding
 from .rules.v1 import frontend_findings
 from .runtime import RuntimeWorkloadProps
 from .service_monitor import ServiceMonitor, ServiceMonitorProps
-from .workload import DynamoWorkload, check_replicas
+from .workload import DynamoWorkload, check_annotations, check_replicas
 
 COMPONENT = "frontend"
 _DEFAULTS = FrontendV1Settings()
@@ -51,6 +51,7 @@ class FrontendDeploymentProps(RuntimeWorkloadProps):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_replicas(self.replicas)
+        check_annotations(self, self.annotations)
 
 
 class FrontendDeployment(DynamoWorkload):

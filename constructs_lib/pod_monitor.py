@@ -9,6 +9,7 @@ from typing import Any
 from constructs import Construct
 
 from ._render.k8s import KubeObject, emit, metadata
+from .model.monitoring import check_relabelings
 from .rules.names import NamedObject
 from .rules.subjects import RuleSubject, take_part
 
@@ -43,6 +44,7 @@ class PodMonitor(Construct, RuleSubject):
     """A monitoring.coreos.com/v1 PodMonitor (a typed wrapper; see ServiceMonitor for why)."""
 
     def __init__(self, scope: Construct, id: str, props: PodMonitorProps) -> None:
+        check_relabelings(props.relabelings)
         super().__init__(scope, id)
         selector: dict[str, Any] = {"matchLabels": dict(props.selector)}
         if props.components:

@@ -9,6 +9,7 @@ from typing import Any
 from constructs import Construct
 
 from ._render.k8s import KubeObject, emit, metadata
+from .model.monitoring import check_relabelings
 from .rules.names import NamedObject
 from .rules.subjects import RuleSubject, take_part
 
@@ -46,6 +47,7 @@ class ServiceMonitor(Construct, RuleSubject):
     """
 
     def __init__(self, scope: Construct, id: str, props: ServiceMonitorProps) -> None:
+        check_relabelings(props.relabelings)
         super().__init__(scope, id)
         endpoint: dict[str, Any] = {
             "port": props.port,

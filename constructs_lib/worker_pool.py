@@ -21,7 +21,7 @@ from .model.naming import V1Names
 from .rules import Finding
 from .rules.v1 import worker_findings
 from .runtime import RuntimeWorkloadProps
-from .workload import DynamoWorkload, check_replicas
+from .workload import DynamoWorkload, check_annotations, check_replicas
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +55,7 @@ class WorkerPoolProps(RuntimeWorkloadProps):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_replicas(self.replicas)
+        check_annotations(self, self.annotations)
         if isinstance(self.gpus, bool) or not isinstance(self.gpus, int) or self.gpus < 0:
             raise ValueError(f"gpus must be a whole number of at least 0, got {self.gpus!r}")
 

@@ -12,6 +12,7 @@ from constructs import Construct
 from ._render.escape_hatches import GPU_RESOURCE, extended_resource
 from ._render.k8s import KubeObject, emit
 from ._render.scheduling import disruption_budget, strategy
+from .model.base import MAX_ANNOTATION_BYTES, MAX_REPLICAS, annotation_bytes
 from .model.environment import Image
 from .model.hardening import (
     DependencyWaitSettings,
@@ -23,7 +24,7 @@ from .model.hardening import (
     UpdateStrategy,
 )
 from .model.naming import MANAGED_BY
-from .rdma import RdmaPolicy
+from .rdma import NETWORKS_ANNOTATION, RdmaPolicy
 from .rules import Locator
 from .rules.names import NamedObject
 from .rules.subjects import RuleSubject, take_part
@@ -125,8 +126,21 @@ class DynamoWorkloadProps:
 
 
 def check_replicas(replicas: int) -> None:
-    if replicas < 0:
-        raise ValueError(f"replicas must be at least 0, got {replicas}")
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or not (
+            0 <= replicas <= MAX_REPLICAS):
+        raise ValueError(f"replicas must be a whole number from 0 to {MAX_REPLICAS}, got "
+                         f"{replicas!r}")
+
+
+def check_annotations(props: DynamoWorkloadProps, own: Mapping[str, str]) -> None:
+    """The API server refuses a pod template whose annotations take more than 256 KiB."""
+    annotations = {**props.pod_annotations, **own}
+    if props.rdma is not None:
+        annotations[NETWORKS_ANNOTATION] = props.rdma.networks_annotation
+    size = annotation_bytes(annotations)
+    if size > MAX_ANNOTATION_BYTES:
+        raise ValueError(f"the pod annotations take {size} bytes; the API server accepts at "
+                         f"most {MAX_ANNOTATION_BYTES}")
 
 
 class DynamoWorkload(Construct, RuleSubject):

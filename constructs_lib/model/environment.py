@@ -18,19 +18,23 @@ from pydantic import (
 from . import naming
 from .base import (
     Annotations,
-    Count,
     DnsLabel,
     DnsSubdomain,
     Duration,
+    GpuCount,
     ImageDigest,
     ImageRepository,
     ImageTag,
     Labels,
     LabelValue,
+    MountPath,
+    NodeCount,
     Port,
     PositiveCount,
+    PositiveGpuCount,
     Quantity,
     Replicas,
+    StorageSize,
     StrictModel,
 )
 from .hardening import (
@@ -47,6 +51,7 @@ from .hardening import (
     UpdateStrategy,
     odd_member_count,
 )
+from .monitoring import Relabeling
 from .serve_config import Component, ServeConfig
 
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
@@ -113,7 +118,7 @@ class ResourceList(StrictModel):
 
 
 class Resources(StrictModel):
-    gpus: Count = 0
+    gpus: GpuCount = 0
     """`nvidia.com/gpu`, requested and limited alike (extended resources cannot overcommit).
     Default: 0."""
     requests: ResourceList = ResourceList()
@@ -129,7 +134,7 @@ class ServiceMonitorSettings(StrictModel):
     interval: Duration = "15s"
     honor_labels: bool = False
     additional_labels: Labels = {}
-    relabelings: list[dict[str, object]] = []
+    relabelings: list[Relabeling] = []
 
 
 class MetricsSettings(StrictModel):
@@ -210,7 +215,7 @@ class ModelVolume(StrictModel):
 
     enabled: bool = True
     claim_name: DnsSubdomain = "ai-model"
-    mount_path: str = "/data"
+    mount_path: MountPath = "/data"
 
 
 NetworkMode = Literal["tke-route-eni", "tke-bridge"]
@@ -280,8 +285,8 @@ class EtcdSettings(DependencyHardening):
     """Use this etcd instead (host:port[,host:port]). Default: the release's own etcd."""
     replicas: PositiveCount = 1
     """1, 3 or 5. Default: 1."""
-    storage_size: Quantity = "20Gi"
-    storage_class: str | None = None
+    storage_size: StorageSize = "20Gi"
+    storage_class: DnsSubdomain | None = None
     image: Image = Image(repository="quay.io/coreos/etcd", tag="v3.5.21")
     resources: Resources = Resources(
         requests=ResourceList.model_validate(
@@ -309,11 +314,11 @@ class EtcdSettings(DependencyHardening):
 class JetStreamSettings(StrictModel):
     enabled: bool = True
     file_store_enabled: bool = True
-    file_store_dir: str = "/data"
+    file_store_dir: MountPath = "/data"
     file_store_pvc: bool = True
     """Keep the file store on a PersistentVolumeClaim of file_store_size; false keeps it in an
     emptyDir, lost with the pod. Default: true."""
-    file_store_size: Quantity = "10Gi"
+    file_store_size: StorageSize = "10Gi"
     memory_store_size: Quantity = 0
 
 
@@ -325,7 +330,7 @@ class NatsSettings(DependencyHardening):
     """1, 3 or 5. Default: 1."""
     image: Image = Image(repository="nats", tag="2.11.0-alpine")
     jetstream: JetStreamSettings = JetStreamSettings()
-    storage_class: str | None = None
+    storage_class: DnsSubdomain | None = None
     resources: Resources = Resources(
         requests=ResourceList(cpu="250m", memory="512Mi"),
         limits=ResourceList(cpu=2, memory="2Gi"),
@@ -357,8 +362,8 @@ def _name_prefix(value: str) -> str:
 class NodePool(StrictModel):
     """The GPU nodes the deployment may use; `plan` places every pod on one of them."""
 
-    count: PositiveCount
-    gpus_per_node: PositiveCount
+    count: NodeCount
+    gpus_per_node: PositiveGpuCount
     gpu_product: LabelValue | None = None
     """The nodes' `nvidia.com/gpu.product` label (e.g. NVIDIA-H20), shown in the plan.
     Default: not stated. It is deliberately not turned into a nodeSelector: the label comes

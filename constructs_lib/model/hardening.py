@@ -12,10 +12,11 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, PositiveInt, model_validator
 
-from .base import Labels, Quantity, StrictModel, quantity_value
+from .base import MAX_REPLICAS, Labels, Quantity, StrictModel, quantity_value
 
 _PERCENT = re.compile(r"^([1-9][0-9]?|100)%$")
 _RETENTION = re.compile(r"^[0-9]+(h|m|s)?$")
+_WEEK = 7 * 24 * 3600
 
 
 def _cidr(value: str) -> str:
@@ -42,7 +43,8 @@ def _retention(value: str) -> str:
 
 
 Cidr = Annotated[str, AfterValidator(_cidr)]
-CountOrPercent = Annotated[PositiveInt | str, AfterValidator(_percent_or_count)]
+CountOrPercent = Annotated[Annotated[PositiveInt, Field(le=MAX_REPLICAS)] | str,
+                           AfterValidator(_percent_or_count)]
 RetentionPeriod = Annotated[str, AfterValidator(_retention)]
 
 
@@ -51,17 +53,17 @@ class ProbeSettings(StrictModel):
 
     enabled: bool = True
     """Default: true."""
-    startup_timeout_seconds: int = Field(3600, ge=60)
+    startup_timeout_seconds: int = Field(3600, ge=60, le=_WEEK)
     """How long a pod may take from start to serving before it is restarted: loading a 70B model
-    from a network volume takes 10 to 30 minutes. Default: 3600 (one hour)."""
+    from a network volume takes 10 to 30 minutes. At most a week. Default: 3600 (one hour)."""
     startup_check: Literal["completion", "models"] = "completion"
     """What the Dynamo v0.1 frontend's startup probe asks for (1.x pods answer /live).
     `completion`: a one-token chat completion succeeds, i.e. the whole graph has loaded and
     answers (v0.1 has no health endpoint); `models`: `/v1/models` lists the served model.
     Default: completion."""
-    liveness_timeout_seconds: int = Field(300, ge=30)
+    liveness_timeout_seconds: int = Field(300, ge=30, le=_WEEK)
     """How long a started pod may fail its liveness check before it is restarted; long, so that a
-    pod busy with long prompts is never killed. Default: 300."""
+    pod busy with long prompts is never killed. At most a week. Default: 300."""
 
 
 class SharedMemorySettings(StrictModel):
@@ -122,7 +124,7 @@ class DisruptionBudgetSettings(StrictModel):
 
     enabled: bool = True
     """Default: true."""
-    max_unavailable: PositiveInt = 1
+    max_unavailable: PositiveInt = Field(1, le=MAX_REPLICAS)
     """Pods a voluntary disruption (drain, eviction) may take at once. Default: 1."""
 
 
@@ -133,7 +135,7 @@ class Toleration(StrictModel):
     value: str | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     """Default: every effect."""
-    toleration_seconds: int | None = Field(None, ge=0)
+    toleration_seconds: int | None = Field(None, ge=0, le=2**63 - 1)
     """NoExecute only. Default: tolerate forever."""
 
     @model_validator(mode="after")
@@ -176,9 +178,9 @@ class DependencyWaitSettings(StrictModel):
 
     enabled: bool = True
     """Default: true."""
-    timeout_seconds: int = Field(600, ge=10)
+    timeout_seconds: int = Field(600, ge=10, le=_WEEK)
     """How long to wait before the init container fails (the kubelet then retries it with
-    back-off). Default: 600."""
+    back-off). At most a week. Default: 600."""
 
 
 class SecuritySettings(StrictModel):
@@ -215,8 +217,9 @@ class DependencyHardening(StrictModel):
 
     probes: bool = True
     """Startup, readiness and liveness probes. Default: true."""
-    run_as_user: int = Field(65532, ge=1)
-    """A non-root UID (also the group and the volume's fsGroup). Default: 65532."""
+    run_as_user: int = Field(65532, ge=1, le=2**31 - 1)
+    """A non-root UID (also the group and the volume's fsGroup); Kubernetes takes at most
+    2147483647. Default: 65532."""
     read_only_root_filesystem: bool = True
     """The official images write only to their data volume. Default: true."""
     anti_affinity: Literal["required", "preferred"] = "required"

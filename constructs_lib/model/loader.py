@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ConfigError, KeyMistakes, Problem, did_you_mean, show
+from ..errors import ConfigError, KeyMistakes, Problem, did_you_mean, quoted, show
+from . import yaml_input
 from .dynamo_v1 import EnvironmentV1
 from .environment import Environment
 from .rules import RuleViolations
@@ -22,7 +22,8 @@ def field_path(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            path += f".{part}" if path else str(part)
+            key = str(part) if len(str(part)) <= 60 else f"{str(part)[:57]}..."
+            path += f".{key}" if path else key
     return path
 
 
@@ -82,8 +83,8 @@ def problems_from(error: ValidationError, source: str, root: type[BaseModel],
         else:
             text = item["msg"].removeprefix("Value error, ")
             # Messages that quote the value already need no "(received ...)" after them.
-            quoted = isinstance(received, str) and text.startswith(repr(received))
-            if not quoted and "received" not in text:
+            already = isinstance(received, str) and text.startswith(quoted(received))
+            if not already and "received" not in text:
                 text += f" (received {show(received)})"
             message = text
         problems.append(Problem(source, field_path(prefix + loc), message))
@@ -96,43 +97,18 @@ def problems_from(error: ValidationError, source: str, root: type[BaseModel],
 _UNION_TAGS = {"str", "int", "float", "bool", "list[str]", "dict[str,str]", "none"}
 
 
-# libyaml's parser, where PyYAML was built with it, reads a file several times faster (the
-# seven shipped environments: 0.1 s of pure-Python parsing per synth).
-_FAST_LOADER = getattr(yaml, "CSafeLoader", None)
-
-
-def _parse(text: str) -> Any:
-    if _FAST_LOADER is not None:
-        try:
-            return yaml.load(text, Loader=_FAST_LOADER)
-        except yaml.YAMLError:
-            pass  # parse again below, for PyYAML's own wording of the mistake and its position
-    return yaml.safe_load(text)
-
-
 def read_yaml(path: Path) -> Any:
+    """The document of a YAML file, read within the limits of `yaml_input` and the YAML 1.2
+    way; raises ConfigError naming the file, and the key and line of each problem."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([Problem(str(path), "", "file not found")]) from None
-    except OSError as err:
-        raise ConfigError([Problem(str(path), "", f"cannot be read ({err.strerror})")]) from None
-    except UnicodeDecodeError as err:
-        problem = Problem(str(path), "", f"is not UTF-8 text (byte {err.start})")
-        raise ConfigError([problem]) from None
+        text = yaml_input.read_text(path)
+    except yaml_input.FileError as err:
+        raise ConfigError([Problem(str(path), "", err.message)]) from None
     try:
-        return _parse(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        reason = getattr(err, "problem", None) or str(err)
-        context, start = getattr(err, "context", None), getattr(err, "context_mark", None)
-        if context and start and not (
-                mark and (mark.line, mark.column) == (start.line, start.column)):
-            # Where the parser noticed is often a line after the mistake; say where it began.
-            reason += (f" ({context} that starts at line {start.line + 1}, "
-                       f"column {start.column + 1})")
-        raise ConfigError([Problem(str(path), "", f"invalid YAML: {where}{reason}")]) from None
+        return yaml_input.parse(text)
+    except yaml_input.YamlError as err:
+        raise ConfigError([Problem(str(path), p.field, p.message)
+                           for p in err.problems]) from None
 
 
 GENERATIONS = {"v0.1": Environment, "1.x": EnvironmentV1}

@@ -26,7 +26,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from ..errors import KeyMistakes, did_you_mean, show
-from .base import Count, Port, PositiveCount, Quantity, StrictModel
+from .base import Count, GpuCount, Port, PositiveCount, Quantity, StrictModel, WorkerCount
 
 RouterMode = Literal["kv", "round-robin", "random"]
 DEFAULT_HTTP_PORT = 8000
@@ -109,7 +109,7 @@ _KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 class ServiceResources(StrictModel):
     """What one worker process of a component gets (`ServiceArgs.resources`)."""
 
-    gpu: Count | None = None
+    gpu: GpuCount | None = None
     cpu: Quantity | None = None
     memory: Quantity | None = None
 
@@ -117,7 +117,7 @@ class ServiceResources(StrictModel):
 class ServiceArgs(StrictModel):
     """How many worker processes a component spawns in its pod, and what each one gets."""
 
-    workers: PositiveCount | None = None
+    workers: WorkerCount | None = None
     resources: ServiceResources | None = None
 
 

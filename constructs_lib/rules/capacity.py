@@ -7,6 +7,9 @@ from collections.abc import Iterator
 from .. import placement
 from . import Finding, Locator
 
+_LISTED = 3
+"""Pods named in a message; the others are counted (a message stays one readable line)."""
+
 
 def _gpus(count: int) -> str:
     return f"{count} GPU" if count == 1 else f"{count} GPUs"
@@ -28,7 +31,9 @@ def deployment_fits_nodes(plan: placement.Plan, locator: Locator) -> Iterator[Fi
                           f"nvidia.com/gpu and a pod cannot span nodes: {_gpus(pod.gpus - size)} "
                           "missing on every node that would run one")
         return
-    missing = ", ".join(f"{p.label} ({_gpus(p.gpus)})" for p in plan.unplaced)
+    missing = ", ".join(f"{p.label} ({_gpus(p.gpus)})" for p in plan.unplaced[:_LISTED])
+    if len(plan.unplaced) > _LISTED:
+        missing += f" and {len(plan.unplaced) - _LISTED} more pods"
     shortfall = plan.requested - plan.capacity
     reasons = [f"{plan.requested} nvidia.com/gpu requested, {plan.capacity} available"
                + (f" ({shortfall} missing)" if shortfall > 0 else "")]

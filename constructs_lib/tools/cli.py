@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, cast
 
-from ..errors import ConfigError, Problem, did_you_mean
+from ..errors import ConfigError, Problem, did_you_mean, one_line
 from . import run_local_command as _run_local_command
 
 EXIT_INPUT_ERROR = 2
@@ -39,18 +39,23 @@ def _print_warnings(warnings: list[Problem]) -> None:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from . import summary, synth
+    from . import output, summary, synth
 
     paths = [Path(p) for p in args.environments] or synth.discover(Path(args.environments_dir))
     warnings: list[Problem] = []
-    try:
-        results = synth.synthesize_files(paths, Path(args.output), warnings)
-    finally:
-        _print_warnings(warnings)
-    for result in results:
-        folder = Path(args.output) / result.name
-        print("\n".join(summary.summarize(result.name, folder, result.files,
-                                            result.plan).lines()))
+    composed = synth.compose_files(paths, warnings)
+    _print_warnings(warnings)
+    out = Path(args.output)
+    # Named files update their environments' folders and keep the others; the whole folder of
+    # environments replaces the whole output. The lock keeps another run from replacing the
+    # output before the summary has read it.
+    with output.locked(out.absolute().parent):
+        results = synth.write(
+            composed, out, keep_others=bool(args.environments),
+            sources=paths if args.environments else [Path(args.environments_dir)])
+        for result in results:
+            print("\n".join(summary.summarize(result.name, out / result.name, result.files,
+                                                result.plan).lines()))
     return 0
 
 
@@ -103,17 +108,15 @@ def _environment_file(reference: str, directory: Path) -> Path:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    import cdk8s
-
     from . import plan_report, synth
 
     path = _environment_file(args.environment, Path(args.environments_dir))
     warnings: list[Problem] = []
-    try:
-        charts = synth.compose_files(cdk8s.App(), [path], warnings)
-    finally:
-        _print_warnings(warnings)
-    for name, chart in charts.items():
+    # The same checks as `synth`, file names included: a plan is never of a file synth refuses.
+    composed = synth.compose_files([path], warnings)
+    _print_warnings(warnings)
+    composed.discard()
+    for name, chart in composed.charts.items():
         print(plan_report.text(chart.plan(), name), end="")
     return 0
 
@@ -134,11 +137,8 @@ def _upgrade(args: argparse.Namespace) -> int:
         return 0
     target = Path(args.write)
     # The upgraded file must compose like any other before it replaces anything.
-    import cdk8s
-
-    charts = synth.compose(cdk8s.App(), {synth.environment_name(target): upgraded},
-                           source={synth.environment_name(target): str(target)})
-    del charts
+    name = synth.environment_name(target)
+    synth.compose_environments({name: upgraded}, source={name: str(target)}).discard()
     target.write_text(text)
     print(f"{path} (Dynamo v0.1) -> {target} (Dynamo 1.x)", file=sys.stderr)
     for note in notes:
@@ -198,18 +198,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+MAX_PROBLEM_LINES = 20
+"""Problems printed per source (file or flag); a count of the others follows."""
+EXIT_INTERRUPTED = 130
+
+
+def report(problems: Sequence[Problem]) -> None:
+    """One line per problem on stderr, at most MAX_PROBLEM_LINES per source."""
+    shown: dict[str, int] = {}
+    hidden: dict[str, int] = {}
+    for problem in problems:
+        if shown.get(problem.source, 0) < MAX_PROBLEM_LINES:
+            shown[problem.source] = shown.get(problem.source, 0) + 1
+            print(problem, file=sys.stderr)
+        else:
+            hidden[problem.source] = hidden.get(problem.source, 0) + 1
+    for source, count in hidden.items():
+        print(Problem(source, "", f"{count} more problems like the ones above, not shown"),
+              file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # Ctrl-C while the commands' modules load, before a command runs.
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     # Before any command imports cdk8s, which starts jsii's Node process.
     os.environ.setdefault(*JSII_QUIET_END_OF_LIFE)
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .output import OutputError, describe
+
     try:
         return int(args.run(args))
     except ConfigError as err:
-        for problem in err.problems:
-            print(problem, file=sys.stderr)
+        report(err.problems)
         return EXIT_INPUT_ERROR
-    except OSError as err:
+    except OutputError as err:
         # The output could not be written (a read-only or full disk); the input was fine.
-        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        print(one_line(f"error: {err.path}: {err.reason}"), file=sys.stderr)
         return EXIT_OUTPUT_ERROR
+    except OSError as err:
+        where = err.filename or "output"
+        print(one_line(f"error: {where}: {describe(err)}"), file=sys.stderr)
+        return EXIT_OUTPUT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

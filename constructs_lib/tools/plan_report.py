@@ -51,6 +51,8 @@ def _summary(plan: Plan) -> str:
 
 
 def _facts(plan: Plan) -> list[str]:
+    # Imported here: the constructs load jsii, which a plan (or a refused synth) needs not start.
+
     if plan.rdma:
         facts = [f"RDMA on: pods join the {plan.network_mode},{RDMA_NETWORK} networks "
                  f"({NETWORKS_ANNOTATION}) and each takes 1 {TKE_SHARED_RDMA_RESOURCE} with "

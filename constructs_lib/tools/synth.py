@@ -1,24 +1,33 @@
-"""Synthesizes environment files into `dist/<environment>/`, all or nothing."""
+"""Synthesizes environment files into `dist/<environment>/`, all or nothing.
+
+Every environment is checked whole before anything is written: its file (types, limits, the
+file's own rules), then the rules of the constructs it composes, for all files together. The
+charts are composed once, in an App that writes to a private folder; the output folder is then
+replaced in one step (see `output`).
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import cdk8s
-
-from .. import placement
-from ..chart import DynamoChart
 from ..errors import ConfigError, Problem
 from ..model import AnyEnvironment as Environment
 from ..model.base import is_dns_label
 from ..model.loader import load_environment
 from ..rules import RuleViolations
-from . import plan_report
+from .output import OutputError, OutputFolder
+
+if TYPE_CHECKING:
+    from ..chart import DynamoChart
+    from ..placement import Plan
 
 # Objects that others refer to are applied first; Dynamo pods last, once etcd and NATS exist.
 _APPLY_ORDER = ["Namespace", "ServiceAccount", "Secret", "ConfigMap", "PersistentVolumeClaim",
@@ -32,50 +41,108 @@ class SynthesizedEnvironment:
     environment: Environment
     chart: DynamoChart
     files: list[str]
-    plan: placement.Plan
+    plan: Plan
+
+
+@dataclass(frozen=True)
+class Composed:
+    """Charts composed and checked, in an App that writes to a private folder of its own."""
+
+    app: Any
+    charts: dict[str, DynamoChart]
+    folder: Path
+
+    def discard(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def environment_name(path: Path) -> str:
     return path.name.removesuffix(".yaml").removesuffix(".yml")
 
 
-def _read(paths: list[Path], warnings: list[Problem] | None
-          ) -> tuple[dict[str, Environment], dict[str, list[Problem]]]:
-    """Every file that reads and type-checks, and the problems of the others, by file."""
+def name_problem(path: Path) -> Problem | None:
+    """Why `path` cannot name an environment (its output folder and chart), if it cannot."""
+    if not is_dns_label(environment_name(path)):
+        return Problem(str(path), "", "the file name is the output folder and chart name, so "
+                                      "it must be a DNS label (lower-case, digits, '-')")
+    return None
+
+
+def _read(paths: Sequence[Path], warnings: list[Problem] | None
+          ) -> tuple[dict[str, Environment], dict[str, list[Problem]], dict[str, Path]]:
+    """Every file that reads and type-checks, the problems of the others (by file), and the
+    file of each environment."""
     problems: dict[str, list[Problem]] = {}
     environments: dict[str, Environment] = {}
+    files: dict[str, Path] = {}
     for path in paths:
         name = environment_name(path)
-        if not is_dns_label(name):
-            problems[str(path)] = [Problem(str(path), "", (
-                "the file name is the output folder and chart name, so it must be a DNS label "
-                "(lower-case, digits, '-')"))]
+        problem = name_problem(path)
+        if problem is not None:
+            problems[str(path)] = [problem]
             continue
+        if name in files:
+            problems[str(path)] = [Problem(str(path), "", (
+                f"names the environment {name}, as {files[name]} does; the file name is the "
+                "output folder, so rename or remove one of them"))]
+            continue
+        files[name] = path
         try:
             environments[name] = load_environment(path, warnings)
         except ConfigError as err:
             problems[str(path)] = err.problems
-    return environments, problems
+    return environments, problems, files
 
 
 def load_files(paths: list[Path],
                warnings: list[Problem] | None = None) -> dict[str, Environment]:
     """Read and type-check every file, reporting the problems of all of them; the rules of the
     constructs run when the charts are composed (`compose`)."""
-    environments, problems = _read(paths, warnings)
+    environments, problems, files = _read(paths, warnings)
     if problems:
-        raise ConfigError([p for found in problems.values() for p in found])
+        raise ConfigError([p for path in paths for p in problems.get(str(path), [])])
+    if warnings is not None:
+        warnings += _shared_releases(environments, files)
     return environments
 
 
-def sources(paths: list[Path]) -> dict[str, str]:
+def _shared_releases(environments: dict[str, Environment],
+                     files: dict[str, Path]) -> list[Problem]:
+    """Environments that deploy the same release into the same namespace give their resources
+    the same names: they are alternatives, and applying two replaces one with the other."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for name, environment in environments.items():
+        groups.setdefault((environment.namespace, environment.release), []).append(name)
+    return [Problem(str(files[names[0]]), "release", (
+        f"{release}, in namespace {namespace}, as in {', '.join(names[1:])}: the same resource "
+        "names, so applying more than one of them replaces the others' resources (give each a "
+        "release of its own to run them side by side)"))
+        for (namespace, release), names in groups.items() if len(names) > 1]
+
+
+def sources(paths: Sequence[Path]) -> dict[str, str]:
     """The file each environment was read from, by environment name."""
     return {environment_name(path): str(path) for path in paths}
 
 
-def _compose(app: cdk8s.App, environments: dict[str, Environment],
-             warnings: list[Problem] | None, source: dict[str, str]
-             ) -> tuple[dict[str, DynamoChart], dict[str, list[Problem]]]:
+def new_app(outdir: Path | None = None) -> Any:
+    """A cdk8s App writing a folder per chart and a file per resource (into `outdir`, or a
+    folder nothing reads)."""
+    # Imported here: the jsii runtime starts with cdk8s, and a refused file needs none of it.
+    from . import jsii_session
+
+    jsii_session.start()
+    import cdk8s
+
+    jsii_session.quiet_exit()
+    return cdk8s.App(outdir=str(outdir) if outdir else tempfile.gettempdir(),
+                     yaml_output_type=cdk8s.YamlOutputType.FOLDER_PER_CHART_FILE_PER_RESOURCE)
+
+
+def _compose(app: Any, environments: dict[str, Environment], advice: list[Problem] | None,
+             source: dict[str, str]) -> tuple[dict[str, DynamoChart], dict[str, list[Problem]]]:
+    from ..chart import DynamoChart
+
     charts: dict[str, DynamoChart] = {}
     problems: dict[str, list[Problem]] = {}
     for name, environment in environments.items():
@@ -85,12 +152,12 @@ def _compose(app: cdk8s.App, environments: dict[str, Environment],
         except RuleViolations as violations:
             problems[where] = [Problem(where, f.field, f.message) for f in violations.findings]
             continue
-        if warnings is not None:
-            warnings += [Problem(where, f.field, f.message) for f in charts[name].warnings()]
+        if advice is not None:
+            advice += [Problem(where, f.field, f.message) for f in charts[name].warnings()]
     return charts, problems
 
 
-def compose(app: cdk8s.App, environments: dict[str, Environment],
+def compose(app: Any, environments: dict[str, Environment],
             warnings: list[Problem] | None = None,
             source: dict[str, str] | None = None) -> dict[str, DynamoChart]:
     """A chart per environment in `app`; every rule the charts break is reported together,
@@ -102,16 +169,39 @@ def compose(app: cdk8s.App, environments: dict[str, Environment],
     return charts
 
 
-def compose_files(app: cdk8s.App, paths: list[Path],
-                  warnings: list[Problem] | None = None) -> dict[str, DynamoChart]:
-    """A chart per file in `app`: every problem of every file (its own and the rules of the
-    constructs it composes) is reported together, file by file."""
-    environments, problems = _read(paths, warnings)
+def _private_app() -> tuple[Any, Path]:
+    folder = Path(tempfile.mkdtemp(prefix="dynamo-cdk8s-"))
+    return new_app(folder), folder
+
+
+def compose_files(paths: Sequence[Path], warnings: list[Problem] | None = None) -> Composed:
+    """A chart per file: every problem of every file (its own, and the rules of the
+    constructs it composes) is reported together, file by file, as a ConfigError."""
+    environments, problems, files = _read(paths, warnings)
+    if not environments:
+        raise ConfigError([p for path in paths for p in problems.get(str(path), [])])
+    app, folder = _private_app()
     charts, broken = _compose(app, environments, warnings, sources(paths))
     problems.update(broken)
     if problems:
+        shutil.rmtree(folder, ignore_errors=True)
         raise ConfigError([p for path in paths for p in problems.get(str(path), [])])
-    return charts
+    if warnings is not None:
+        warnings += _shared_releases(environments, files)
+    return Composed(app, charts, folder)
+
+
+def compose_environments(environments: dict[str, Environment],
+                         warnings: list[Problem] | None = None,
+                         source: dict[str, str] | None = None) -> Composed:
+    """`compose` in an App of its own, ready to `write`."""
+    app, folder = _private_app()
+    try:
+        charts = compose(app, environments, warnings, source)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return Composed(app, charts, folder)
 
 
 def load_all(paths: list[Path], warnings: list[Problem] | None = None) -> dict[str, Environment]:
@@ -120,8 +210,9 @@ def load_all(paths: list[Path], warnings: list[Problem] | None = None) -> dict[s
 
     Warnings about legal but probably unintended settings are appended to `warnings` if given.
     """
-    charts = compose_files(cdk8s.App(), paths, warnings)
-    return {name: chart.environment for name, chart in charts.items()}
+    composed = compose_files(paths, warnings)
+    composed.discard()
+    return {name: chart.environment for name, chart in composed.charts.items()}
 
 
 def discover(directory: Path) -> list[Path]:
@@ -133,48 +224,89 @@ def discover(directory: Path) -> list[Path]:
     return found
 
 
-def synthesize(environments: dict[str, Environment], outdir: Path,
-               warnings: list[Problem] | None = None,
-               source: dict[str, str] | None = None) -> list[SynthesizedEnvironment]:
+def synthesize(environments: dict[str, Environment], outdir: Path, *,
+               sources: Sequence[Path] = (), keep_others: bool = False,
+               warnings: list[str] | None = None, advice: list[Problem] | None = None
+               ) -> list[SynthesizedEnvironment]:
     """Write every environment into `outdir/<name>/`, replacing `outdir` only on success; a
-    rule a chart breaks stops it before anything is written (ConfigError)."""
-    return _write(outdir, lambda app: compose(app, environments, warnings, source))
+    rule a chart breaks stops it before anything is written (ConfigError).
+
+    `outdir` must be new, empty or written by this tool, and hold none of `sources` (see
+    `output`); with `keep_others`, the environment folders already there that are not among
+    `environments` are kept. Problems removing an old copy go to `warnings`, the charts'
+    advice to `advice`. Raises ConfigError for an output folder that is not to be replaced,
+    OutputError when writing fails.
+    """
+    return write(compose_environments(environments, advice), outdir, sources=sources,
+                 keep_others=keep_others, warnings=warnings)
 
 
-def synthesize_files(paths: list[Path], outdir: Path,
-                     warnings: list[Problem] | None = None) -> list[SynthesizedEnvironment]:
-    """`synthesize` of environment files, reporting every problem of every file first."""
-    return _write(outdir, lambda app: compose_files(app, paths, warnings))
-
-
-def _write(outdir: Path, composer: Callable[[cdk8s.App], dict[str, DynamoChart]]
-           ) -> list[SynthesizedEnvironment]:
-    outdir = outdir.resolve()
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+def write(composed: Composed, outdir: Path, *, sources: Sequence[Path] = (),
+          keep_others: bool = False, warnings: list[str] | None = None
+          ) -> list[SynthesizedEnvironment]:
+    """Synthesize composed charts into `outdir/<name>/`, replacing `outdir` in one step (see
+    `synthesize`)."""
+    results: list[SynthesizedEnvironment] = []
+    charts = composed.charts
     try:
-        # One App for all environments, a chart (and output folder) each: every synth pays for
-        # the jsii runtime once, and each App costs calls into it.
-        app = cdk8s.App(outdir=str(staging),
-                        yaml_output_type=cdk8s.YamlOutputType.FOLDER_PER_CHART_FILE_PER_RESOURCE)
-        charts = composer(app)
-        app.synth()
-        results = [_finish(name, chart.environment, chart, staging / name)
-                   for name, chart in charts.items()]
-        _replace(outdir, staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        folder = OutputFolder(Path(outdir), "environments", sources=sources)
+        folder.replace(lambda staging: results.extend(render(composed, staging)),
+                       keep=(lambda name: name not in charts) if keep_others else None,
+                       warnings=warnings)
+    finally:
+        composed.discard()
     return results
 
 
-def _finish(name: str, environment: Environment, chart: DynamoChart,
-            folder: Path) -> SynthesizedEnvironment:
+def render(composed: Composed, folder: Path) -> list[SynthesizedEnvironment]:
+    """Synthesize the composed charts and move each one's folder into `folder/<name>/` (a
+    folder of the caller's, written as is: `write` is what replaces an output folder
+    safely)."""
+    synth_app(composed.app)
+    results = []
+    for name, chart in composed.charts.items():
+        _move(composed.folder / name, folder / name)
+        results.append(_finish(name, chart, folder / name))
+    return results
+
+
+def _move(source: Path, target: Path) -> None:
+    """Move a chart's folder of files: a rename on one file system, else a copy, whose errors
+    (a full disk) stay plain OSErrors naming no temporary path."""
+    try:
+        os.rename(source, target)
+        return
+    except OSError as err:
+        if err.errno != errno.EXDEV:
+            raise
+    target.mkdir()
+    for file in sorted(source.iterdir()):
+        shutil.copyfile(file, target / file.name)
+
+
+def synth_app(app: Any) -> None:
+    """`app.synth()`, with the file system errors Node meets (a full disk, a permission) turned
+    into an OSError instead of jsii's report of the whole request."""
+    try:
+        app.synth()
+    except Exception as err:  # jsii raises JSIIError or RuntimeError with Node's message
+        text = str(err)
+        code = re.search(r"\b(E[A-Z]{2,})\b", text)
+        number = getattr(errno, code.group(1), None) if code else None
+        if isinstance(number, int):
+            raise OSError(number, os.strerror(number)) from None
+        first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+        raise OutputError("cdk8s", f"synthesis failed: {first[:200]}") from None
+
+
+def _finish(name: str, chart: DynamoChart, folder: Path) -> SynthesizedEnvironment:
+    from . import plan_report
+
     files = sorted((p.name for p in folder.glob("*.k8s.yaml")), key=_apply_rank)
-    (folder / "kustomization.yaml").write_text(_kustomization(environment, files))
+    (folder / "kustomization.yaml").write_text(_kustomization(files))
     plan = chart.plan()
     (folder / "PLAN.md").write_text(plan_report.markdown(plan, name))
-    return SynthesizedEnvironment(name, environment, chart, files, plan)
+    return SynthesizedEnvironment(name, chart.environment, chart, files, plan)
 
 
 def file_kind(file_name: str) -> str:
@@ -188,7 +320,7 @@ def _apply_rank(file_name: str) -> tuple[int, str]:
     return rank, file_name
 
 
-def _kustomization(environment: Environment, files: list[str]) -> str:
+def _kustomization(files: list[str]) -> str:
     # fifo keeps the order below; kustomize's default ("legacy") sorts by kind and would apply
     # Deployments before the etcd and NATS StatefulSets. sortOptions needs kustomize 5
     # (kubectl 1.27+).
@@ -196,14 +328,3 @@ def _kustomization(environment: Environment, files: list[str]) -> str:
              "sortOptions:", "  order: fifo", "resources:"]
     lines += [f"  - {f}" for f in files]
     return "\n".join(lines) + "\n"
-
-
-def _replace(outdir: Path, staging: Path) -> None:
-    """Swap the new output in with renames, so a reader never sees a half-written dist/."""
-    if outdir.exists():
-        retired = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.old.", dir=outdir.parent))
-        os.rename(outdir, retired / outdir.name)
-        os.rename(staging, outdir)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.rename(staging, outdir)

@@ -25,7 +25,7 @@ from ..rules.dependencies import nats_is_reachable
 from ..rules.serve_pods import PodView
 from ..rules.serve_rules import pod_problems, ports_are_distinct
 from ..service_monitor import ServiceMonitor, ServiceMonitorProps
-from ..workload import DynamoWorkload, check_replicas
+from ..workload import DynamoWorkload, check_annotations, check_replicas
 from . import _deployment
 from ._props import ServeWorkloadProps
 
@@ -65,6 +65,7 @@ class FrontendDeploymentProps(ServeWorkloadProps):
             raise TypeError(f"mode must be a Mode (Mode.SINGLE or Mode.MULTINODE), got "
                             f"{self.mode!r}")
         check_replicas(self.replicas)
+        check_annotations(self, self.annotations)
 
 
 class FrontendDeployment(DynamoWorkload):

@@ -19,7 +19,7 @@ from ..rules import Finding, Stage, tagged
 from ..rules.dependencies import nats_is_reachable
 from ..rules.serve_pods import PodView
 from ..rules.serve_rules import pod_problems
-from ..workload import DynamoWorkload, check_replicas
+from ..workload import DynamoWorkload, check_annotations, check_replicas
 from . import _deployment
 from ._props import ServeWorkloadProps
 
@@ -48,6 +48,7 @@ class PrefillWorkerPoolProps(ServeWorkloadProps):
         if self.config.prefill_worker is None:
             raise ValueError("the prefill pool's config needs a PrefillWorker section")
         check_replicas(self.replicas)
+        check_annotations(self, self.annotations)
 
 
 class PrefillWorkerPool(DynamoWorkload):

@@ -34,12 +34,14 @@ def warnings(env: Environment) -> list[Finding]:
     return _run(ADVICE_RULES, env)
 
 
-from . import advice, etcd_tls, structure  # noqa: E402
+from . import advice, etcd_tls, limits, structure  # noqa: E402
 
 FILE_RULES: tuple[Rule, ...] = (
     structure.mode_matches_roles,
     structure.prefill_pool_runs_prefill_workers,
     etcd_tls.etcd_tls_needs_dynamo_v1,
+    limits.pods_within_limits,
+    limits.pod_annotations_fit,
 )
 ADVICE_RULES: tuple[Rule, ...] = (
     advice.rdma_settings_without_rdma,

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError, Problem
+from ...model.base import is_dns_label
+from ..output import OutputError, OutputFolder, describe
 from ..reference.command import SCHEMA_PATH
 
 DESCRIPTION = """\
@@ -64,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
     from .convert import convert
     from .inputs import gather
 
+    output = OutputFolder(Path(args.output), "manifests", sources=_inputs(args))
+    if args.write_environment:
+        _check_environment_file(args, output.path)
     inputs = gather(args.files, args.sets, args.set_strings, args.set_files)
     problems = [] if args.ignore_unknown else list(inputs.unknown)
     try:
@@ -74,30 +80,40 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(problems)
     warnings = [Problem(p.source, p.field, f"{p.message}; ignored") for p in inputs.unknown]
     warnings += conversion.warnings
-    output = Path(args.output)
-    _check_replaceable(output)
-    environment_file_path = Path(args.write_environment or ".").resolve()
-    if args.write_environment and output.resolve() in environment_file_path.parents:
-        raise ConfigError([Problem("--write-environment", "", (
-            f"{args.write_environment} is inside --output {output}, whose contents are replaced; "
-            "write the environment file elsewhere (e.g. environments/)"))])
+    output.check()
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
 
     environment = conversion.environment
-    with tempfile.TemporaryDirectory(prefix=".from-helm-values.",
-                                     dir=_existing_parent(output)) as work:
-        # Named as `synth` will name the environment file, so that synthesizing it gives the
-        # same PLAN.md as well.
-        name = (_environment_name(Path(args.write_environment)) if args.write_environment
-                else environment.release)
-        result = _synthesize(name, environment, Path(work))
+    # Named as `synth` will name the environment file, so that synthesizing it gives the
+    # same PLAN.md as well.
+    name = (_environment_name(Path(args.write_environment)) if args.write_environment
+            else environment.release)
+    results: list[Any] = []
+
+    def build(folder: Path) -> None:
+        # Imported here: synth starts the jsii runtime, which `--help` does not need.
+        from .. import synth
+
+        rendered = folder / ".render"
+        rendered.mkdir()
+        composed = synth.compose_environments({name: environment})
+        try:
+            results.extend(synth.render(composed, rendered))
+        finally:
+            composed.discard()
+        for file in (rendered / name).iterdir():
+            os.rename(file, folder / file.name)
+        shutil.rmtree(rendered)
         if args.write_environment:
             header = [_modeline(Path(args.write_environment)), *_header(args, warnings)]
-            _write_file(Path(args.write_environment), environment_file.render(environment, header))
-        _swap_in(Path(work) / "out" / name, output, Path(work))
+            _write_file(Path(args.write_environment),
+                        environment_file.render(environment, header))
+
+    output.replace(build)
     # The summary `synth` prints for an environment, so the two commands report alike.
-    print("\n".join(summary.summarize(name, output, result.files, result.plan).lines()))
+    result = results[0]
+    print("\n".join(summary.summarize(name, output.path, result.files, result.plan).lines()))
     if args.write_environment:
         note = "" if Path(SCHEMA_PATH).is_file() else (
             f" (its first line names {SCHEMA_PATH} for editors; `python -m constructs_lib "
@@ -110,13 +126,6 @@ def _environment_name(path: Path) -> str:
     return path.name.removesuffix(".yaml").removesuffix(".yml")
 
 
-def _synthesize(name: str, environment: Any, work: Path) -> Any:
-    # Imported here: synth starts the jsii runtime, which `--help` does not need.
-    from .. import synth
-
-    return synth.synthesize({name: environment}, work / "out")[0]
-
-
 def _modeline(environment_file: Path) -> str:
     """The first line of every environment file: editors with the YAML language server read
     the schema it names (`python -m constructs_lib schema` writes it, relative to the current
@@ -125,38 +134,47 @@ def _modeline(environment_file: Path) -> str:
     return f"yaml-language-server: $schema={Path(schema).as_posix()}"
 
 
-def _check_replaceable(output: Path) -> None:
-    if not output.exists():
-        return
-    if not output.is_dir():
-        raise ConfigError([Problem("--output", "", f"{output} is a file; give a folder")])
-    foreign = sorted(p.name for p in output.iterdir()
-                     if not (p.is_file() and (p.name in ("kustomization.yaml", "PLAN.md")
-                                              or p.name.endswith(".k8s.yaml"))))
-    if foreign:
-        raise ConfigError([Problem("--output", "", (
-            f"{output} holds files this command does not write (such as {foreign[0]}); its "
-            "contents are replaced, so give a new or empty folder, or one it wrote before"))])
+def _inputs(args: argparse.Namespace) -> list[Path]:
+    """The files the command reads: the output folder must hold none of them."""
+    paths = [Path(name) for name in args.files]
+    for argument in args.set_files:
+        paths += [Path(a.value) for a in _set_file_assignments(argument)]
+    if args.write_environment:
+        paths.append(Path(args.write_environment))
+    return paths
 
 
-def _existing_parent(output: Path) -> Path:
-    parent = output.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    return parent
+def _set_file_assignments(argument: str) -> list[Any]:
+    from .set_values import FILE_SOURCE, parse
+
+    try:
+        return parse(argument, FILE_SOURCE)
+    except ConfigError:
+        return []  # reported when the values are gathered
 
 
-def _swap_in(new: Path, output: Path, work: Path) -> None:
-    """Replace `output` with `new` by renames, so no reader sees a half-written folder."""
-    if output.exists():
-        retired = work / "previous"
-        os.rename(output, retired)
-        try:
-            os.rename(new, output)
-        except OSError:
-            os.rename(retired, output)
-            raise
-    else:
-        os.rename(new, output)
+def _check_environment_file(args: argparse.Namespace, output: Path) -> None:
+    path = Path(args.write_environment)
+
+    def refuse(message: str) -> ConfigError:
+        return ConfigError([Problem("--write-environment", "", f"{path} {message}")])
+
+    if path.suffix not in (".yaml", ".yml") or not is_dns_label(_environment_name(path)):
+        raise refuse("is not an environment file name: the name is the environment's output "
+                     "folder and chart name, so it must be a DNS label (lower-case, digits, "
+                     "'-') followed by .yaml, such as environments/prod.yaml")
+    if path.is_dir():
+        raise refuse("is a folder; give the environment file's path")
+    if output.resolve() in path.resolve().parents:
+        raise ConfigError([Problem("--write-environment", "", (
+            f"{args.write_environment} is inside --output {output}, whose contents are "
+            "replaced; write the environment file elsewhere (e.g. environments/)"))])
+    read = [Path(name).resolve() for name in args.files]
+    read += [Path(a.value).resolve() for arg in args.set_files
+             for a in _set_file_assignments(arg)]
+    if path.resolve() in read:
+        raise refuse("is one of the files this command reads; write the environment file "
+                     "elsewhere (e.g. environments/)")
 
 
 def _write_file(path: Path, text: str) -> None:
@@ -166,6 +184,9 @@ def _write_file(path: Path, text: str) -> None:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.write(text)
         os.replace(temporary, path)
+    except OSError as err:
+        Path(temporary).unlink(missing_ok=True)
+        raise OutputError(path, f"cannot be written: {describe(err)}") from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

@@ -77,8 +77,12 @@ class Reader:
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-            return int(value)
+        digits = value.strip().lstrip("+-") if isinstance(value, str) else ""
+        if digits.isdigit() and digits.isascii():
+            if len(digits) <= 19:  # Python converts at most 4300 digits; Kubernetes stores 64 bits
+                return int(value)
+            self.problem(path, f"expected a whole number of at most 64 bits, got {show(value)}")
+            return MISSING
         self.problem(path, f"expected a whole number, got {show(value)}")
         return MISSING
 

@@ -7,9 +7,8 @@ chain of components (see graph_file).
 
 from __future__ import annotations
 
-import yaml
-
 from ...errors import show
+from ...model import yaml_input
 from .graph_file import GraphFileError
 from .graph_file import parse as parse_graph
 from .merge import CHART_DEFAULTS, Path
@@ -28,13 +27,13 @@ def serve_config(r: Reader, field: str, path: Path) -> None:
                         "hold the Dynamo configs.yaml")
         return
     try:
-        config = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        reason = getattr(err, "problem", None) or str(err)
-        r.problem(path, f"is not valid YAML: {where}{reason} (it holds Dynamo's "
-                        "configs.yaml)")
+        config = yaml_input.parse(text, context=False)
+    except yaml_input.YamlError as err:
+        for problem in err.problems:
+            message = problem.message.removeprefix("invalid YAML: ")
+            inside = f"{problem.field}: " if problem.field else ""
+            r.problem(path, f"is not valid YAML: {inside}{message} (it holds Dynamo's "
+                            "configs.yaml)")
         return
     if not isinstance(config, dict):
         r.problem(path, f"expected a configs.yaml mapping of component sections such as "

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path as FilePath
 from typing import Any
 
-from ...errors import ConfigError, Problem
+from ...errors import ConfigError, Problem, quoted
+from ...model.yaml_input import MAX_DEPTH, FileError, read_text
 from .merge import Path, Values
 
 SOURCE = "--set"
@@ -60,7 +61,9 @@ def typed(text: str) -> Any:
         return 0
     if text and text[0] != "0":
         digits = text[1:] if text[0] in "+-" else text
-        if digits.isdigit() and digits.isascii() and -(2**63) <= int(text) < 2**63:
+        # (at most 19 digits before int(): Python refuses to convert more than 4300)
+        if digits.isdigit() and digits.isascii() and len(digits) <= 19 and \
+                -(2**63) <= int(text) < 2**63:
             return int(text)
     return text
 
@@ -120,6 +123,9 @@ def _assignment(reader: _Reader, argument: str, flag: str) -> Assignment:
         while stop == "[":
             path.append(_index(reader, argument, flag))
             stop = _after_index(reader, argument, flag)
+        if len(path) > MAX_DEPTH:
+            raise _error(argument, f"the key has more than {MAX_DEPTH} parts; at most "
+                                   f"{MAX_DEPTH} levels of nesting are read", flag)
         if stop == ".":
             continue
         if stop == "=":
@@ -140,13 +146,13 @@ def _file_assignment(path: Path, reader: _Reader, argument: str) -> Assignment:
 
 def _index(reader: _Reader, argument: str, flag: str) -> int:
     text, stop = reader.until("]")
-    if stop is None or not text.isdigit():
-        raise _error(argument, f"list index [{text}] is not a number in brackets such as [0]",
-                     flag)
-    index = int(text)
+    if stop is None or not (text.isascii() and text.isdigit()):
+        raise _error(argument, f"list index [{text[:20]}] is not a number in brackets such as "
+                               "[0]", flag)
+    index = int(text) if len(text) <= 6 else MAX_INDEX + 1
     if index > MAX_INDEX:
-        raise _error(argument, f"list index {index} is larger than Helm allows ({MAX_INDEX})",
-                     flag)
+        raise _error(argument, f"list index {text[:20]} is larger than Helm allows "
+                               f"({MAX_INDEX})", flag)
     return index
 
 
@@ -192,24 +198,20 @@ def _split(body: str) -> list[str]:
 
 
 def _error(argument: str, message: str, flag: str) -> ConfigError:
-    return ConfigError([Problem(flag, "", f"{argument!r}: {message}")])
+    return ConfigError([Problem(flag, "", f"{quoted(argument)}: {message}")])
 
 
 def read_file(assignment: Assignment) -> Assignment:
     """A `--set-file` assignment with the file's text as its value, named by the file so that a
-    problem in that text says where it came from."""
+    problem in that text says where it came from. Only a regular file of at most
+    `yaml_input.MAX_BYTES` is read."""
     name = assignment.value
     try:
-        text = FilePath(name).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        message = "file not found"
-    except OSError as err:
-        message = f"cannot be read ({err.strerror})"
-    except UnicodeDecodeError as err:
-        message = f"is not UTF-8 text (byte {err.start})"
-    else:
-        return Assignment(assignment.path, text, f"{FILE_SOURCE} {name}")
-    raise ConfigError([Problem(FILE_SOURCE, "", f"{assignment.dotted}={name}: {message}")])
+        text = read_text(FilePath(name))
+    except FileError as err:
+        raise ConfigError([Problem(FILE_SOURCE, "", f"{assignment.dotted}={name}: "
+                                                    f"{err.message}")]) from None
+    return Assignment(assignment.path, text, f"{FILE_SOURCE} {name}")
 
 
 def apply(values: Values, assignment: Assignment) -> None:
