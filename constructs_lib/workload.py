@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from cdk8s import Chart
 from constructs import Construct
 
+from ._render import kplus as _kplus
 from ._render.escape_hatches import GPU_RESOURCE, extended_resource
 from ._render.k8s import KubeObject, emit
 from ._render.scheduling import disruption_budget, strategy
@@ -30,6 +31,8 @@ from .rules.names import NamedObject
 from .rules.subjects import RuleSubject, take_part
 
 if TYPE_CHECKING:
+    import cdk8s_plus_27 as kplus
+
     from .dependencies import DependencyStack
 
 DEFAULT_IMAGE = Image(repository="tkeai.tencentcloudcr.com/tke-ai-playbook/dynamo",
@@ -136,7 +139,11 @@ def check_replicas(replicas: int) -> None:
 
 class DynamoWorkload(Construct, RuleSubject):
     """A Deployment of Dynamo pods (its default child), with the disruption budget its
-    settings call for. The public constructs of both Dynamo generations build on it."""
+    settings call for. The public constructs of both Dynamo generations build on it.
+
+    With cdk8s-plus-27 imported before it is created, a workload is a kplus IPodSelector and
+    INetworkPolicyPeer (its Deployment's pods) and IScalable (a kplus HorizontalPodAutoscaler
+    takes over its replicas)."""
 
     deployment: KubeObject
     """The Deployment."""
@@ -152,7 +159,11 @@ class DynamoWorkload(Construct, RuleSubject):
     """How findings about this construct name its props."""
 
     def __init__(self, scope: Construct, id: str, props: DynamoWorkloadProps) -> None:
+        # Before jsii creates the object: it reads the interfaces a class declares then.
+        _kplus.declare_interfaces(type(self), DynamoWorkload, self)
         super().__init__(scope, id)
+        self._autoscaled = False
+        self._autoscaler_max_replicas: int | None = None
         self.release = props.release
         """The release: the `app.kubernetes.io/instance` label of the pods."""
         self.full_name = props.full_name
@@ -167,8 +178,6 @@ class DynamoWorkload(Construct, RuleSubject):
         """NATS_SERVER of the pods."""
         self.rdma = props.rdma
         """The RdmaPolicy applied to the pods; None without RDMA."""
-        self.autoscaler_max_replicas: int | None = None
-        """The most replicas the autoscaler that owns the count may set; None without one."""
         self.chart = Chart.of(self)
         """The chart this workload belongs to; rules compare it with the chart's others."""
 
@@ -215,6 +224,21 @@ class DynamoWorkload(Construct, RuleSubject):
         return None if value is None else int(value)
 
     @property
+    def autoscaler_max_replicas(self) -> int | None:
+        """The most replicas the autoscaler that owns the count may set: as set, or else the
+        `max_replicas` of the kplus HorizontalPodAutoscaler targeting this workload; None
+        without one."""
+        if self._autoscaler_max_replicas is None and self._autoscaled:
+            found = [int(hpa.max_replicas) for hpa in _kplus.autoscalers_of(self)]
+            if found:
+                self._autoscaler_max_replicas = max(found)
+        return self._autoscaler_max_replicas
+
+    @autoscaler_max_replicas.setter
+    def autoscaler_max_replicas(self, value: int | None) -> None:
+        self._autoscaler_max_replicas = value
+
+    @property
     def max_replicas(self) -> int:
         """The most pods the Deployment runs: its replicas, or its autoscaler's maximum."""
         if self.replicas is not None:
@@ -258,6 +282,47 @@ class DynamoWorkload(Construct, RuleSubject):
 
     def _objects(self) -> list[KubeObject]:
         return [o for o in (self.deployment, self.disruption_budget) if o is not None]
+
+    # -- cdk8s-plus-27 interfaces ----------------------------------------------------------------
+    # Declared by the class once cdk8s_plus_27 is imported (see _render/kplus.py); kplus calls
+    # them through jsii.
+
+    def to_pod_selector_config(self) -> kplus.PodSelectorConfig:
+        """kplus IPodSelector: the Deployment's pods, by its selector labels, in its namespace
+        (a `kplus.NetworkPolicy(selector=workload)` applies to exactly these pods)."""
+        return _kplus.pod_selector_config(self.selector_labels, self._effective_namespace)
+
+    def to_network_policy_peer_config(self) -> kplus.NetworkPolicyPeerConfig:
+        """kplus INetworkPolicyPeer: the Deployment's pods as the peer of a NetworkPolicy rule
+        (`policy.add_ingress_rule(workload, ...)`)."""
+        return _kplus.network_policy_peer_config(self.selector_labels, self._effective_namespace)
+
+    def to_pod_selector(self) -> DynamoWorkload:
+        """kplus INetworkPolicyPeer: the workload itself selects its pods."""
+        return self
+
+    @property
+    def has_autoscaler(self) -> bool:
+        """kplus IScalable: an autoscaler owns the Deployment's replicas."""
+        return self._autoscaled
+
+    def mark_has_autoscaler(self) -> None:
+        """kplus IScalable (`kplus.HorizontalPodAutoscaler(target=workload)` calls it): the
+        Deployment leaves `replicas` to the autoscaler, and the placement plan counts the
+        autoscaler's `max_replicas` pods."""
+        if self._autoscaled:
+            return
+        self._autoscaled = True
+        if "replicas" in self.deployment.manifest["spec"]:
+            self.deployment.remove(("spec", "replicas"))
+
+    def to_scaling_target(self) -> kplus.ScalingTarget:
+        """kplus IScalable: the Deployment as the autoscaler's `scaleTargetRef`."""
+        return _kplus.scaling_target(self.deployment.manifest)
+
+    @property
+    def _effective_namespace(self) -> str | None:
+        return self.namespace or self.chart.namespace
 
 
 def deployment(name: str, namespace: str | None, labels: Mapping[str, str],

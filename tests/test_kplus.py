@@ -1,0 +1,221 @@
+"""Composing the workloads with cdk8s-plus-27: NetworkPolicy selection, an autoscaler on a
+pool, an Ingress to the frontend, a mounted Secret, environment values and a sidecar, without
+losing the library's hardening."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import cdk8s
+import cdk8s_plus_27 as kplus
+import kubernetes_validate
+import pytest
+import yaml
+
+from constructs_lib import DependencyStack, DependencyStackProps, GpuNodePool, GpuNodePoolProps
+from constructs_lib.model import Component, Mode, Resources, ServeConfig
+from constructs_lib.v0_1 import (
+    FrontendDeployment,
+    FrontendDeploymentProps,
+    PrefillWorkerPool,
+    PrefillWorkerPoolProps,
+)
+from constructs_lib.workload import DynamoWorkload
+from tests.conftest import ROOT
+from tests.support.builders import matches
+from tests.support.charts import composed
+from tests.support.environments import checked
+
+WORKLOAD: dict[str, Any] = dict(release="r1", full_name="r1-dynamo", namespace="inference")
+DECODE = ServeConfig.model_validate(yaml.safe_load("""
+Common:
+  model: /data/m
+  block-size: 64
+  kv-transfer-config: '{"kv_connector":"DynamoNixlConnector"}'
+Frontend: {served_model_name: m, endpoint: dynamo.Processor.chat/completions, port: 8000}
+Processor: {common-configs: [model, block-size]}
+VllmWorker:
+  remote-prefill: true
+  tensor-parallel-size: 2
+  ServiceArgs: {workers: 1, resources: {gpu: 2}}
+  common-configs: [model, block-size, kv-transfer-config]
+"""))
+PREFILL = ServeConfig.model_validate(yaml.safe_load("""
+PrefillWorker:
+  model: /data/m
+  block-size: 64
+  kv-transfer-config: '{"kv_connector":"DynamoNixlConnector"}'
+  ServiceArgs: {workers: 4, resources: {gpu: 1}}
+"""))
+KUBERNETES_VERSIONS = ["1.27.0", kubernetes_validate.latest_version()]
+
+
+class App:
+    """A v0.1 multinode deployment composed by hand: dependencies, a frontend that decodes and
+    a prefill pool."""
+
+    def __init__(self, outdir: Path | None = None, **frontend: Any) -> None:
+        self.app = cdk8s.App(outdir=str(outdir)) if outdir else cdk8s.Testing.app()
+        self.chart = cdk8s.Chart(self.app, "llama", namespace="inference",
+                                 disable_resource_name_hashes=True)
+        self.deps = DependencyStack(self.chart, "deps", DependencyStackProps(
+            release="r1", namespace="inference"))
+        self.frontend = FrontendDeployment(self.chart, "frontend", FrontendDeploymentProps(
+            **WORKLOAD, dependencies=self.deps, mode=Mode.MULTINODE, config=DECODE,
+            resources=Resources(gpus=2), graph=(Component.FRONTEND, Component.PROCESSOR,
+                                                Component.ROUTER, Component.VLLM_WORKER),
+            **frontend))
+        self.pool = PrefillWorkerPool(self.chart, "prefill", PrefillWorkerPoolProps(
+            **WORKLOAD, dependencies=self.deps, config=PREFILL, resources=Resources(gpus=4),
+            replicas=2, graphs_config_map_name=self.frontend.graphs_config_map_name))
+
+    def synth(self) -> list[dict[str, Any]]:
+        return [dict(d) for d in self.chart.to_json()]
+
+
+def one(documents: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [d for d in documents
+             if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def labels(documents: list[dict[str, Any]], deployment: str) -> dict[str, str]:
+    return one(documents, "Deployment", deployment)["spec"]["template"]["metadata"]["labels"]
+
+
+# --- NetworkPolicy -------------------------------------------------------------------------
+
+def test_a_network_policy_selects_exactly_the_pods_of_a_workload() -> None:
+    a = App()
+    policy = kplus.NetworkPolicy(a.chart, "policy", selector=a.pool)
+    policy.add_ingress_rule(a.frontend, [kplus.NetworkPolicyPort.tcp(5555)])
+    documents = a.synth()
+    spec = one(documents, "NetworkPolicy", "llama-policy")["spec"]
+    prefill_pods = labels(documents, a.pool.deployment_name)
+    frontend_pods = labels(documents, a.frontend.deployment_name)
+    assert spec["podSelector"] == {"matchLabels": a.pool.selector_labels}
+    assert matches(spec["podSelector"]["matchLabels"], prefill_pods)
+    assert not matches(spec["podSelector"]["matchLabels"], frontend_pods)
+    [peer] = spec["ingress"][0]["from"]
+    assert peer["podSelector"] == {"matchLabels": a.frontend.selector_labels}
+    assert matches(peer["podSelector"]["matchLabels"], frontend_pods)
+    assert not matches(peer["podSelector"]["matchLabels"], prefill_pods)
+    assert peer["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "inference"}}
+    assert one(documents, "NetworkPolicy", "llama-policy")["metadata"]["namespace"] == "inference"
+
+
+def test_every_workload_is_a_kplus_selector_and_scaling_target() -> None:
+    a = App()
+    for workload in (a.frontend, a.pool):
+        assert isinstance(workload, DynamoWorkload)
+        assert workload.to_pod_selector() is workload
+        config = workload.to_pod_selector_config()
+        assert config.namespaces is not None and config.namespaces.names == ["inference"]
+        assert workload.to_network_policy_peer_config().pod_selector is not None
+        target = workload.to_scaling_target()
+        assert (target.kind, target.name, target.replicas) == (
+            "Deployment", workload.deployment_name, workload.replicas)
+
+
+# --- HorizontalPodAutoscaler ---------------------------------------------------------------
+
+def test_an_autoscaler_takes_over_the_replicas_of_a_pool() -> None:
+    a = App()
+    assert (a.pool.replicas, a.pool.has_autoscaler) == (2, False)
+    kplus.HorizontalPodAutoscaler(a.chart, "autoscaler", target=a.pool, max_replicas=3)
+    documents = a.synth()
+    spec = one(documents, "HorizontalPodAutoscaler")["spec"]
+    assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                      "name": a.pool.deployment_name}
+    assert "replicas" not in one(documents, "Deployment", a.pool.deployment_name)["spec"]
+    assert one(documents, "Deployment", a.frontend.deployment_name)["spec"]["replicas"] == 1
+    assert (a.pool.replicas, a.pool.has_autoscaler) == (None, True)
+    assert a.pool.to_scaling_target().replicas is None
+    # Read from the autoscaler, for the placement plan.
+    assert (a.pool.autoscaler_max_replicas, a.pool.max_replicas) == (3, 3)
+
+
+def test_the_placement_plan_counts_the_autoscalers_maximum(tmp_path: Path) -> None:
+    a = App(outdir=tmp_path / "dist")
+    # 2 GPUs of decode and 2 prefill pods of 4 fit on 10 GPUs; 3 prefill pods do not.
+    GpuNodePool(a.chart, "nodes", GpuNodePoolProps(count=1, gpus_per_node=10))
+    kplus.HorizontalPodAutoscaler(a.chart, "autoscaler", target=a.pool, max_replicas=3)
+    with pytest.raises(RuntimeError) as caught:
+        a.app.synth()
+    assert ("[llama/nodes] count: 1, but the deployment needs 2 nodes of 10 GPUs: 14 "
+            "nvidia.com/gpu requested, 10 available (4 missing); no node is left for "
+            "r1-dynamo-multinode-prefill replica 3 of 3 (4 GPUs)") in str(caught.value)
+
+
+def test_an_autoscaler_on_a_dynamo_1x_pool_is_checked_against_the_declared_nodes() -> None:
+    chart = composed(checked("single-node-v1"))  # one node of 8 GPUs, all of them in use
+    assert chart.prefill is not None
+    kplus.HorizontalPodAutoscaler(chart, "autoscaler", target=chart.prefill, max_replicas=5)
+    with pytest.raises(RuntimeError, match=r"nodes.count: 1, but the deployment needs 2 nodes"):
+        cdk8s.Testing.synth(chart)
+
+
+def test_an_autoscaler_without_metrics_reads_the_pods_cpu_and_memory() -> None:
+    a = App()
+    target = a.pool.to_scaling_target()
+    [container] = target.containers
+    assert container.resources is not None and container.resources.cpu is not None
+    assert container.resources.cpu.request is not None  # what kplus's check needs
+    kplus.HorizontalPodAutoscaler(a.chart, "autoscaler", target=a.pool, max_replicas=3)
+    a.synth()  # kplus's validations pass
+
+
+# --- kplus is loaded only by the apps that use it ------------------------------------------
+
+def run(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_a_synth_without_kplus_does_not_load_it(tmp_path: Path) -> None:
+    result = run(f"""
+import sys
+from constructs_lib.tools import cli
+assert cli.main(["synth", "{ROOT / 'environments' / 'multi-node.yaml'}", "-o", "out"]) == 0
+print("cdk8s_plus_27" in sys.modules)
+""", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "False"
+
+
+def test_a_workload_created_before_kplus_is_imported_is_named_in_a_warning(
+        tmp_path: Path) -> None:
+    result = run("""
+import warnings
+import cdk8s
+from constructs_lib.v0_1 import PrefillWorkerPool, PrefillWorkerPoolProps
+from constructs_lib.model import ServeConfig
+config = ServeConfig.model_validate({"PrefillWorker": {"model": "/m"}})
+chart = cdk8s.Chart(cdk8s.App(), "app")
+pool = PrefillWorkerPool(chart, "early", PrefillWorkerPoolProps(
+    release="r1", full_name="r1", etcd_endpoints="e:2379", nats_url="nats://n:4222",
+    config=config, graphs_config_map_name="g"))
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    import cdk8s_plus_27 as kplus
+print(caught[0].message)
+late = PrefillWorkerPool(chart, "late", PrefillWorkerPoolProps(
+    release="r2", full_name="r2", etcd_endpoints="e:2379", nats_url="nats://n:4222",
+    config=config, graphs_config_map_name="g"))
+kplus.HorizontalPodAutoscaler(chart, "late-autoscaler", target=late, max_replicas=2)
+print("late", late.replicas)
+kplus.HorizontalPodAutoscaler(chart, "early-autoscaler", target=pool, max_replicas=2)
+""", tmp_path)
+    first, second, *_ = result.stdout.splitlines()
+    assert first == (
+        "cdk8s_plus_27 imported after 1 Dynamo workload(s) were created (app/early): those are "
+        "no kplus IPodSelector, INetworkPolicyPeer or IScalable (kplus fails with '... is not a "
+        "function' when given one); import cdk8s_plus_27 before creating the constructs")
+    assert second == "late None"
+    assert "this.target.markHasAutoscaler is not a function" in result.stderr
