@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from constructs_lib import DependencyStack, DependencyStackProps, GpuNodePool, GpuNodePoolProps
-from constructs_lib.model import Component, Mode, Resources, ServeConfig
+from constructs_lib.model import Component, MetricsSettings, Mode, Resources, ServeConfig
 from constructs_lib.v0_1 import (
     FrontendDeployment,
     FrontendDeploymentProps,
@@ -26,7 +26,7 @@ from constructs_lib.v0_1 import (
 )
 from constructs_lib.workload import DynamoWorkload
 from tests.conftest import ROOT
-from tests.support.builders import matches
+from tests.support.builders import matches, pod_spec
 from tests.support.charts import composed
 from tests.support.environments import checked
 
@@ -169,6 +169,119 @@ def test_an_autoscaler_without_metrics_reads_the_pods_cpu_and_memory() -> None:
     assert container.resources.cpu.request is not None  # what kplus's check needs
     kplus.HorizontalPodAutoscaler(a.chart, "autoscaler", target=a.pool, max_replicas=3)
     a.synth()  # kplus's validations pass
+
+
+# --- Secret, environment, sidecar ----------------------------------------------------------
+
+def test_a_secret_is_mounted_in_the_dynamo_container() -> None:
+    a = App()
+    secret = kplus.Secret(a.chart, "hf-token", string_data={"token": "hf_x"})
+    a.frontend.mount("/etc/hf", kplus.Volume.from_secret(a.chart, "hf", secret), read_only=True)
+    documents = a.synth()
+    spec = pod_spec(one(documents, "Deployment", a.frontend.deployment_name))
+    volume = next(v for v in spec["volumes"] if v["name"] == "secret-llama-hf-token")
+    assert volume["secret"]["secretName"] == one(documents, "Secret")["metadata"]["name"]
+    assert {"name": "secret-llama-hf-token", "mountPath": "/etc/hf", "readOnly": True} in (
+        spec["containers"][0]["volumeMounts"])
+    # The manifest the rules and the plan read says the same.
+    assert a.frontend.pod_template["spec"] == spec
+
+
+def test_a_dynamo_1x_frontend_without_volumes_gets_one() -> None:
+    chart = composed(checked("single-node-v1"))
+    config = kplus.ConfigMap(chart, "templates", data={"chat.jinja": "{{ messages }}"})
+    chart.frontend.mount("/templates", kplus.Volume.from_config_map(chart, "tpl", config))
+    spec = pod_spec(one(cdk8s.Testing.synth(chart), "Deployment",
+                        chart.frontend.deployment_name))
+    assert [v["name"] for v in spec["volumes"]] == ["configmap-env-templates"]
+
+
+def test_a_mount_path_or_volume_name_in_use_is_refused() -> None:
+    a = App()
+    secret = kplus.Secret(a.chart, "s", string_data={"k": "v"})
+    with pytest.raises(ValueError, match=r"^llama/frontend: mount /dev/shm: container frontend "
+                                         r"mounts volume dshm at /dev/shm already"):
+        a.frontend.mount("/dev/shm", kplus.Volume.from_secret(a.chart, "v1", secret))
+    with pytest.raises(ValueError, match=r"^llama/frontend: mount /etc/s: the pod has a "
+                                         r"different volume named dshm already \(emptyDir "):
+        a.frontend.mount("/etc/s", kplus.Volume.from_secret(a.chart, "v2", secret, name="dshm"))
+    assert [d for d in a.synth() if d["kind"] == "Deployment"] == [
+        d for d in App().synth() if d["kind"] == "Deployment"]
+
+
+def test_environment_values_go_to_every_dynamo_container() -> None:
+    a = App(metrics=MetricsSettings(enabled=True))
+    secret = kplus.Secret(a.chart, "hf-token", string_data={"token": "hf_x"})
+    a.frontend.add_env("HF_TOKEN", kplus.EnvValue.from_secret_value(
+        kplus.SecretValue(secret=secret, key="token")))
+    a.frontend.add_env("VLLM_LOGGING_LEVEL", "DEBUG")
+    a.frontend.add_env("POD_IP", kplus.EnvValue.from_field_ref(kplus.EnvFieldPaths.POD_IP))
+    spec = pod_spec(one(a.synth(), "Deployment", a.frontend.deployment_name))
+    for container in spec["containers"]:  # the serving container and the metrics sidecar
+        env = {e["name"]: e for e in container["env"]}
+        assert env["HF_TOKEN"]["valueFrom"] == {"secretKeyRef": {
+            "name": "llama-hf-token", "key": "token"}}
+        assert env["VLLM_LOGGING_LEVEL"] == {"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"}
+        assert env["POD_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    assert "HF_TOKEN" not in {e["name"] for e in spec["initContainers"][0]["env"]}
+
+
+def test_a_variable_the_library_sets_is_not_overridden() -> None:
+    a = App()
+    with pytest.raises(ValueError, match=r"^llama/prefill: add_env ETCD_ENDPOINTS: container "
+                                         r"frontend sets ETCD_ENDPOINTS already"):
+        a.pool.add_env("ETCD_ENDPOINTS", "other:2379")
+    a.pool.add_env("EXTRA", "1")
+    with pytest.raises(ValueError, match="sets EXTRA already"):
+        a.pool.add_env("EXTRA", "2")
+
+
+def test_a_sidecar_keeps_the_pods_hardening() -> None:
+    before = pod_spec(one(App().synth(), "Deployment", "r1-dynamo-multinode-frontend"))
+    a = App()
+    config = kplus.ConfigMap(a.chart, "envoy", data={"envoy.yaml": "static_resources: {}"})
+    a.frontend.add_container(kplus.ContainerProps(
+        name="proxy", image="envoyproxy/envoy:v1.31.0", port_number=9901,
+        resources=kplus.ContainerResources(cpu=kplus.CpuResources(request=kplus.Cpu.millis(100))),
+        volume_mounts=[kplus.VolumeMount(
+            path="/etc/envoy", volume=kplus.Volume.from_config_map(a.chart, "envoy-config",
+                                                                    config))]))
+    spec = pod_spec(one(a.synth(), "Deployment", a.frontend.deployment_name))
+    dynamo, proxy = spec["containers"]
+    assert dynamo == before["containers"][0]  # probes, GPUs, security context: untouched
+    assert {k: v for k, v in spec.items() if k not in ("containers", "volumes")} == {
+        k: v for k, v in before.items() if k not in ("containers", "volumes")}
+    assert proxy["name"] == "proxy" and proxy["ports"] == [{"containerPort": 9901}]
+    assert proxy["securityContext"] == {
+        "allowPrivilegeEscalation": False, "privileged": False, "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}
+    assert spec["volumes"] == [*before["volumes"], {"name": "configmap-llama-envoy",
+                                                    "configMap": {"name": "llama-envoy"}}]
+
+
+@pytest.mark.parametrize("sidecar, message", [
+    (kplus.ContainerProps(name="frontend", image="busybox:1"),
+     "add_container frontend: the pod has a container named frontend already"),
+    (kplus.ContainerProps(name="wait-for-dependencies", image="busybox:1"),
+     "the pod has a container named wait-for-dependencies already"),
+    (kplus.ContainerProps(name="proxy", image="busybox:1", port_number=8000),
+     "add_container proxy: port 8000 collides with port 8000 (serve) of container frontend"),
+    (kplus.ContainerProps(name="proxy", image="busybox:1",
+                          security_context=kplus.ContainerSecurityContextProps(privileged=True)),
+     "add_container proxy: security_context asks for privileged, but the pods of this "
+     "workload run without"),
+    (kplus.ContainerProps(name="proxy", image="busybox:1",
+                          security_context=kplus.ContainerSecurityContextProps(
+                              allow_privilege_escalation=True)),
+     "security_context asks for allow_privilege_escalation"),
+])
+def test_a_sidecar_that_collides_or_asks_for_privileges_is_refused(
+        sidecar: kplus.ContainerProps, message: str) -> None:
+    a = App()
+    with pytest.raises(ValueError) as caught:
+        a.frontend.add_container(sidecar)
+    assert str(caught.value).startswith("llama/frontend: add_container ")
+    assert message in str(caught.value)
 
 
 # --- kplus is loaded only by the apps that use it ------------------------------------------

@@ -10,6 +10,9 @@ kplus has imported it already, and an app that does not never pays for it.
   workload is created after cdk8s_plus_27 was imported (`declare_interfaces`). A workload created
   before that is no kplus interface: kplus fails with "... is not a function". Importing kplus
   after workloads were created warns, naming them (`_LateImportWarning`).
+- Rendering. kplus keeps its renderers internal (`Container._toKube`), so containers, volumes and
+  environment values are rendered through a detached `kplus.Pod` in a scratch App that is never
+  synthesized, and read back from the scratch chart's JSON (a few milliseconds a call).
 """
 
 from __future__ import annotations
@@ -159,3 +162,44 @@ def autoscalers_of(target: Construct) -> list[Any]:
         return []
     return [c for c in target.node.root.node.find_all()
             if isinstance(c, kplus.HorizontalPodAutoscaler) and c.target is target]
+
+
+# -- rendering through a scratch pod ---------------------------------------------------------
+
+def _render_pod(containers: Sequence[Any]) -> Manifest:
+    """The pod spec kplus renders for `containers` (ContainerProps), with the volumes they
+    mount, in a scratch App that is never synthesized."""
+    import cdk8s_plus_27 as kplus
+
+    scratch = cdk8s.Chart(cdk8s.App(), "scratch")
+    kplus.Pod(scratch, "pod", containers=list(containers))
+    [pod] = scratch.to_json()
+    spec: Manifest = pod["spec"]
+    return spec
+
+
+def container(props: kplus.ContainerProps) -> tuple[Manifest, list[Manifest]]:
+    """A container as kplus renders it (its defaults included), and the volumes it mounts."""
+    spec = _render_pod([props])
+    return spec["containers"][0], list(spec.get("volumes", []))
+
+
+def env_var(name: str, value: kplus.EnvValue) -> Manifest:
+    """One `env` entry: `value` or `valueFrom`, as kplus renders it."""
+    import cdk8s_plus_27 as kplus
+
+    spec = _render_pod([kplus.ContainerProps(name="scratch", image="scratch",
+                                             env_variables={name: value})])
+    entry: Manifest = spec["containers"][0]["env"][0]
+    return entry
+
+
+def volume_mount(path: str, volume: kplus.Volume, *, read_only: bool,
+                 sub_path: str | None) -> tuple[Manifest, Manifest]:
+    """A volume mount at `path` and the volume it mounts, as kplus renders them."""
+    import cdk8s_plus_27 as kplus
+
+    mount = kplus.VolumeMount(path=path, volume=volume, read_only=read_only, sub_path=sub_path)
+    spec = _render_pod([kplus.ContainerProps(name="scratch", image="scratch",
+                                             volume_mounts=[mount])])
+    return spec["containers"][0]["volumeMounts"][0], spec["volumes"][0]
