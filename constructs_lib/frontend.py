@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from constructs import Construct
 
+from ._render import kplus as _kplus
 from ._render import v1 as _v1
 from ._render.k8s import KubeObject, emit, metadata
 from .model.environment import MetricsSettings, ServiceSettings, V1Settings
@@ -15,6 +17,9 @@ from .model.roles import router_mode
 from .model.serve_config import ServeConfig
 from .service_monitor import ServiceMonitor, ServiceMonitorProps
 from .workload import DynamoWorkload, DynamoWorkloadProps, check_replicas
+
+if TYPE_CHECKING:
+    import cdk8s_plus_27 as kplus
 
 COMPONENT = "frontend"
 
@@ -96,6 +101,11 @@ class FrontendDeployment(DynamoWorkload):
             ))
         self._emit_deployment(props, name=names.deployment(COMPONENT), labels=labels,
                               replicas=props.replicas, pod_template=template)
+
+    def ingress_backend(self, port: int | None = None) -> kplus.IngressBackend:
+        """A cdk8s-plus-27 IngressBackend routing to this Service's port `port` (default: its
+        first, the HTTP API), for `kplus.Ingress(...).add_rule(path, backend)`."""
+        return _kplus.ingress_backend(self.service.manifest, port)
 
     def _objects(self) -> list[KubeObject]:
         objects = [self.deployment, self.service]

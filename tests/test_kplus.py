@@ -171,6 +171,36 @@ def test_an_autoscaler_without_metrics_reads_the_pods_cpu_and_memory() -> None:
     a.synth()  # kplus's validations pass
 
 
+# --- Ingress -------------------------------------------------------------------------------
+
+def test_an_ingress_routes_to_the_frontend_service_and_leaves_it_as_it_was() -> None:
+    before = one(App().synth(), "Service", "r1-dynamo-multinode")
+    a = App(metrics=MetricsSettings(enabled=True))  # a Service with two ports
+    kplus.Ingress(a.chart, "ingress").add_rule("/v1", a.frontend.ingress_backend())
+    documents = a.synth()
+    service = one(documents, "Service", "r1-dynamo-multinode")
+    [path] = one(documents, "Ingress")["spec"]["rules"][0]["http"]["paths"]
+    assert path["backend"] == {"service": {"name": service["metadata"]["name"],
+                                           "port": {"number": service["spec"]["ports"][0]["port"]}}}
+    assert a.frontend.ingress_backend(9091)  # the metrics port, asked for by number
+    with pytest.raises(RuntimeError, match="service exposes ports 80,9091"):
+        a.frontend.ingress_backend(8080)
+    # One Service, as the frontend emitted it (the ports differ only by the metrics sidecar).
+    assert [d["metadata"]["name"] for d in documents if d["kind"] == "Service"].count(
+        "r1-dynamo-multinode") == 1
+    assert {**service, "spec": {**service["spec"], "ports": service["spec"]["ports"][:1]}} == before
+
+
+def test_an_ingress_routes_to_the_dynamo_1x_frontend() -> None:
+    chart = composed(checked("single-node-v1"))
+    kplus.Ingress(chart, "ingress", default_backend=chart.frontend.ingress_backend())
+    documents = cdk8s.Testing.synth(chart)
+    service = one(documents, "Service", chart.frontend.service_name)
+    assert one(documents, "Ingress")["spec"]["defaultBackend"] == {"service": {
+        "name": chart.frontend.service_name,
+        "port": {"number": service["spec"]["ports"][0]["port"]}}}
+
+
 # --- Secret, environment, sidecar ----------------------------------------------------------
 
 def test_a_secret_is_mounted_in_the_dynamo_container() -> None:
@@ -282,6 +312,46 @@ def test_a_sidecar_that_collides_or_asks_for_privileges_is_refused(
         a.frontend.add_container(sidecar)
     assert str(caught.value).startswith("llama/frontend: add_container ")
     assert message in str(caught.value)
+
+
+# --- all of it at once ---------------------------------------------------------------------
+
+def compose_everything(outdir: Path) -> App:
+    a = App(outdir=outdir)
+    chart = a.chart
+    policy = kplus.NetworkPolicy(chart, "prefill-policy", selector=a.pool)
+    policy.add_ingress_rule(a.frontend, [kplus.NetworkPolicyPort.tcp(5555)])
+    kplus.HorizontalPodAutoscaler(chart, "prefill-autoscaler", target=a.pool, max_replicas=4)
+    kplus.Ingress(chart, "ingress").add_rule("/v1", a.frontend.ingress_backend())
+    secret = kplus.Secret(chart, "hf-token", string_data={"token": "hf_x"})
+    a.frontend.mount("/etc/hf", kplus.Volume.from_secret(chart, "hf", secret), read_only=True)
+    a.frontend.add_env("HF_TOKEN", kplus.EnvValue.from_secret_value(
+        kplus.SecretValue(secret=secret, key="token")))
+    a.frontend.add_container(kplus.ContainerProps(name="proxy", image="envoyproxy/envoy:v1.31.0",
+                                                  port_number=9901))
+    return a
+
+
+@pytest.fixture(scope="module")
+def everything(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    outdir = tmp_path_factory.mktemp("kplus") / "dist"
+    compose_everything(outdir).app.synth()
+    return [d for f in sorted(outdir.glob("*.k8s.yaml"))
+            for d in yaml.safe_load_all(f.read_text()) if d]
+
+
+def test_the_composed_app_has_every_feature(everything: list[dict[str, Any]]) -> None:
+    kinds = sorted({d["kind"] for d in everything})
+    assert {"HorizontalPodAutoscaler", "Ingress", "NetworkPolicy", "Secret"} <= set(kinds)
+    assert "replicas" not in one(everything, "Deployment", "r1-dynamo-multinode-prefill")["spec"]
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_the_composed_app_is_valid_kubernetes(version: str,
+                                              everything: list[dict[str, Any]]) -> None:
+    for document in everything:
+        kubernetes_validate.validate(document, version, strict=True)
+    assert len(everything) >= 15
 
 
 # --- kplus is loaded only by the apps that use it ------------------------------------------

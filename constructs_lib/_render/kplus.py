@@ -13,6 +13,9 @@ kplus has imported it already, and an app that does not never pays for it.
 - Rendering. kplus keeps its renderers internal (`Container._toKube`), so containers, volumes and
   environment values are rendered through a detached `kplus.Pod` in a scratch App that is never
   synthesized, and read back from the scratch chart's JSON (a few milliseconds a call).
+- Ingress. `IngressBackend.from_service` takes only a `kplus.Service`; `ingress_backend` builds
+  one in a scratch App with the name and ports of the Service the frontend emitted, so the
+  Ingress names it, and the emitted Service stays exactly as it was.
 """
 
 from __future__ import annotations
@@ -203,3 +206,22 @@ def volume_mount(path: str, volume: kplus.Volume, *, read_only: bool,
     spec = _render_pod([kplus.ContainerProps(name="scratch", image="scratch",
                                              volume_mounts=[mount])])
     return spec["containers"][0]["volumeMounts"][0], spec["volumes"][0]
+
+
+# -- ingress ---------------------------------------------------------------------------------
+
+def ingress_backend(service: Manifest, port: int | None) -> kplus.IngressBackend:
+    """A kplus IngressBackend routing to `service` (a Service manifest) on `port`, by default
+    its first port. kplus takes only its own Service here, so a stand-in with the same name and
+    ports is made in a scratch App, which is never synthesized."""
+    import cdk8s_plus_27 as kplus
+
+    ports = service["spec"]["ports"]
+    scratch = cdk8s.Chart(cdk8s.App(), "scratch")
+    meta = service["metadata"]
+    stand_in = kplus.Service(
+        scratch, "service",
+        metadata=cdk8s.ApiObjectMetadata(name=meta["name"], namespace=meta.get("namespace")),
+        ports=[kplus.ServicePort(port=p["port"], name=p.get("name")) for p in ports])
+    return kplus.IngressBackend.from_service(
+        stand_in, port=ports[0]["port"] if port is None else port)
