@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from constructs import Construct
 
+from ._render import kplus as _kplus
 from ._render import v1 as _v1
 from ._render.k8s import KubeObject, emit, metadata
 from .model.dynamo_v1 import FrontendV1Settings, PodResources, RouterSettings, RuntimeProbes
@@ -17,6 +19,9 @@ from .rules.v1 import frontend_findings
 from .runtime import RuntimeWorkloadProps
 from .service_monitor import ServiceMonitor, ServiceMonitorProps
 from .workload import DynamoWorkload, check_annotations, check_replicas
+
+if TYPE_CHECKING:
+    import cdk8s_plus_27 as kplus
 
 COMPONENT = "frontend"
 _DEFAULTS = FrontendV1Settings()
@@ -130,6 +135,11 @@ class FrontendDeployment(DynamoWorkload):
             ("request", self.runtime.request_plane), ("event", self.runtime.event_plane))
             if value == "nats"]
         return " and ".join(planes) + " (nats)"
+
+    def ingress_backend(self, port: int | None = None) -> kplus.IngressBackend:
+        """A cdk8s-plus-27 IngressBackend routing to this Service's port `port` (default: its
+        first, the HTTP API), for `kplus.Ingress(...).add_rule(path, backend)`."""
+        return _kplus.ingress_backend(self.service.manifest, port)
 
     def _objects(self) -> list[KubeObject]:
         objects = [self.deployment, self.service]

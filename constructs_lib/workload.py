@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from cdk8s import Chart
 from constructs import Construct
 
-from ._render.escape_hatches import GPU_RESOURCE, extended_resource
-from ._render.k8s import KubeObject, emit
+from ._render import kplus as _kplus
+from ._render.escape_hatches import GPU_RESOURCE, extended_resource, restrict_container
+from ._render.k8s import KubeObject, Manifest, emit
 from ._render.scheduling import disruption_budget, strategy
 from .model.base import MAX_ANNOTATION_BYTES, MAX_REPLICAS, annotation_bytes
 from .model.environment import Image
@@ -30,6 +31,8 @@ from .rules.names import NamedObject
 from .rules.subjects import RuleSubject, take_part
 
 if TYPE_CHECKING:
+    import cdk8s_plus_27 as kplus
+
     from .dependencies import DependencyStack
 
 DEFAULT_IMAGE = Image(repository="tkeai.tencentcloudcr.com/tke-ai-playbook/dynamo",
@@ -145,7 +148,12 @@ def check_annotations(props: DynamoWorkloadProps, own: Mapping[str, str]) -> Non
 
 class DynamoWorkload(Construct, RuleSubject):
     """A Deployment of Dynamo pods (its default child), with the disruption budget its
-    settings call for. The public constructs of both Dynamo generations build on it."""
+    settings call for. The public constructs of both Dynamo generations build on it.
+
+    With cdk8s-plus-27 imported before it is created, a workload is a kplus IPodSelector and
+    INetworkPolicyPeer (its Deployment's pods) and IScalable (a kplus HorizontalPodAutoscaler
+    takes over its replicas); `add_container`, `add_env` and `mount` take kplus sidecars,
+    environment values and volumes."""
 
     deployment: KubeObject
     """The Deployment."""
@@ -161,7 +169,13 @@ class DynamoWorkload(Construct, RuleSubject):
     """How findings about this construct name its props."""
 
     def __init__(self, scope: Construct, id: str, props: DynamoWorkloadProps) -> None:
+        # Before jsii creates the object: it reads the interfaces a class declares then.
+        _kplus.declare_interfaces(type(self), DynamoWorkload, self)
         super().__init__(scope, id)
+        self._security = props.security
+        self._autoscaled = False
+        self._autoscaler_max_replicas: int | None = None
+        self._dynamo_containers: tuple[str, ...] = ()
         self.release = props.release
         """The release: the `app.kubernetes.io/instance` label of the pods."""
         self.full_name = props.full_name
@@ -176,8 +190,6 @@ class DynamoWorkload(Construct, RuleSubject):
         """NATS_SERVER of the pods."""
         self.rdma = props.rdma
         """The RdmaPolicy applied to the pods; None without RDMA."""
-        self.autoscaler_max_replicas: int | None = None
-        """The most replicas the autoscaler that owns the count may set; None without one."""
         self.chart = Chart.of(self)
         """The chart this workload belongs to; rules compare it with the chart's others."""
 
@@ -188,6 +200,7 @@ class DynamoWorkload(Construct, RuleSubject):
         dependencies' NetworkPolicies. Subclasses call it last, once their attributes are
         set."""
         self.deployment_name = name
+        self._dynamo_containers = tuple(c["name"] for c in pod_template["spec"]["containers"])
         self.deployment = emit(self, "Deployment", deployment(
             name, props.namespace, labels, self.selector_labels, replicas, pod_template,
             props.update_strategy))
@@ -222,6 +235,21 @@ class DynamoWorkload(Construct, RuleSubject):
         """The Deployment's replicas; None when an autoscaler owns the count."""
         value = self.deployment.manifest["spec"].get("replicas")
         return None if value is None else int(value)
+
+    @property
+    def autoscaler_max_replicas(self) -> int | None:
+        """The most replicas the autoscaler that owns the count may set: as set, or else the
+        `max_replicas` of the kplus HorizontalPodAutoscaler targeting this workload; None
+        without one."""
+        if self._autoscaler_max_replicas is None and self._autoscaled:
+            found = [int(hpa.max_replicas) for hpa in _kplus.autoscalers_of(self)]
+            if found:
+                self._autoscaler_max_replicas = max(found)
+        return self._autoscaler_max_replicas
+
+    @autoscaler_max_replicas.setter
+    def autoscaler_max_replicas(self, value: int | None) -> None:
+        self._autoscaler_max_replicas = value
 
     @property
     def max_replicas(self) -> int:
@@ -277,6 +305,177 @@ class DynamoWorkload(Construct, RuleSubject):
 
     def _objects(self) -> list[KubeObject]:
         return [o for o in (self.deployment, self.disruption_budget) if o is not None]
+
+    # -- cdk8s-plus-27 interfaces ----------------------------------------------------------------
+    # Declared by the class once cdk8s_plus_27 is imported (see _render/kplus.py); kplus calls
+    # them through jsii.
+
+    def to_pod_selector_config(self) -> kplus.PodSelectorConfig:
+        """kplus IPodSelector: the Deployment's pods, by its selector labels, in its namespace
+        (a `kplus.NetworkPolicy(selector=workload)` applies to exactly these pods)."""
+        return _kplus.pod_selector_config(self.selector_labels, self._effective_namespace)
+
+    def to_network_policy_peer_config(self) -> kplus.NetworkPolicyPeerConfig:
+        """kplus INetworkPolicyPeer: the Deployment's pods as the peer of a NetworkPolicy rule
+        (`policy.add_ingress_rule(workload, ...)`)."""
+        return _kplus.network_policy_peer_config(self.selector_labels, self._effective_namespace)
+
+    def to_pod_selector(self) -> DynamoWorkload:
+        """kplus INetworkPolicyPeer: the workload itself selects its pods."""
+        return self
+
+    @property
+    def has_autoscaler(self) -> bool:
+        """kplus IScalable: an autoscaler owns the Deployment's replicas."""
+        return self._autoscaled
+
+    def mark_has_autoscaler(self) -> None:
+        """kplus IScalable (`kplus.HorizontalPodAutoscaler(target=workload)` calls it): the
+        Deployment leaves `replicas` to the autoscaler, and the placement plan counts the
+        autoscaler's `max_replicas` pods."""
+        if self._autoscaled:
+            return
+        self._autoscaled = True
+        if "replicas" in self.deployment.manifest["spec"]:
+            self.deployment.remove(("spec", "replicas"))
+
+    def to_scaling_target(self) -> kplus.ScalingTarget:
+        """kplus IScalable: the Deployment as the autoscaler's `scaleTargetRef`."""
+        return _kplus.scaling_target(self.deployment.manifest)
+
+    @property
+    def _effective_namespace(self) -> str | None:
+        return self.namespace or self.chart.namespace
+
+    # -- composing with cdk8s-plus-27 --------------------------------------------------------
+
+    def add_container(self, container: kplus.ContainerProps) -> None:
+        """Add a sidecar container to the pods: `container` as cdk8s-plus-27 renders it (its
+        defaults included: image pull policy Always, CPU and memory when not given, non-root and
+        a read-only root filesystem), with the Dynamo containers' restrictions (no privilege
+        escalation, capabilities dropped); the volumes it mounts join the pod.
+
+        Raises ValueError, naming this construct and what collides, when the name or a port is
+        already used by a container of the pod, a volume name is already the pod's for another
+        volume, or the container asks to be privileged, to escalate privileges or for
+        capabilities."""
+        rendered, volumes = _kplus.container(container)
+        where = f"{self.node.path}: add_container {rendered['name']}"
+        spec = self.pod_template["spec"]
+        present = [c["name"] for c in [*spec.get("initContainers", []), *spec["containers"]]]
+        if rendered["name"] in present:
+            raise ValueError(f"{where}: the pod has a container named {rendered['name']} "
+                             f"already (its containers: {', '.join(present)}); name the sidecar "
+                             "differently")
+        for port in rendered.get("ports", []):
+            for other in spec["containers"]:
+                for used in other.get("ports", []):
+                    if (used["containerPort"] == port["containerPort"]
+                            or (port.get("name") and used.get("name") == port.get("name"))):
+                        raise ValueError(
+                            f"{where}: port {_port(port)} collides with port {_port(used)} of "
+                            f"container {other['name']}; the containers of a pod share its "
+                            "network (and a Service names ports by name), so use another")
+        security = rendered.get("securityContext", {})
+        asked = [what for what, given in (
+            ("privileged", security.get("privileged")),
+            ("allow_privilege_escalation", security.get("allowPrivilegeEscalation")),
+            ("capabilities to add", security.get("capabilities", {}).get("add")))
+            if given]
+        if asked:
+            raise ValueError(f"{where}: security_context asks for {' and '.join(asked)}, but "
+                             "the pods of this workload run without; remove it from the sidecar")
+        restrict_container(rendered, drop_all_capabilities=self._security.drop_all_capabilities)
+        self._add_volumes(volumes, where)
+        self.deployment.patch(("spec", "template", "spec", "containers", len(spec["containers"])),
+                              rendered)
+
+    def add_env(self, name: str, value: str | kplus.EnvValue) -> None:
+        """Set the environment variable `name` in the Dynamo containers (the containers this
+        construct emits; not its init container, nor sidecars added with `add_container`): a
+        plain string, or a cdk8s-plus-27 EnvValue (`EnvValue.from_secret_value(...)`,
+        `from_config_map(...)`, `from_field_ref(...)`, ...).
+
+        Raises ValueError, naming this construct and the container, when a Dynamo container
+        sets `name` already: the variables the library sets (ETCD_ENDPOINTS, NATS_SERVER, the
+        RDMA and debug settings, ...) are not overridden this way."""
+        entry: Manifest = ({"name": name, "value": value} if isinstance(value, str)
+                           else _kplus.env_var(name, value))
+        spec = self.pod_template["spec"]
+        targets = [i for i, c in enumerate(spec["containers"]) if c["name"] in
+                   self._dynamo_containers]
+        for index in targets:
+            container = spec["containers"][index]
+            if any(e["name"] == name for e in container.get("env", [])):
+                raise ValueError(f"{self.node.path}: add_env {name}: container "
+                                 f"{container['name']} sets {name} already; the library's "
+                                 "variables cannot be overridden, and each is set once")
+        for index in targets:
+            env = spec["containers"][index].get("env")
+            path: tuple[str | int, ...] = ("spec", "template", "spec", "containers", index, "env")
+            if env is None:
+                self.deployment.patch(path, [dict(entry)])
+            else:
+                self.deployment.patch((*path, len(env)), dict(entry))
+
+    def mount(self, path: str, volume: kplus.Volume, *, read_only: bool = False,
+              sub_path: str | None = None) -> None:
+        """Mount a cdk8s-plus-27 Volume (`Volume.from_secret(...)`, `from_config_map(...)`,
+        ...) at `path` in the Dynamo container (the first container, which runs Dynamo), and
+        add the volume to the pod. `read_only` and `sub_path` as in `kplus.VolumeMount`.
+
+        Raises ValueError, naming this construct and what collides, when that container mounts
+        something at `path` already, or the volume's name is already the pod's for another
+        volume."""
+        mount, rendered = _kplus.volume_mount(path, volume, read_only=read_only,
+                                              sub_path=sub_path)
+        where = f"{self.node.path}: mount {path}"
+        spec = self.pod_template["spec"]
+        index = next(i for i, c in enumerate(spec["containers"])
+                     if c["name"] == self._dynamo_containers[0])
+        container = spec["containers"][index]
+        for used in container.get("volumeMounts", []):
+            if used["mountPath"] == mount["mountPath"]:
+                raise ValueError(f"{where}: container {container['name']} mounts volume "
+                                 f"{used['name']} at {used['mountPath']} already; mount this "
+                                 "volume elsewhere")
+        self._add_volumes([rendered], where)
+        mounts = container.get("volumeMounts")
+        at: tuple[str | int, ...] = ("spec", "template", "spec", "containers", index,
+                                     "volumeMounts")
+        if mounts is None:
+            self.deployment.patch(at, [mount])
+        else:
+            self.deployment.patch((*at, len(mounts)), mount)
+
+    def _add_volumes(self, volumes: Sequence[Manifest], where: str) -> None:
+        """Add `volumes` to the pod; one the pod has already, identical, is shared."""
+        spec = self.pod_template["spec"]
+        present = {v["name"]: v for v in spec.get("volumes", [])}
+        for volume in volumes:
+            if volume["name"] in present and present[volume["name"]] != volume:
+                other = _volume_source(present[volume["name"]])
+                raise ValueError(f"{where}: the pod has a different volume named "
+                                 f"{volume['name']} already ({other}); give the kplus Volume "
+                                 "another name")
+        for volume in volumes:
+            if volume["name"] in present:
+                continue
+            at: tuple[str | int, ...] = ("spec", "template", "spec", "volumes")
+            if "volumes" not in spec:
+                self.deployment.patch(at, [volume])
+            else:
+                self.deployment.patch((*at, len(spec["volumes"])), volume)
+            present[volume["name"]] = volume
+
+
+def _port(port: Mapping[str, Any]) -> str:
+    return f"{port['containerPort']}" + (f" ({port['name']})" if port.get("name") else "")
+
+
+def _volume_source(volume: Mapping[str, Any]) -> str:
+    kind = next((k for k in volume if k != "name"), "")
+    return f"{kind} {volume[kind]}" if kind else "no source"
 
 
 def deployment(name: str, namespace: str | None, labels: Mapping[str, str],

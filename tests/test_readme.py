@@ -28,7 +28,10 @@ def test_readme_example_runs(index: int, tmp_path: Path) -> None:
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr
     assert list(tmp_path.glob("out/*.k8s.yaml")), "the example synthesized nothing"
-    assert "llama-dynamo-single" in result.stdout
+    # Each example ends by printing a value, with what it prints in a comment.
+    printed = re.search(r"^print\(.*\)  # (\S+)\s*$", EXAMPLES[index], re.M)
+    assert printed, "the example should end with `print(...)  # <what it prints>`"
+    assert printed.group(1) in result.stdout.splitlines()
 
 
 def test_the_readme_s_example_of_refused_input_is_what_synth_prints(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 Manifests are built as dictionaries and handed to cdk8s whole, in one JSON patch per top-level
 field. That costs three calls into the jsii runtime per resource, where the typed L1 classes
 cost one per nested struct plus runtime type checks, and it sidesteps cdk8s-plus-27's defaults
-that are wrong for GPU pods (see README, "Why not cdk8s-plus").
+that are wrong for GPU pods (see README, "Why the constructs do not render through
+cdk8s-plus-27").
 
 Each object keeps the dictionary it was given (`KubeObject.manifest`), so that the placement
 plan, the name checks and the rules read what the constructs emitted, without a second

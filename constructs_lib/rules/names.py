@@ -17,6 +17,7 @@ from . import Finding, Locator, Stage
 # A StatefulSet stamps its pods with `controller-revision-hash: <name>-<hash>`, a label value
 # of at most 63 characters; the hash takes up to 11, so longer names leave pods uncreatable.
 _STATEFULSET_LIMIT = 52
+_LABEL_CHARACTERS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 _SUBDOMAIN = "DNS-1123 subdomains of at most 253 lower-case letters, digits, '-' and '.'"
 
 KIND_RULES: dict[str, tuple[Callable[[str], bool], int, str]] = {
@@ -87,6 +88,10 @@ def generated_names_are_valid(objects: Iterable[NamedObject]) -> list[Finding]:
                             else "shorten it")
         if any(not n.name[:1].isalpha() for n in names):
             remedies.append("start it with a letter")
+        if any(not set(n.name) <= (_LABEL_CHARACTERS if n.kind in ("Service", "StatefulSet")
+                                   else _LABEL_CHARACTERS | {"."}) for n in names):
+            # Only a hand-composed construct gets here: the file's names are checked on load.
+            remedies.append("write it in lower-case letters, digits and '-'")
         value = first.locator.value(first.prop, first.value)
         findings.append(Finding(field, f"{show(value)}: {'; '.join(reasons)}; "
                                        f"{' and '.join(remedies)}",

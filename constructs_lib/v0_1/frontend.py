@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from constructs import Construct
 
 from .._render import graph as _graph
+from .._render import kplus as _kplus
 from .._render import pod_hardening as _pod_hardening
 from .._render import probes as _probes
 from .._render import v01 as _v01
@@ -28,6 +29,9 @@ from ..service_monitor import ServiceMonitor, ServiceMonitorProps
 from ..workload import DynamoWorkload, check_annotations, check_replicas
 from . import _deployment
 from ._props import ServeWorkloadProps
+
+if TYPE_CHECKING:
+    import cdk8s_plus_27 as kplus
 
 FULL_GRAPH = (Component.FRONTEND, Component.PROCESSOR, Component.ROUTER,
               Component.VLLM_WORKER, Component.PREFILL_WORKER)
@@ -181,6 +185,11 @@ class FrontendDeployment(DynamoWorkload):
             ))
         self._emit_deployment(props, name=names.frontend_deployment, labels=object_labels,
                               replicas=props.replicas, pod_template=template)
+
+    def ingress_backend(self, port: int | None = None) -> kplus.IngressBackend:
+        """A cdk8s-plus-27 IngressBackend routing to this Service's port `port` (default: its
+        first, the HTTP API), for `kplus.Ingress(...).add_rule(path, backend)`."""
+        return _kplus.ingress_backend(self.service.manifest, port)
 
     def _metrics_container(self) -> dict[str, Any]:
         """Dynamo's `metrics` component: reads the decode workers' load metrics over NATS and
