@@ -10,7 +10,7 @@ from constructs import Construct
 from . import placement
 from .dependencies import DependencyStack
 from .rules import Finding, Stage, tagged
-from .rules.capacity import deployment_fits_nodes
+from .rules.capacity import blamed_on_autoscaling, deployment_fits_nodes
 from .rules.subjects import RuleSubject, subjects_of, take_part
 from .workload import DynamoWorkload
 
@@ -55,6 +55,9 @@ class GpuNodePool(Construct, RuleSubject):
         return placement.plan(self._chart, self)
 
     def findings(self) -> list[Finding]:
+        # An autoscaled pool whose maximum alone breaks the fit names its max_replicas itself.
+        if blamed_on_autoscaling(self):
+            return []
         return tagged(deployment_fits_nodes, Stage.PLACEMENT,
                       deployment_fits_nodes(self.plan(), self.locator))
 

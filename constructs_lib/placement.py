@@ -15,7 +15,7 @@ DEFAULT_GPUS_PER_NODE GPUs (an H20 or H100 server), and is never refused for it.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -58,6 +58,18 @@ class PodReplica:
     host_ports: tuple[int, ...]
     """Ports it binds on the node (its container ports, when in the host network)."""
     rdma: bool
+    min_replicas: int | None = None
+    """When an autoscaler owns the Deployment's replicas, the fewest it keeps (`replicas` is
+    then its maximum); None for a fixed count."""
+
+    @property
+    def autoscaled(self) -> bool:
+        return self.min_replicas is not None
+
+    @property
+    def above_minimum(self) -> bool:
+        """A pod the autoscaler runs only when it scales the Deployment up."""
+        return self.min_replicas is not None and self.replica > self.min_replicas
 
     @property
     def label(self) -> str:
@@ -86,6 +98,22 @@ class Node:
 
 
 @dataclass(frozen=True)
+class AutoscaledPods:
+    """A Deployment whose replicas an autoscaler owns: the plan places its maximum."""
+
+    deployment: str
+    min_replicas: int
+    max_replicas: int
+    gpus: int
+    """GPUs per pod."""
+    autoscaler: str
+    """The autoscaler, its signal and target, in a few words."""
+    max_field: str | None = None
+    """Where the maximum is set (e.g. `decode.autoscaling.max_replicas`); None when it is not a
+    prop of the workload (a cdk8s-plus-27 HorizontalPodAutoscaler)."""
+
+
+@dataclass(frozen=True)
 class Plan:
     nodes: tuple[Node, ...]
     """The GPU nodes: the declared pool, or the fewest default-sized nodes that hold the pods."""
@@ -105,6 +133,8 @@ class Plan:
     host_network: bool
     etcd_tls_dns_names: tuple[str, ...] = ()
     """With etcd TLS, the DNS names etcd's server certificate must carry; empty otherwise."""
+    autoscaled: tuple[AutoscaledPods, ...] = ()
+    """The Deployments an autoscaler scales, placed at their maximum."""
 
     @property
     def fits(self) -> bool:
@@ -123,11 +153,19 @@ class Plan:
         return tuple(p for n in self.nodes for p in n.pods) + self.unplaced
 
 
-def pod_replicas(workloads: Sequence[DynamoWorkload]) -> list[PodReplica]:
-    """Every Dynamo pod the workloads run, as their Deployments declare them, in order."""
+ReplicaCount = Callable[["DynamoWorkload"], "int | None"]
+"""Replicas to plan a workload with instead of its own (None: its own)."""
+
+
+def pod_replicas(workloads: Sequence[DynamoWorkload],
+                 count_of: ReplicaCount | None = None) -> list[PodReplica]:
+    """Every Dynamo pod the workloads run, as their Deployments declare them, in order: an
+    autoscaled one at its autoscaler's maximum, unless `count_of` says otherwise."""
     replicas = []
     for workload in workloads:
-        count = workload.max_replicas
+        minimum = workload.autoscaler_min_replicas if workload.replicas is None else None
+        override = count_of(workload) if count_of is not None else None
+        count = workload.max_replicas if override is None else override
         work = workload.gpu_work()
         gpus = workload.gpus_per_pod
         for index in range(count):
@@ -141,20 +179,34 @@ def pod_replicas(workloads: Sequence[DynamoWorkload]) -> list[PodReplica]:
                 prefill_gpus=work.get("prefill", 0),
                 host_ports=workload.host_ports,
                 rdma=workload.uses_rdma,
+                min_replicas=minimum,
             ))
     return replicas
 
 
-def plan(scope: Construct, nodes: NodePoolShape | None = None) -> Plan:
+def autoscaled_pods(workloads: Sequence[DynamoWorkload]) -> list[AutoscaledPods]:
+    """The workloads an autoscaler scales, with its range."""
+    return [AutoscaledPods(deployment=w.deployment_name,
+                           min_replicas=w.autoscaler_min_replicas or 1,
+                           max_replicas=w.max_replicas, gpus=w.gpus_per_pod,
+                           autoscaler=w.autoscaler_summary or "an autoscaler",
+                           max_field=w.autoscaler_max_field())
+            for w in workloads if w.replicas is None]
+
+
+def plan(scope: Construct, nodes: NodePoolShape | None = None, *,
+         count_of: ReplicaCount | None = None) -> Plan:
     """Place every GPU pod of the Dynamo workloads of `scope`'s chart on `nodes` (or, without a
-    declared pool, on the fewest nodes of DEFAULT_GPUS_PER_NODE GPUs)."""
+    declared pool, on the fewest nodes of DEFAULT_GPUS_PER_NODE GPUs). Autoscaled workloads
+    count at their autoscaler's maximum; `count_of` may plan a workload with other replicas
+    (the rules try autoscaled pools at other counts)."""
     from .dependencies import DependencyStack
     from .rules.subjects import subjects_of
     from .workload import DynamoWorkload
 
     chart = Chart.of(scope)
     workloads = subjects_of(chart, DynamoWorkload)
-    replicas = pod_replicas(workloads)
+    replicas = pod_replicas(workloads, count_of)
     gpu_pods = [p for p in replicas if p.gpus > 0]
     others = [f"{p.label} (no GPU)" for p in replicas if p.gpus == 0]
     stacks = subjects_of(chart, DependencyStack)
@@ -189,6 +241,7 @@ def plan(scope: Construct, nodes: NodePoolShape | None = None) -> Plan:
         network_mode=rdma[0].rdma.network_mode if rdma and rdma[0].rdma else None,
         host_network=any(w.host_network for w in workloads),
         etcd_tls_dns_names=tuple(name for stack in stacks for name in stack.etcd_tls_dns_names),
+        autoscaled=tuple(autoscaled_pods(workloads)),
     )
 
 

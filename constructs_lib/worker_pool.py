@@ -8,7 +8,11 @@ from typing import Any
 
 from constructs import Construct
 
+from ._render import autoscaling as _autoscaling
 from ._render import v1 as _v1
+from ._render.k8s import KubeObject, emit
+from ._render.metrics import MetricScope
+from .model.autoscaling import DecodeAutoscaling, PoolAutoscaling, PrefillAutoscaling
 from .model.dynamo_v1 import (
     KvEventsSettings,
     KvTransferSettings,
@@ -60,17 +64,36 @@ class WorkerPoolProps(RuntimeWorkloadProps):
             raise ValueError(f"gpus must be a whole number of at least 0, got {self.gpus!r}")
 
 
+def check_autoscaling(props: WorkerPoolProps, autoscaling: PoolAutoscaling) -> None:
+    """An autoscaled pool takes its replica count from the autoscaler alone."""
+    if autoscaling.enabled and props.replicas != 1:
+        raise ValueError(
+            f"replicas {props.replicas} given with autoscaling mode {autoscaling.mode}: the "
+            "autoscaler sets the replicas (from autoscaling.min_replicas to max_replicas) and "
+            "the Deployment carries none; leave replicas out and set min_replicas")
+
+
 class WorkerPool(DynamoWorkload):
     """A Deployment of `python3 -m dynamo.vllm` workers of one role (the base of
     DecodeWorkerPool and PrefillWorkerPool)."""
 
     role: str
     """decode or prefill."""
+    autoscaler: KubeObject | None
+    """The KEDA ScaledObject or the HorizontalPodAutoscaler that owns the replicas; None when
+    autoscaling is off."""
+    adapter_rules: KubeObject | None
+    """With an HPA: the ConfigMap holding the prometheus-adapter rule that serves its External
+    metric (`config.yaml`, the adapter's configuration file; `values.yaml`, the same rule for
+    the adapter's Helm chart). None otherwise."""
 
     def __init__(self, scope: Construct, id: str, props: WorkerPoolProps, *,
-                 disaggregation_mode: str) -> None:
+                 disaggregation_mode: str, autoscaling: PoolAutoscaling | None = None) -> None:
         super().__init__(scope, id, props)
         self._props = props
+        self.autoscaling: PoolAutoscaling = autoscaling or (
+            DecodeAutoscaling() if self.role == "decode" else PrefillAutoscaling())
+        """How the pool scales (`mode` off: fixed `replicas`)."""
         self.disaggregation_mode = disaggregation_mode
         """`--disaggregation-mode`: decode, prefill, or agg (both phases here)."""
         self.model = props.model
@@ -106,8 +129,84 @@ class WorkerPool(DynamoWorkload):
             selector=self.selector_labels, runtime=props.runtime,
             termination_grace_period_seconds=props.probes.termination_grace_period_seconds,
             worker=(props.gpus, props.shared_memory, props.model.volume))
+        scaling = self.autoscaling
         self._emit_deployment(props, name=V1Names(props.full_name).deployment(self.role),
-                              labels=labels, replicas=props.replicas, pod_template=template)
+                              labels=labels, replicas=props.replicas, pod_template=template,
+                              autoscaled=(scaling.min_replicas, scaling.max_replicas)
+                              if scaling.enabled and scaling.max_replicas else None)
+        self.autoscaler = None
+        self.adapter_rules = None
+        if scaling.enabled:
+            self._emit_autoscaler(labels)
+
+    # -- autoscaling -----------------------------------------------------------------------------
+
+    @property
+    def metric_scope(self) -> MetricScope:
+        """The series of this pool's deployment in Prometheus: its namespace, model and Dynamo
+        namespace, as the autoscaler's queries select them."""
+        return MetricScope(namespace=self._effective_namespace or "default",
+                           dynamo_namespace=self.dynamo_namespace, model=self.model.name,
+                           disaggregated=self.disaggregation_mode != "agg")
+
+    @property
+    def scale_target(self) -> _autoscaling.ScaleTarget:
+        """The Deployment, as the autoscaler's `scaleTargetRef`."""
+        manifest = self.deployment.manifest
+        labels = manifest["metadata"].get("labels", {})
+        return _autoscaling.ScaleTarget(
+            name=self.deployment_name, namespace=self._effective_namespace or "default",
+            role="decode" if self.role == "decode" else "prefill", labels=labels,
+            api_version=manifest["apiVersion"], kind=manifest["kind"])
+
+    @property
+    def adapter_rule(self) -> dict[str, Any] | None:
+        """With an HPA, the prometheus-adapter `externalRules` entry that serves its metric;
+        None otherwise."""
+        if self.autoscaling.mode != "hpa":
+            return None
+        return _autoscaling.prometheus_adapter_rule(self.scale_target, self.autoscaling,
+                                                    self.metric_scope)
+
+    def _emit_autoscaler(self, labels: Mapping[str, str]) -> None:
+        target, scope = self.scale_target, self.metric_scope
+        namespace = self._props.namespace
+        [manifest] = _autoscaling.autoscaler(target, self.autoscaling, scope)
+        if not namespace:  # as the Deployment: the chart's namespace
+            manifest["metadata"].pop("namespace", None)
+        self.autoscaler = emit(self, "Autoscaler", manifest)
+        rule = self.adapter_rule
+        if rule is not None:
+            config_map = _autoscaling.prometheus_adapter_config_map(
+                [rule], name=f"{self.deployment_name}-adapter-rules", namespace=namespace or "",
+                labels=labels)
+            config_map["data"]["values.yaml"] = _autoscaling.prometheus_adapter_values([rule])
+            self.adapter_rules = emit(self, "AdapterRules", config_map)
+
+    @property
+    def autoscaler_summary(self) -> str | None:
+        if not self.autoscaling.enabled:
+            return super().autoscaler_summary
+        if self.adapter_rules is not None:
+            return (f"{self.autoscaling.summary()} (its prometheus-adapter rule: ConfigMap "
+                    f"{self.adapter_rules.object_name})")
+        return self.autoscaling.summary()
+
+    def autoscaler_max_field(self) -> str | None:
+        return self.locator.cite("autoscaling.max_replicas") if self.autoscaling.enabled else None
+
+    def mark_has_autoscaler(self) -> None:
+        """kplus IScalable: refused when the pool's own `autoscaling` is on (two autoscalers
+        would fight over the replicas)."""
+        if self.autoscaling.enabled:
+            raise ValueError(f"{self.node.path}: autoscaling is {self.autoscaling.mode} already "
+                             "(the pool's own autoscaler owns the replicas); a second "
+                             "autoscaler would fight it: turn one of them off")
+        super().mark_has_autoscaler()
+
+    def _objects(self) -> list[KubeObject]:
+        return [*super()._objects(),
+                *(o for o in (self.autoscaler, self.adapter_rules) if o is not None)]
 
     @property
     def needs_nats(self) -> bool:

@@ -175,6 +175,7 @@ class DynamoWorkload(Construct, RuleSubject):
         self._security = props.security
         self._autoscaled = False
         self._autoscaler_max_replicas: int | None = None
+        self._autoscaler_min_replicas: int | None = None
         self._dynamo_containers: tuple[str, ...] = ()
         self.release = props.release
         """The release: the `app.kubernetes.io/instance` label of the pods."""
@@ -195,15 +196,22 @@ class DynamoWorkload(Construct, RuleSubject):
 
     def _emit_deployment(self, props: DynamoWorkloadProps, *, name: str,
                          labels: Mapping[str, str], replicas: int,
-                         pod_template: dict[str, Any]) -> None:
+                         pod_template: dict[str, Any],
+                         autoscaled: tuple[int, int] | None = None) -> None:
         """Emit the Deployment and its disruption budget, and join the rules and the
         dependencies' NetworkPolicies. Subclasses call it last, once their attributes are
-        set."""
+        set. `autoscaled`: (min, max) replicas of the autoscaler the subclass emits, which
+        owns the count: the Deployment then has no `replicas`."""
         self.deployment_name = name
         self._dynamo_containers = tuple(c["name"] for c in pod_template["spec"]["containers"])
-        self.deployment = emit(self, "Deployment", deployment(
-            name, props.namespace, labels, self.selector_labels, replicas, pod_template,
-            props.update_strategy))
+        manifest = deployment(name, props.namespace, labels, self.selector_labels, replicas,
+                              pod_template, props.update_strategy)
+        if autoscaled is not None:
+            del manifest["spec"]["replicas"]
+            self._autoscaled = True
+            self._autoscaler_min_replicas, self._autoscaler_max_replicas = autoscaled
+            replicas = autoscaled[1]  # the budget protects the pods the pool may run
+        self.deployment = emit(self, "Deployment", manifest)
         budget = disruption_budget(name, props.namespace, labels, self.selector_labels,
                                    replicas, props.disruption_budget)
         self.disruption_budget = emit(self, "DisruptionBudget", budget) if budget else None
@@ -250,6 +258,28 @@ class DynamoWorkload(Construct, RuleSubject):
     @autoscaler_max_replicas.setter
     def autoscaler_max_replicas(self, value: int | None) -> None:
         self._autoscaler_max_replicas = value
+
+    @property
+    def autoscaler_min_replicas(self) -> int | None:
+        """The fewest replicas the autoscaler that owns the count keeps: its own, or else the
+        `min_replicas` of the kplus HorizontalPodAutoscaler targeting this workload (kplus's
+        default 1); None without an autoscaler."""
+        if self._autoscaler_min_replicas is None and self._autoscaled:
+            found = [int(hpa.min_replicas) for hpa in _kplus.autoscalers_of(self)]
+            if found:
+                self._autoscaler_min_replicas = min(found)
+        return self._autoscaler_min_replicas
+
+    @property
+    def autoscaler_summary(self) -> str | None:
+        """The autoscaler that owns the replicas, in a few words (for the placement plan);
+        None without one."""
+        return "HorizontalPodAutoscaler (cdk8s-plus-27)" if self._autoscaled else None
+
+    def autoscaler_max_field(self) -> str | None:
+        """The prop that sets the autoscaler's maximum, as findings cite it; None when the
+        autoscaler is not this construct's own (a cdk8s-plus-27 HorizontalPodAutoscaler)."""
+        return None
 
     @property
     def max_replicas(self) -> int:

@@ -10,6 +10,7 @@ PROBLEM_RULES: tuple[str, ...] = (
     "generated_names_are_valid",
     "ports_are_distinct",
     "worker_ports_are_distinct",
+    "autoscaling_signal_is_exported",
     "etcd_tls_needs_dynamo_v1",
     "clients_are_admitted",
     # Pods
@@ -22,6 +23,7 @@ PROBLEM_RULES: tuple[str, ...] = (
     "kv_router_gets_kv_events",
     "frontend_serves_the_workers_model",
     # Placement
+    "autoscaling_maximum_fits_nodes",
     "deployment_fits_nodes",
 )
 
