@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .chart import DynamoChart
+    from .dashboard import GrafanaDashboard, GrafanaDashboardProps
     from .decode_pool import DecodeWorkerPool, DecodeWorkerPoolProps
     from .dependencies import DependencyCluster, DependencyStack, DependencyStackProps
     from .frontend import FrontendDeployment, FrontendDeploymentProps
@@ -44,6 +45,8 @@ _EXPORTS = {
     "FrontendDeployment": "frontend",
     "FrontendDeploymentProps": "frontend",
     "GpuNodePool": "node_pool",
+    "GrafanaDashboard": "dashboard",
+    "GrafanaDashboardProps": "dashboard",
     "GpuNodePoolProps": "node_pool",
     "PodMonitor": "pod_monitor",
     "PodMonitorProps": "pod_monitor",
@@ -62,7 +65,7 @@ __all__ = [
     "DecodeWorkerPool", "DecodeWorkerPoolProps", "DependencyCluster", "DependencyStack",
     "DependencyStackProps", "DynamoChart", "DynamoNetworkPolicy", "DynamoNetworkPolicyProps",
     "DynamoWorkload", "DynamoWorkloadProps", "FrontendDeployment", "FrontendDeploymentProps",
-    "GpuNodePool", "GpuNodePoolProps",
+    "GpuNodePool", "GpuNodePoolProps", "GrafanaDashboard", "GrafanaDashboardProps",
     "PodMonitor", "PodMonitorProps", "PrefillWorkerPool", "PrefillWorkerPoolProps",
     "RdmaPolicy", "RdmaPolicyProps", "RuntimeWorkloadProps", "ServiceMonitor",
     "ServiceMonitorProps", "WorkerPool", "WorkerPoolProps",

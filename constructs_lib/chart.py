@@ -15,11 +15,12 @@ from constructs import Construct
 from . import placement
 from ._render import v01 as _v01
 from ._render import v1 as _v1
+from .dashboard import GrafanaDashboard, GrafanaDashboardProps
 from .decode_pool import DecodeWorkerPool, DecodeWorkerPoolProps
 from .dependencies import DependencyStack, DependencyStackProps
 from .frontend import FrontendDeployment, FrontendDeploymentProps
 from .model import file_fields
-from .model.dynamo_v1 import EnvironmentV1, WorkerPoolSettings
+from .model.dynamo_v1 import DecodePoolSettings, EnvironmentV1, PrefillPoolSettings
 from .model.environment import Environment, FrontendSettings, Mode, PrefillSettings
 from .network_policy import DynamoNetworkPolicy, DynamoNetworkPolicyProps
 from .node_pool import GpuNodePool, GpuNodePoolProps
@@ -111,6 +112,8 @@ class DynamoChart(Chart):
         """The prefill pool, when the deployment has one."""
         self.worker_monitor: PodMonitor | None = None
         """The PodMonitor of the 1.x workers' system ports, when metrics are scraped."""
+        self.dashboard: GrafanaDashboard | None = None
+        """The Grafana dashboard of the 1.x deployment, when the file asks for it."""
         public_ports: list[int | str]
         if isinstance(env, EnvironmentV1):
             self._compose_v1(env, shared)
@@ -192,11 +195,18 @@ class DynamoChart(Chart):
         # Decode workers of disaggregated serving are picked by load: they publish no KV events.
         self.decode = DecodeWorkerPool(self, "Decode", DecodeWorkerPoolProps(
             **shared, **_pool_settings(env, env.decode), kv_transfer=kv_transfer,
-            kv_events=None if env.disaggregated else kv_events, disaggregated=env.disaggregated))
+            kv_events=None if env.disaggregated else kv_events, disaggregated=env.disaggregated,
+            autoscaling=env.decode.autoscaling))
         if env.prefill is not None:
             self.prefill = PrefillWorkerPool(self, "Prefill", PrefillWorkerPoolProps(
                 **shared, **_pool_settings(env, env.prefill), kv_transfer=kv_transfer,
-                kv_events=kv_events))
+                kv_events=kv_events, autoscaling=env.prefill.autoscaling))
+        dashboard = env.monitoring.dashboard
+        if dashboard.enabled:
+            self.dashboard = GrafanaDashboard(self, "Dashboard", GrafanaDashboardProps(
+                frontend=self.frontend, namespace=dashboard.namespace, labels=dashboard.labels,
+                folder=dashboard.folder, title=dashboard.title,
+                disaggregated=env.disaggregated))
         monitor = env.monitoring.service_monitor
         if monitor.enabled:
             self.worker_monitor = PodMonitor(self, "WorkerMonitor", PodMonitorProps(
@@ -266,9 +276,12 @@ class DynamoChart(Chart):
         return placement.plan(self, self.node_pool)
 
 
-def _pool_settings(env: EnvironmentV1, pool: WorkerPoolSettings) -> dict[str, Any]:
+def _pool_settings(env: EnvironmentV1,
+                   pool: DecodePoolSettings | PrefillPoolSettings) -> dict[str, Any]:
     """What a pool section (over the shared model and engine sections) says about its pods."""
-    return dict(model=env.model, gpus=pool.gpus, replicas=pool.replicas,
+    # An autoscaled pool's replicas are its autoscaler's (the file refuses a count next to it).
+    replicas = 1 if pool.autoscaling.enabled else pool.replicas
+    return dict(model=env.model, gpus=pool.gpus, replicas=replicas,
                 engine=env.engine.merged(pool.engine), resources=pool.resources,
                 probes=pool.probes, labels=pool.labels, annotations=pool.annotations,
                 update_strategy=pool.update_strategy, disruption_budget=pool.disruption_budget)

@@ -1,7 +1,10 @@
 """The typed settings the constructs take, and the environment file model (Dynamo v0.1 and 1.x),
 validated before any construct exists."""
 
+from .autoscaling import DecodeAutoscaling, KedaAuthentication, PrefillAutoscaling
 from .dynamo_v1 import (
+    DashboardSettings,
+    DecodePoolSettings,
     EnvironmentV1,
     FrontendV1Settings,
     KvEventsSettings,
@@ -9,6 +12,7 @@ from .dynamo_v1 import (
     ModelSettings,
     MonitoringSettings,
     PodResources,
+    PrefillPoolSettings,
     RouterSettings,
     RuntimeProbes,
     RuntimeSettings,
@@ -56,6 +60,9 @@ AnyEnvironment = Environment | EnvironmentV1
 __all__ = [
     "AnyEnvironment",
     "Component",
+    "DashboardSettings",
+    "DecodeAutoscaling",
+    "DecodePoolSettings",
     "DependencyHardening",
     "DependencySettings",
     "DependencyWaitSettings",
@@ -71,6 +78,7 @@ __all__ = [
     "Generation",
     "Image",
     "JetStreamSettings",
+    "KedaAuthentication",
     "KvEventsSettings",
     "KvTransferConfig",
     "KvTransferSettings",
@@ -83,6 +91,8 @@ __all__ = [
     "NetworkPolicySettings",
     "PlacementSettings",
     "PodResources",
+    "PrefillAutoscaling",
+    "PrefillPoolSettings",
     "PrefillSettings",
     "ProbeSettings",
     "RdmaSettings",

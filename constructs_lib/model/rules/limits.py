@@ -22,13 +22,18 @@ def pods_within_limits(env: EnvironmentBase) -> Iterator[Finding]:
 
     if not isinstance(env, EnvironmentV1):
         return  # at most 2 x MAX_REPLICAS pods, which the replica bounds already keep
-    decode = env.decode.replicas
-    prefill = env.prefill.replicas if env.prefill else 0
+    # An autoscaled pool may run its maximum.
+    decode = env.decode.autoscaling.planned_replicas(env.decode.replicas)
+    prefill = env.prefill.autoscaling.planned_replicas(env.prefill.replicas) if env.prefill else 0
     total = env.frontend.replicas + decode + prefill
     if total > MAX_PODS:
-        field = "prefill.replicas" if prefill >= decode else "decode.replicas"
+        role = "prefill" if prefill >= decode else "decode"
+        pool = env.prefill if role == "prefill" else env.decode
+        assert pool is not None
+        field = (f"{role}.autoscaling.max_replicas" if pool.autoscaling.enabled
+                 else f"{role}.replicas")
         yield Finding(field, (
-            f"{prefill if field.startswith('prefill') else decode}, with "
+            f"{prefill if role == 'prefill' else decode}, with "
             f"{env.frontend.replicas} frontend, {decode} decode and {prefill} prefill pods: "
             f"{total} pods; at most {MAX_PODS} Dynamo pods are accepted in one environment"))
 
