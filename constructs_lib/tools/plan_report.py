@@ -29,7 +29,11 @@ def _node_rows(node: Node) -> list[tuple[str, ...]]:
 
 
 def _pod_cells(pod: PodReplica) -> tuple[str, ...]:
-    return (f"{pod.deployment} {pod.replica}/{pod.replicas}", f"{pod.gpus} ({pod.work})",
+    # An autoscaled Deployment's pods: n/min..max, those beyond the minimum marked.
+    count = (f"{pod.min_replicas}..{pod.replicas}" if pod.min_replicas is not None
+             else f"{pod.replicas}")
+    scaled = " (if scaled up)" if pod.above_minimum else ""
+    return (f"{pod.deployment} {pod.replica}/{count}{scaled}", f"{pod.gpus} ({pod.work})",
             "yes" if pod.rdma else "no", ", ".join(map(str, pod.host_ports)) or "-")
 
 
@@ -47,7 +51,17 @@ def _summary(plan: Plan) -> str:
         pool = (f"no node pool declared: the pods need {_nodes(len(plan.nodes))} x {size} "
                 "(the default node size)")
     used = sum(node.used for node in plan.nodes)
+    if plan.autoscaled:
+        least = used - sum(p.gpus for node in plan.nodes for p in node.pods if p.above_minimum)
+        return (f"{pool}; {least} to {used} of {plan.capacity} GPUs requested "
+                f"({GPU_RESOURCE}), as the autoscalers scale: placed at their maximum.")
     return f"{pool}; {used} of {plan.capacity} GPUs requested ({GPU_RESOURCE})."
+
+
+def _autoscaled(plan: Plan) -> list[str]:
+    """One line per autoscaled Deployment: its range and what scales it."""
+    return [f"{a.deployment}: {a.min_replicas} to {a.max_replicas} pods of {a.gpus} "
+            f"GPU{'' if a.gpus == 1 else 's'}, {a.autoscaler}" for a in plan.autoscaled]
 
 
 def _facts(plan: Plan) -> list[str]:
@@ -91,6 +105,9 @@ def text(plan: Plan, environment: str) -> str:
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
               for row in rows]
     lines += ["", *_facts(plan)]
+    if autoscaled := _autoscaled(plan):
+        lines += ["", "Autoscaled (the plan places the maximum; the Deployments carry no "
+                      "replicas):", *(f"  - {line}" for line in autoscaled)]
     if tls := _etcd_tls(plan):
         lines += ["", *tls]
     return "\n".join(lines) + "\n"
@@ -103,6 +120,13 @@ def markdown(plan: Plan, environment: str) -> str:
              "|" + "---|" * len(_COLUMNS)]
     lines += ["| " + " | ".join(row) + " |" for row in _rows(plan)]
     lines += [""] + [f"- {fact}" for fact in _facts(plan)]
+    if plan.autoscaled:
+        lines += ["", "## Autoscaling", "",
+                  "The autoscalers own these Deployments' replicas (the manifests carry none); "
+                  "the plan places each at its maximum.", "",
+                  "| Deployment | min | max | GPUs per pod | scaled by |", "|---|---|---|---|---|"]
+        lines += [f"| {a.deployment} | {a.min_replicas} | {a.max_replicas} | {a.gpus} | "
+                  f"{a.autoscaler} |" for a in plan.autoscaled]
     if tls := _etcd_tls(plan):
         lines += ["", "## etcd TLS", "", tls[0], "",
                   *(f"- `{name}`" for name in plan.etcd_tls_dns_names)]

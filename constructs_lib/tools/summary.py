@@ -4,7 +4,7 @@ Deployments request, and the nodes the environment is planned onto."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,9 @@ class Summary:
     gpus: int
     nodes: int | None
     """None when the environment has no placement plan."""
+    max_gpus: int | None = None
+    """With autoscaled Deployments, the GPUs at their autoscalers' maximum (`gpus` counts them at
+    their minimum); None without."""
 
     @property
     def resources(self) -> int:
@@ -35,6 +38,8 @@ class Summary:
     def lines(self) -> list[str]:
         kinds = ", ".join(f"{kind} {count}" for kind, count in self.kinds.items())
         totals = f"{self.gpus} GPU{'' if self.gpus == 1 else 's'}"
+        if self.max_gpus is not None:
+            totals = f"{self.gpus} to {self.max_gpus} GPUs (autoscaled)"
         if self.nodes is not None:
             totals += f" on {self.nodes} node{'' if self.nodes == 1 else 's'}"
         return [f"{self.name}: {self.resources} resources -> {self.folder}",
@@ -54,11 +59,18 @@ def summarize(name: str, folder: Path, files: Iterable[str], plan: Plan) -> Summ
     deployments = [document for file in files if file_kind(file) == "Deployment"
                    for document in yaml.load_all((folder / file).read_text(), Loader=_Loader)
                    if document]
-    return Summary(name, folder, dict(kinds), gpus_requested(deployments), len(plan.nodes))
+    minimum = {a.deployment: a.min_replicas for a in plan.autoscaled}
+    gpus = gpus_requested(deployments, minimum)
+    extra = sum((a.max_replicas - a.min_replicas) * a.gpus for a in plan.autoscaled)
+    return Summary(name, folder, dict(kinds), gpus, len(plan.nodes),
+                   gpus + extra if plan.autoscaled else None)
 
 
-def gpus_requested(documents: Iterable[dict[str, Any]]) -> int:
-    """The sum over Deployments of replicas x the `nvidia.com/gpu` of their pods' containers."""
+def gpus_requested(documents: Iterable[dict[str, Any]],
+                   autoscaled: Mapping[str, int] | None = None) -> int:
+    """The sum over Deployments of replicas x the `nvidia.com/gpu` of their pods' containers;
+    an autoscaled Deployment (no replicas) counts with its minimum from `autoscaled` (by name),
+    else with Kubernetes' default of 1."""
     total = 0
     for document in documents:
         if document["kind"] != "Deployment":
@@ -66,5 +78,6 @@ def gpus_requested(documents: Iterable[dict[str, Any]]) -> int:
         spec = document["spec"]
         per_pod = sum(extended_resource(container, GPU_RESOURCE)
                       for container in spec["template"]["spec"]["containers"])
-        total += spec.get("replicas", 1) * per_pod
+        default = (autoscaled or {}).get(document.get("metadata", {}).get("name"), 1)
+        total += spec.get("replicas", default) * per_pod
     return total

@@ -87,7 +87,8 @@ def start(stack: LocalStack, documents: list[dict[str, Any]],
     started = StartedEnvironment(stack, frontend="frontend")
     stack.start("frontend", _first_container(frontend))
     for component, deployment in sorted(deployments.items()):
-        count = deployment["spec"]["replicas"]
+        # An autoscaled Deployment carries no replicas: Kubernetes starts one.
+        count = deployment["spec"].get("replicas", 1)
         count = count if replicas is None else min(count, replicas)
         names = [f"{component}-{i}" for i in range(count)]
         for name in names:
