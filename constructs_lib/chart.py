@@ -96,7 +96,6 @@ class DynamoChart(Chart):
             pod_annotations=env.pod_annotations,
             dependencies=self.dependencies,
             rdma=self.rdma,
-            shared_memory=env.shared_memory,
             resource_defaults=env.resource_defaults,
             placement=env.placement,
             security=env.security,
@@ -146,6 +145,7 @@ class DynamoChart(Chart):
         self.frontend = ServeFrontend(self, "Frontend", ServeFrontendProps(
             **shared,
             model_volume=env.model_volume,
+            shared_memory=env.shared_memory,
             mode=env.mode,
             config=env.frontend.config,
             graph=tuple(env.frontend.graph),
@@ -159,6 +159,7 @@ class DynamoChart(Chart):
             self.prefill = ServePrefillPool(self, "Prefill", ServePrefillPoolProps(
                 **shared,
                 model_volume=env.model_volume,
+                shared_memory=env.shared_memory,
                 config=env.prefill.config,
                 graphs_config_map_name=self.frontend.graphs_config_map_name,
                 http_port=self.frontend.http_port,
@@ -172,7 +173,7 @@ class DynamoChart(Chart):
         shared = dict(shared, runtime=env.runtime)
         frontend = env.frontend
         self.frontend = FrontendDeployment(self, "Frontend", FrontendDeploymentProps(
-            **shared,
+            **{**shared, "rdma": None},
             served_model_name=env.model.name,
             http_port=frontend.http_port,
             router=frontend.router,
@@ -269,6 +270,7 @@ class DynamoChart(Chart):
 def _pool_settings(env: EnvironmentV1, pool: WorkerPoolSettings) -> dict[str, Any]:
     """What a pool section (over the shared model and engine sections) says about its pods."""
     return dict(model=env.model, gpus=pool.gpus, replicas=pool.replicas,
+                shared_memory=env.shared_memory,
                 engine=env.engine.merged(pool.engine), resources=pool.resources,
                 probes=pool.probes, labels=pool.labels, annotations=pool.annotations,
                 update_strategy=pool.update_strategy, disruption_budget=pool.disruption_budget)

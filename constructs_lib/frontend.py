@@ -57,6 +57,9 @@ class FrontendDeploymentProps(RuntimeWorkloadProps):
         super().__post_init__()
         check_replicas(self.replicas)
         check_annotations(self, self.annotations)
+        if self.rdma is not None:
+            raise ValueError("rdma given to the Dynamo 1.x frontend, which moves no KV cache: "
+                             "give it to the worker pools")
 
 
 class FrontendDeployment(DynamoWorkload):
@@ -127,10 +130,12 @@ class FrontendDeployment(DynamoWorkload):
 
     @property
     def needs_nats(self) -> bool:
+        """The pods use NATS: a runtime plane is nats."""
         return self.runtime.needs_nats
 
     @property
     def nats_use(self) -> str:
+        """The planes that use NATS, to say why it is needed."""
         planes = [f"the {plane} plane" for plane, value in (
             ("request", self.runtime.request_plane), ("event", self.runtime.event_plane))
             if value == "nats"]

@@ -17,6 +17,7 @@ from .model.dynamo_v1 import (
     RuntimeProbes,
 )
 from .model.engine import VllmEngineArgs
+from .model.hardening import SharedMemorySettings
 from .model.naming import V1Names
 from .rules import Finding
 from .rules.v1 import worker_findings
@@ -45,6 +46,9 @@ class WorkerPoolProps(RuntimeWorkloadProps):
     none published."""
     resources: PodResources = PodResources()
     """CPU and memory. Default: from `resource_defaults`, per GPU."""
+    shared_memory: SharedMemorySettings = SharedMemorySettings()
+    """The pods' /dev/shm, where vLLM's worker processes exchange tensors. Default: 2Gi per
+    GPU."""
     probes: RuntimeProbes = RuntimeProbes()
     """Default: two hours to load the model, the operator's liveness timing."""
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -111,10 +115,12 @@ class WorkerPool(DynamoWorkload):
 
     @property
     def needs_nats(self) -> bool:
+        """The pods use NATS: a runtime plane is nats."""
         return self.runtime.needs_nats
 
     @property
     def nats_use(self) -> str:
+        """The planes that use NATS, to say why it is needed."""
         planes = [f"the {plane} plane" for plane, value in (
             ("request", self.runtime.request_plane), ("event", self.runtime.event_plane))
             if value == "nats"]

@@ -21,7 +21,6 @@ from .model.hardening import (
     PlacementSettings,
     ResourceDefaults,
     SecuritySettings,
-    SharedMemorySettings,
     UpdateStrategy,
 )
 from .model.naming import MANAGED_BY
@@ -80,8 +79,6 @@ class DynamoWorkloadProps:
     """Default: Recreate."""
     disruption_budget: DisruptionBudgetSettings = DisruptionBudgetSettings()
     """Default: a PodDisruptionBudget allowing one disruption, for two or more replicas."""
-    shared_memory: SharedMemorySettings = SharedMemorySettings()
-    """Default: 2Gi of /dev/shm per GPU."""
     resource_defaults: ResourceDefaults = ResourceDefaults()
     """CPU and memory where `resources` leave them out. Default: per GPU, 4 CPUs and 16Gi
     requested, 16 CPUs and 32Gi (plus /dev/shm) limit."""
