@@ -16,7 +16,7 @@ from .model.environment import ServiceMonitorSettings, ServiceSettings
 from .model.naming import V1Names
 from .rules import Finding
 from .rules.v1 import frontend_findings
-from .runtime import RuntimeWorkloadProps
+from .runtime import RuntimeComponent, RuntimeWorkloadProps
 from .service_monitor import ServiceMonitor, ServiceMonitorProps
 from .workload import DynamoWorkload, check_annotations, check_replicas
 
@@ -62,7 +62,7 @@ class FrontendDeploymentProps(RuntimeWorkloadProps):
                              "give it to the worker pools")
 
 
-class FrontendDeployment(DynamoWorkload):
+class FrontendDeployment(RuntimeComponent, DynamoWorkload):
     """`python3 -m dynamo.frontend`: the OpenAI HTTP server and router, in pods without GPUs,
     and the Service in front of them (Dynamo 1.x; for v0.1, constructs_lib.v0_1)."""
 
@@ -127,19 +127,6 @@ class FrontendDeployment(DynamoWorkload):
             ))
         self._emit_deployment(props, name=names.deployment(COMPONENT), labels=labels,
                               replicas=props.replicas, pod_template=template)
-
-    @property
-    def needs_nats(self) -> bool:
-        """The pods use NATS: a runtime plane is nats."""
-        return self.runtime.needs_nats
-
-    @property
-    def nats_use(self) -> str:
-        """The planes that use NATS, to say why it is needed."""
-        planes = [f"the {plane} plane" for plane, value in (
-            ("request", self.runtime.request_plane), ("event", self.runtime.event_plane))
-            if value == "nats"]
-        return " and ".join(planes) + " (nats)"
 
     def ingress_backend(self, port: int | None = None) -> kplus.IngressBackend:
         """A cdk8s-plus-27 IngressBackend routing to this Service's port `port` (default: its

@@ -21,7 +21,7 @@ from .model.hardening import SharedMemorySettings
 from .model.naming import V1Names
 from .rules import Finding
 from .rules.v1 import worker_findings
-from .runtime import RuntimeWorkloadProps
+from .runtime import RuntimeComponent, RuntimeWorkloadProps
 from .workload import DynamoWorkload, check_annotations, check_replicas
 
 
@@ -64,7 +64,7 @@ class WorkerPoolProps(RuntimeWorkloadProps):
             raise ValueError(f"gpus must be a whole number of at least 0, got {self.gpus!r}")
 
 
-class WorkerPool(DynamoWorkload):
+class WorkerPool(RuntimeComponent, DynamoWorkload):
     """A Deployment of `python3 -m dynamo.vllm` workers of one role (the base of
     DecodeWorkerPool and PrefillWorkerPool)."""
 
@@ -112,19 +112,6 @@ class WorkerPool(DynamoWorkload):
             worker=(props.gpus, props.shared_memory, props.model.volume))
         self._emit_deployment(props, name=V1Names(props.full_name).deployment(self.role),
                               labels=labels, replicas=props.replicas, pod_template=template)
-
-    @property
-    def needs_nats(self) -> bool:
-        """The pods use NATS: a runtime plane is nats."""
-        return self.runtime.needs_nats
-
-    @property
-    def nats_use(self) -> str:
-        """The planes that use NATS, to say why it is needed."""
-        planes = [f"the {plane} plane" for plane, value in (
-            ("request", self.runtime.request_plane), ("event", self.runtime.event_plane))
-            if value == "nats"]
-        return " and ".join(planes) + " (nats)"
 
     def gpu_work(self) -> dict[str, int]:
         return {self.role: self.gpus_per_pod}

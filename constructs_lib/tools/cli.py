@@ -146,6 +146,13 @@ def _upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _environment_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("environment",
+                        help=f"{what}, or the name of one in --environments-dir")
+    parser.add_argument("--environments-dir", default="environments", metavar="FOLDER",
+                        help="the folder of environment files (default: environments)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m constructs_lib",
@@ -175,20 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Prints where every pod of an environment would run, node by node, with the "
         "RDMA and host-network facts that matter (synth writes the same plan to "
         "DIR/<environment>/PLAN.md).")
-    plan.add_argument("environment",
-                      help="an environment file, or the name of one in --environments-dir")
-    plan.add_argument("--environments-dir", default="environments", metavar="FOLDER",
-                      help="the folder of environment files (default: environments)")
+    _environment_arguments(plan, "an environment file")
     plan.set_defaults(run=_plan)
     upgrade = commands.add_parser(
         "upgrade", help="rewrite a v0.1 environment file in the 1.x format",
         description="Translates a v0.1 environment (dynamo serve graphs) into the 1.x format "
         "(a frontend and decode and prefill worker pools), keeping the model, the GPUs per "
         "worker and the workers per role; prints it, or writes it with --write.")
-    upgrade.add_argument("environment",
-                         help="a v0.1 environment file, or the name of one in --environments-dir")
-    upgrade.add_argument("--environments-dir", default="environments", metavar="FOLDER",
-                         help="the folder of environment files (default: environments)")
+    _environment_arguments(upgrade, "a v0.1 environment file")
     upgrade.add_argument("--write", metavar="FILE", default=None,
                          help="write the 1.x file here (checked first) instead of printing it")
     upgrade.set_defaults(run=_upgrade)
