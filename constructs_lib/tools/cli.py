@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ConfigError, Problem, did_you_mean, one_line
 from . import run_local_command as _run_local_command
+
+if TYPE_CHECKING:
+    from .synth import Composed
 
 EXIT_INPUT_ERROR = 2
 EXIT_OUTPUT_ERROR = 1
@@ -39,22 +42,34 @@ def _print_warnings(warnings: list[Problem]) -> None:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from . import output, summary, synth
+    from . import synth
 
     paths = [Path(p) for p in args.environments] or synth.discover(Path(args.environments_dir))
+    return write_composed(lambda warnings: synth.compose_files(paths, warnings),
+                          Path(args.output), keep_others=bool(args.environments),
+                          sources=paths if args.environments else [Path(args.environments_dir)])
+
+
+def write_composed(compose: Callable[[list[Problem]], Composed], output: Path, *,
+                   keep_others: bool = False, sources: Sequence[Path] = ()) -> int:
+    """Compose the charts (`compose` appends its warnings to the list it is given), write them
+    into `output/<environment>/` and print a summary line per environment.
+
+    Named files update their environments' folders and keep the others (`keep_others`); the
+    whole folder of environments replaces the whole output. Returns 0; a problem is raised for
+    `exit_code` to report.
+    """
+    from . import output as output_folder
+    from . import summary, synth
+
     warnings: list[Problem] = []
-    composed = synth.compose_files(paths, warnings)
+    composed = compose(warnings)
     _print_warnings(warnings)
-    out = Path(args.output)
-    # Named files update their environments' folders and keep the others; the whole folder of
-    # environments replaces the whole output. The lock keeps another run from replacing the
-    # output before the summary has read it.
-    with output.locked(out.absolute().parent):
-        results = synth.write(
-            composed, out, keep_others=bool(args.environments),
-            sources=paths if args.environments else [Path(args.environments_dir)])
+    # The lock keeps another run from replacing the output before the summary has read it.
+    with output_folder.locked(output.absolute().parent):
+        results = synth.write(composed, output, keep_others=keep_others, sources=sources)
         for result in results:
-            print("\n".join(summary.summarize(result.name, out / result.name, result.files,
+            print("\n".join(summary.summarize(result.name, output / result.name, result.files,
                                                 result.plan).lines()))
     return 0
 
@@ -233,10 +248,16 @@ def _main(argv: Sequence[str] | None) -> int:
     os.environ.setdefault(*JSII_QUIET_END_OF_LIFE)
     parser = build_parser()
     args = parser.parse_args(argv)
+    return exit_code(lambda: int(args.run(args)))
+
+
+def exit_code(command: Callable[[], int]) -> int:
+    """Run a command, turning what it raises into one line per problem on stderr and the exit
+    code: 2 for bad input, 1 when the output could not be written, 130 when interrupted."""
     from .output import OutputError, describe
 
     try:
-        return int(args.run(args))
+        return command()
     except ConfigError as err:
         report(err.problems)
         return EXIT_INPUT_ERROR

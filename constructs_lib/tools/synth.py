@@ -13,7 +13,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,10 +69,26 @@ def name_problem(path: Path) -> Problem | None:
     return None
 
 
-def _read(paths: Sequence[Path], warnings: list[Problem] | None
-          ) -> tuple[dict[str, Environment], dict[str, list[Problem]], dict[str, Path]]:
-    """Every file that reads and type-checks, the problems of the others (by file), and the
-    file of each environment."""
+@dataclass(frozen=True)
+class EnvironmentFiles:
+    """Environment files read and type-checked (the constructs' rules have not run yet)."""
+
+    paths: list[Path]
+    environments: dict[str, Environment]
+    """The files that read, by environment name."""
+    files: dict[str, Path]
+    """The file of each environment."""
+    problems: dict[str, list[Problem]]
+    """The problems of the files that did not read, by file."""
+
+    def error(self, more: dict[str, list[Problem]] | None = None) -> ConfigError:
+        """Every problem, these files' and `more`, in the order the files were given."""
+        found = {**self.problems, **(more or {})}
+        return ConfigError([p for path in self.paths for p in found.get(str(path), [])])
+
+
+def read_files(paths: Sequence[Path], warnings: list[Problem] | None = None) -> EnvironmentFiles:
+    """Read and type-check every file, keeping the problems of each one that does not read."""
     problems: dict[str, list[Problem]] = {}
     environments: dict[str, Environment] = {}
     files: dict[str, Path] = {}
@@ -91,19 +108,19 @@ def _read(paths: Sequence[Path], warnings: list[Problem] | None
             environments[name] = load_environment(path, warnings)
         except ConfigError as err:
             problems[str(path)] = err.problems
-    return environments, problems, files
+    return EnvironmentFiles(list(paths), environments, files, problems)
 
 
 def load_files(paths: list[Path],
                warnings: list[Problem] | None = None) -> dict[str, Environment]:
     """Read and type-check every file, reporting the problems of all of them; the rules of the
     constructs run when the charts are composed (`compose`)."""
-    environments, problems, files = _read(paths, warnings)
-    if problems:
-        raise ConfigError([p for path in paths for p in problems.get(str(path), [])])
+    read = read_files(paths, warnings)
+    if read.problems:
+        raise read.error()
     if warnings is not None:
-        warnings += _shared_releases(environments, files)
-    return environments
+        warnings += _shared_releases(read.environments, read.files)
+    return read.environments
 
 
 def _shared_releases(environments: dict[str, Environment],
@@ -169,25 +186,39 @@ def compose(app: Any, environments: dict[str, Environment],
     return charts
 
 
-def _private_app() -> tuple[Any, Path]:
+@contextmanager
+def staging_app() -> Iterator[tuple[Any, Path]]:
+    """A cdk8s App writing into a private folder of its own (`write` moves what it synthesized
+    into the output), and that folder; the folder is removed if the block fails."""
     folder = Path(tempfile.mkdtemp(prefix="dynamo-cdk8s-"))
-    return new_app(folder), folder
+    try:
+        yield new_app(folder), folder
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def add_charts(app: Any, read: EnvironmentFiles,
+               warnings: list[Problem] | None = None) -> dict[str, DynamoChart]:
+    """A DynamoChart per environment that read, in `app`. Every problem, of the files that did
+    not read and of the rules the charts break, is raised together (ConfigError), file by file;
+    warnings (the charts' advice, releases shared between files) are appended to `warnings`."""
+    charts, broken = _compose(app, read.environments, warnings, sources(read.paths))
+    if read.problems or broken:
+        raise read.error(broken)
+    if warnings is not None:
+        warnings += _shared_releases(read.environments, read.files)
+    return charts
 
 
 def compose_files(paths: Sequence[Path], warnings: list[Problem] | None = None) -> Composed:
-    """A chart per file: every problem of every file (its own, and the rules of the
-    constructs it composes) is reported together, file by file, as a ConfigError."""
-    environments, problems, files = _read(paths, warnings)
-    if not environments:
-        raise ConfigError([p for path in paths for p in problems.get(str(path), [])])
-    app, folder = _private_app()
-    charts, broken = _compose(app, environments, warnings, sources(paths))
-    problems.update(broken)
-    if problems:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise ConfigError([p for path in paths for p in problems.get(str(path), [])])
-    if warnings is not None:
-        warnings += _shared_releases(environments, files)
+    """A chart per file, ready to `write` (see `add_charts`)."""
+    read = read_files(paths, warnings)
+    if not read.environments:
+        # Nothing to compose: the jsii runtime is not even started.
+        raise read.error()
+    with staging_app() as (app, folder):
+        charts = add_charts(app, read, warnings)
     return Composed(app, charts, folder)
 
 
@@ -195,12 +226,8 @@ def compose_environments(environments: dict[str, Environment],
                          warnings: list[Problem] | None = None,
                          source: dict[str, str] | None = None) -> Composed:
     """`compose` in an App of its own, ready to `write`."""
-    app, folder = _private_app()
-    try:
+    with staging_app() as (app, folder):
         charts = compose(app, environments, warnings, source)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
     return Composed(app, charts, folder)
 
 
