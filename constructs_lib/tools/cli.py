@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from ..errors import ConfigError, Problem, did_you_mean, one_line
+from . import dynamo_graph_command as _dynamo_graph_command
 from . import run_local_command as _run_local_command
 
 EXIT_INPUT_ERROR = 2
@@ -43,7 +44,7 @@ def _synth(args: argparse.Namespace) -> int:
 
     paths = [Path(p) for p in args.environments] or synth.discover(Path(args.environments_dir))
     warnings: list[Problem] = []
-    composed = synth.compose_files(paths, warnings)
+    composed = synth.compose_files(paths, warnings, output_format=args.format)
     _print_warnings(warnings)
     out = Path(args.output)
     # Named files update their environments' folders and keep the others; the whole folder of
@@ -165,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the folder of environment files (default: environments)")
     synth.add_argument("--output", "-o", default=os.environ.get("CDK8S_OUTDIR", "dist"),
                        metavar="DIR", help="output folder (default: $CDK8S_OUTDIR or dist)")
+    synth.add_argument("--format", choices=["manifests", "dynamo-graph"], default=None,
+                       help="manifests, or dynamo-graph: a DynamoGraphDeployment for NVIDIA's "
+                       "Dynamo operator (Dynamo 1.x files only); default: each file's `output`")
     synth.set_defaults(run=_synth)
     from .helm import command as from_helm_values
     from .reference import command as reference
@@ -192,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.add_argument("--write", metavar="FILE", default=None,
                          help="write the 1.x file here (checked first) instead of printing it")
     upgrade.set_defaults(run=_upgrade)
+    _dynamo_graph_command.add_parser(
+        commands, lambda name, folder: _environment_file(name, Path(folder)))
     _run_local_command.add_parser(
         commands, lambda name: _environment_file(name, Path("environments")))
     reference.register(commands)

@@ -27,7 +27,11 @@ from .output import OutputError, OutputFolder
 
 if TYPE_CHECKING:
     from ..chart import DynamoChart
+    from ..graph_chart import DynamoGraphChart
+    from ..model.dynamo_graph import Output
     from ..placement import Plan
+
+    AnyChart = DynamoChart | DynamoGraphChart
 
 # Objects that others refer to are applied first; Dynamo pods last, once etcd and NATS exist.
 _APPLY_ORDER = ["Namespace", "ServiceAccount", "Secret", "ConfigMap", "PersistentVolumeClaim",
@@ -39,7 +43,7 @@ _APPLY_ORDER = ["Namespace", "ServiceAccount", "Secret", "ConfigMap", "Persisten
 class SynthesizedEnvironment:
     name: str
     environment: Environment
-    chart: DynamoChart
+    chart: AnyChart
     files: list[str]
     plan: Plan
 
@@ -49,7 +53,7 @@ class Composed:
     """Charts composed and checked, in an App that writes to a private folder of its own."""
 
     app: Any
-    charts: dict[str, DynamoChart]
+    charts: dict[str, AnyChart]
     folder: Path
 
     def discard(self) -> None:
@@ -140,15 +144,16 @@ def new_app(outdir: Path | None = None) -> Any:
 
 
 def _compose(app: Any, environments: dict[str, Environment], advice: list[Problem] | None,
-             source: dict[str, str]) -> tuple[dict[str, DynamoChart], dict[str, list[Problem]]]:
-    from ..chart import DynamoChart
+             source: dict[str, str], output_format: Output | None = None
+             ) -> tuple[dict[str, AnyChart], dict[str, list[Problem]]]:
+    from ..graph_chart import compose_chart
 
-    charts: dict[str, DynamoChart] = {}
+    charts: dict[str, AnyChart] = {}
     problems: dict[str, list[Problem]] = {}
     for name, environment in environments.items():
         where = source.get(name, name)
         try:
-            charts[name] = DynamoChart(app, name, environment)
+            charts[name] = compose_chart(app, name, environment, output_format)
         except RuleViolations as violations:
             problems[where] = [Problem(where, f.field, f.message) for f in violations.findings]
             continue
@@ -159,11 +164,13 @@ def _compose(app: Any, environments: dict[str, Environment], advice: list[Proble
 
 def compose(app: Any, environments: dict[str, Environment],
             warnings: list[Problem] | None = None,
-            source: dict[str, str] | None = None) -> dict[str, DynamoChart]:
+            source: dict[str, str] | None = None,
+            output_format: Output | None = None) -> dict[str, AnyChart]:
     """A chart per environment in `app`; every rule the charts break is reported together,
     naming each file (`source`, by environment name) and its fields. Warnings are appended to
-    `warnings` if given."""
-    charts, problems = _compose(app, environments, warnings, source or {})
+    `warnings` if given. `output_format` (manifests or dynamo-graph) overrides the files'
+    `output`."""
+    charts, problems = _compose(app, environments, warnings, source or {}, output_format)
     if problems:
         raise ConfigError([p for found in problems.values() for p in found])
     return charts
@@ -174,14 +181,16 @@ def _private_app() -> tuple[Any, Path]:
     return new_app(folder), folder
 
 
-def compose_files(paths: Sequence[Path], warnings: list[Problem] | None = None) -> Composed:
+def compose_files(paths: Sequence[Path], warnings: list[Problem] | None = None,
+                  output_format: Output | None = None) -> Composed:
     """A chart per file: every problem of every file (its own, and the rules of the
-    constructs it composes) is reported together, file by file, as a ConfigError."""
+    constructs it composes) is reported together, file by file, as a ConfigError.
+    `output_format` overrides the files' `output`."""
     environments, problems, files = _read(paths, warnings)
     if not environments:
         raise ConfigError([p for path in paths for p in problems.get(str(path), [])])
     app, folder = _private_app()
-    charts, broken = _compose(app, environments, warnings, sources(paths))
+    charts, broken = _compose(app, environments, warnings, sources(paths), output_format)
     problems.update(broken)
     if problems:
         shutil.rmtree(folder, ignore_errors=True)
@@ -193,11 +202,12 @@ def compose_files(paths: Sequence[Path], warnings: list[Problem] | None = None) 
 
 def compose_environments(environments: dict[str, Environment],
                          warnings: list[Problem] | None = None,
-                         source: dict[str, str] | None = None) -> Composed:
+                         source: dict[str, str] | None = None,
+                         output_format: Output | None = None) -> Composed:
     """`compose` in an App of its own, ready to `write`."""
     app, folder = _private_app()
     try:
-        charts = compose(app, environments, warnings, source)
+        charts = compose(app, environments, warnings, source, output_format)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -226,8 +236,8 @@ def discover(directory: Path) -> list[Path]:
 
 def synthesize(environments: dict[str, Environment], outdir: Path, *,
                sources: Sequence[Path] = (), keep_others: bool = False,
-               warnings: list[str] | None = None, advice: list[Problem] | None = None
-               ) -> list[SynthesizedEnvironment]:
+               warnings: list[str] | None = None, advice: list[Problem] | None = None,
+               output_format: Output | None = None) -> list[SynthesizedEnvironment]:
     """Write every environment into `outdir/<name>/`, replacing `outdir` only on success; a
     rule a chart breaks stops it before anything is written (ConfigError).
 
@@ -235,9 +245,11 @@ def synthesize(environments: dict[str, Environment], outdir: Path, *,
     `output`); with `keep_others`, the environment folders already there that are not among
     `environments` are kept. Problems removing an old copy go to `warnings`, the charts'
     advice to `advice`. Raises ConfigError for an output folder that is not to be replaced,
-    OutputError when writing fails.
+    OutputError when writing fails. `output_format` (manifests or dynamo-graph)
+    overrides the environments' `output`.
     """
-    return write(compose_environments(environments, advice), outdir, sources=sources,
+    return write(compose_environments(environments, advice, output_format=output_format), outdir,
+                 sources=sources,
                  keep_others=keep_others, warnings=warnings)
 
 
@@ -299,7 +311,7 @@ def synth_app(app: Any) -> None:
         raise OutputError("cdk8s", f"synthesis failed: {first[:200]}") from None
 
 
-def _finish(name: str, chart: DynamoChart, folder: Path) -> SynthesizedEnvironment:
+def _finish(name: str, chart: AnyChart, folder: Path) -> SynthesizedEnvironment:
     from . import plan_report
 
     files = sorted((p.name for p in folder.glob("*.k8s.yaml")), key=_apply_rank)
