@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent
 
 
 def compose_app(warnings: list[Problem]) -> synth.Composed:
-    """The app: a cdk8s App with a DynamoChart per environment file."""
+    """The app: a cdk8s App with a chart per environment file (a DynamoChart; the operator's
+    DynamoGraphChart for a file with `output: dynamo-graph`)."""
     environment_files = synth.read_files(synth.discover(_relative("environments")), warnings)
     with synth.staging_app() as (app, staging):  # dist/ is replaced from `staging` in one step
         charts = synth.add_charts(app, environment_files, warnings)

@@ -1,6 +1,7 @@
 """The typed settings the constructs take, and the environment file model (Dynamo v0.1 and 1.x),
 validated before any construct exists."""
 
+from .dynamo_graph import DynamoGraphSettings
 from .dynamo_v1 import (
     EnvironmentV1,
     FrontendV1Settings,
@@ -60,6 +61,7 @@ __all__ = [
     "DependencySettings",
     "DependencyWaitSettings",
     "DisruptionBudgetSettings",
+    "DynamoGraphSettings",
     "EngineSection",
     "Environment",
     "EnvironmentV1",

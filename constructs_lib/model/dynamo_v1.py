@@ -23,6 +23,7 @@ from .base import (
     Replicas,
     StrictModel,
 )
+from .dynamo_graph import DynamoGraphSettings, Output
 from .engine import VllmEngineArgs
 from .environment import (
     DependencySettings,
@@ -235,6 +236,13 @@ class EnvironmentV1(EnvironmentBase):
     runtime: RuntimeSettings = RuntimeSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     dependencies: DependencySettingsV1 = DependencySettingsV1()
+    output: Output = "manifests"
+    """manifests, or dynamo-graph: one DynamoGraphDeployment for NVIDIA's Dynamo operator,
+    built from the same pods, without etcd and NATS (`synth --format` overrides it; see the
+    README). Default: manifests."""
+    dynamo_graph: DynamoGraphSettings = DynamoGraphSettings()
+    """Used with `output: dynamo-graph`. Default: the runtime version from the image tag, no
+    scaling adapters."""
 
     @property
     def disaggregated(self) -> bool:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ConfigError, Problem, did_you_mean, one_line
+from . import dynamo_graph_command as _dynamo_graph_command
 from . import run_local_command as _run_local_command
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def _synth(args: argparse.Namespace) -> int:
     from . import synth
 
     paths = [Path(p) for p in args.environments] or synth.discover(Path(args.environments_dir))
-    return write_composed(lambda warnings: synth.compose_files(paths, warnings),
+    return write_composed(lambda warnings: synth.compose_files(paths, warnings, args.format),
                           Path(args.output), keep_others=bool(args.environments),
                           sources=paths if args.environments else [Path(args.environments_dir)])
 
@@ -187,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the folder of environment files (default: environments)")
     synth.add_argument("--output", "-o", default=os.environ.get("CDK8S_OUTDIR", "dist"),
                        metavar="DIR", help="output folder (default: $CDK8S_OUTDIR or dist)")
+    synth.add_argument("--format", choices=["manifests", "dynamo-graph"], default=None,
+                       help="manifests, or dynamo-graph: a DynamoGraphDeployment for NVIDIA's "
+                       "Dynamo operator (Dynamo 1.x files only); default: each file's `output`")
     synth.set_defaults(run=_synth)
     from .helm import command as from_helm_values
     from .reference import command as reference
@@ -208,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.add_argument("--write", metavar="FILE", default=None,
                          help="write the 1.x file here (checked first) instead of printing it")
     upgrade.set_defaults(run=_upgrade)
+    _dynamo_graph_command.add_parser(
+        commands, lambda name, folder: _environment_file(name, Path(folder)))
     _run_local_command.add_parser(
         commands, lambda name: _environment_file(name, Path("environments")))
     reference.register(commands)

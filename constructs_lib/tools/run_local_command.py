@@ -29,7 +29,7 @@ def run(args: argparse.Namespace, environment_path: Path) -> int:
         return 1
     replicas = None if args.replicas == "all" else int(args.replicas)
     with tempfile.TemporaryDirectory(prefix="dynamo-run-local-") as workdir:
-        synth.synthesize(environments, Path(workdir) / "dist")
+        synth.synthesize(environments, Path(workdir) / "dist", output_format="manifests")
         documents = read_manifests(Path(workdir) / "dist" / name)
         with LocalStack(Path(workdir) / "run", python=str(python), timeout=args.timeout) as stack:
             started = start(stack, documents, replicas=replicas)

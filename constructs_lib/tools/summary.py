@@ -11,11 +11,13 @@ from typing import Any
 
 import yaml
 
+from .._render.dynamo_graph import gpus_of
 from .._render.escape_hatches import GPU_RESOURCE, extended_resource
 from ..placement import Plan
 from .synth import file_kind
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_GPU_KINDS = ("Deployment", "DynamoGraphDeployment")
 
 
 @dataclass(frozen=True)
@@ -51,16 +53,20 @@ def summarize(name: str, folder: Path, files: Iterable[str], plan: Plan) -> Summ
     """
     files = list(files)
     kinds = Counter(file_kind(file) for file in files)
-    deployments = [document for file in files if file_kind(file) == "Deployment"
+    deployments = [document for file in files if file_kind(file) in _GPU_KINDS
                    for document in yaml.load_all((folder / file).read_text(), Loader=_Loader)
                    if document]
     return Summary(name, folder, dict(kinds), gpus_requested(deployments), len(plan.nodes))
 
 
 def gpus_requested(documents: Iterable[dict[str, Any]]) -> int:
-    """The sum over Deployments of replicas x the `nvidia.com/gpu` of their pods' containers."""
+    """The sum over Deployments of replicas x the `nvidia.com/gpu` of their pods' containers
+    (and over a DynamoGraphDeployment's components, times their nodes)."""
     total = 0
     for document in documents:
+        if document["kind"] == "DynamoGraphDeployment":
+            total += gpus_of(document)
+            continue
         if document["kind"] != "Deployment":
             continue
         spec = document["spec"]

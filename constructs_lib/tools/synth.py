@@ -28,7 +28,11 @@ from .output import OutputError, OutputFolder
 
 if TYPE_CHECKING:
     from ..chart import DynamoChart
+    from ..graph_chart import DynamoGraphChart
+    from ..model.dynamo_graph import Output
     from ..placement import Plan
+
+    AnyChart = DynamoChart | DynamoGraphChart
 
 # Objects that others refer to are applied first; Dynamo pods last, once etcd and NATS exist.
 _APPLY_ORDER = ["Namespace", "ServiceAccount", "Secret", "ConfigMap", "PersistentVolumeClaim",
@@ -40,7 +44,7 @@ _APPLY_ORDER = ["Namespace", "ServiceAccount", "Secret", "ConfigMap", "Persisten
 class SynthesizedEnvironment:
     name: str
     environment: Environment
-    chart: DynamoChart
+    chart: AnyChart
     files: list[str]
     plan: Plan
 
@@ -50,7 +54,7 @@ class Composed:
     """Charts composed and checked, in an App that writes to a private folder of its own."""
 
     app: Any
-    charts: dict[str, DynamoChart]
+    charts: dict[str, AnyChart]
     folder: Path
 
     def discard(self) -> None:
@@ -157,15 +161,16 @@ def new_app(outdir: Path | None = None) -> Any:
 
 
 def _compose(app: Any, environments: dict[str, Environment], advice: list[Problem] | None,
-             source: dict[str, str]) -> tuple[dict[str, DynamoChart], dict[str, list[Problem]]]:
-    from ..chart import DynamoChart
+             source: dict[str, str], output_format: Output | None = None
+             ) -> tuple[dict[str, AnyChart], dict[str, list[Problem]]]:
+    from ..graph_chart import compose_chart
 
-    charts: dict[str, DynamoChart] = {}
+    charts: dict[str, AnyChart] = {}
     problems: dict[str, list[Problem]] = {}
     for name, environment in environments.items():
         where = source.get(name, name)
         try:
-            charts[name] = DynamoChart(app, name, environment)
+            charts[name] = compose_chart(app, name, environment, output_format)
         except RuleViolations as violations:
             problems[where] = [Problem(where, f.field, f.message) for f in violations.findings]
             continue
@@ -176,11 +181,13 @@ def _compose(app: Any, environments: dict[str, Environment], advice: list[Proble
 
 def compose(app: Any, environments: dict[str, Environment],
             warnings: list[Problem] | None = None,
-            source: dict[str, str] | None = None) -> dict[str, DynamoChart]:
+            source: dict[str, str] | None = None,
+            output_format: Output | None = None) -> dict[str, AnyChart]:
     """A chart per environment in `app`; every rule the charts break is reported together,
     naming each file (`source`, by environment name) and its fields. Warnings are appended to
-    `warnings` if given."""
-    charts, problems = _compose(app, environments, warnings, source or {})
+    `warnings` if given. `output_format` (manifests or dynamo-graph) overrides the files'
+    `output`."""
+    charts, problems = _compose(app, environments, warnings, source or {}, output_format)
     if problems:
         raise ConfigError([p for found in problems.values() for p in found])
     return charts
@@ -198,12 +205,15 @@ def staging_app() -> Iterator[tuple[Any, Path]]:
         raise
 
 
-def add_charts(app: Any, read: EnvironmentFiles,
-               warnings: list[Problem] | None = None) -> dict[str, DynamoChart]:
-    """A DynamoChart per environment that read, in `app`. Every problem, of the files that did
-    not read and of the rules the charts break, is raised together (ConfigError), file by file;
-    warnings (the charts' advice, releases shared between files) are appended to `warnings`."""
-    charts, broken = _compose(app, read.environments, warnings, sources(read.paths))
+def add_charts(app: Any, read: EnvironmentFiles, warnings: list[Problem] | None = None,
+               output_format: Output | None = None) -> dict[str, AnyChart]:
+    """A chart per environment that read, in `app` (a DynamoChart, or the operator's
+    DynamoGraphChart for `output: dynamo-graph`; `output_format` overrides the files'). Every
+    problem, of the files that did not read and of the rules the charts break, is raised
+    together (ConfigError), file by file; warnings (the charts' advice, releases shared between
+    files) are appended to `warnings`."""
+    charts, broken = _compose(app, read.environments, warnings, sources(read.paths),
+                              output_format)
     if read.problems or broken:
         raise read.error(broken)
     if warnings is not None:
@@ -211,23 +221,26 @@ def add_charts(app: Any, read: EnvironmentFiles,
     return charts
 
 
-def compose_files(paths: Sequence[Path], warnings: list[Problem] | None = None) -> Composed:
-    """A chart per file, ready to `write` (see `add_charts`)."""
+def compose_files(paths: Sequence[Path], warnings: list[Problem] | None = None,
+                  output_format: Output | None = None) -> Composed:
+    """A chart per file, ready to `write` (see `add_charts`); `output_format` overrides the
+    files' `output`."""
     read = read_files(paths, warnings)
     if not read.environments:
         # Nothing to compose: the jsii runtime is not even started.
         raise read.error()
     with staging_app() as (app, folder):
-        charts = add_charts(app, read, warnings)
+        charts = add_charts(app, read, warnings, output_format)
     return Composed(app, charts, folder)
 
 
 def compose_environments(environments: dict[str, Environment],
                          warnings: list[Problem] | None = None,
-                         source: dict[str, str] | None = None) -> Composed:
+                         source: dict[str, str] | None = None,
+                         output_format: Output | None = None) -> Composed:
     """`compose` in an App of its own, ready to `write`."""
     with staging_app() as (app, folder):
-        charts = compose(app, environments, warnings, source)
+        charts = compose(app, environments, warnings, source, output_format)
     return Composed(app, charts, folder)
 
 
@@ -253,8 +266,8 @@ def discover(directory: Path) -> list[Path]:
 
 def synthesize(environments: dict[str, Environment], outdir: Path, *,
                sources: Sequence[Path] = (), keep_others: bool = False,
-               warnings: list[str] | None = None, advice: list[Problem] | None = None
-               ) -> list[SynthesizedEnvironment]:
+               warnings: list[str] | None = None, advice: list[Problem] | None = None,
+               output_format: Output | None = None) -> list[SynthesizedEnvironment]:
     """Write every environment into `outdir/<name>/`, replacing `outdir` only on success; a
     rule a chart breaks stops it before anything is written (ConfigError).
 
@@ -262,9 +275,11 @@ def synthesize(environments: dict[str, Environment], outdir: Path, *,
     `output`); with `keep_others`, the environment folders already there that are not among
     `environments` are kept. Problems removing an old copy go to `warnings`, the charts'
     advice to `advice`. Raises ConfigError for an output folder that is not to be replaced,
-    OutputError when writing fails.
+    OutputError when writing fails. `output_format` (manifests or dynamo-graph)
+    overrides the environments' `output`.
     """
-    return write(compose_environments(environments, advice), outdir, sources=sources,
+    return write(compose_environments(environments, advice, output_format=output_format), outdir,
+                 sources=sources,
                  keep_others=keep_others, warnings=warnings)
 
 
@@ -326,7 +341,7 @@ def synth_app(app: Any) -> None:
         raise OutputError("cdk8s", f"synthesis failed: {first[:200]}") from None
 
 
-def _finish(name: str, chart: DynamoChart, folder: Path) -> SynthesizedEnvironment:
+def _finish(name: str, chart: AnyChart, folder: Path) -> SynthesizedEnvironment:
     from . import plan_report
 
     files = sorted((p.name for p in folder.glob("*.k8s.yaml")), key=_apply_rank)
