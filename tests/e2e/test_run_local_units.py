@@ -505,3 +505,36 @@ def test_private_network_without_root_through_a_user_namespace() -> None:
         pytest.skip(f"unprivileged user namespaces are off here: {out.stderr[-300:]}")
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.startswith("ok unshare(CLONE_NEWUSER|CLONE_NEWNET)")
+
+
+@needs_netns
+def test_beyond_loopback_reports_what_could_be_reached(tmp_path: Path) -> None:
+    """LocalStack.beyond_loopback: in the host's network a listener on 0.0.0.0 is a problem;
+    in the private namespace it is not, but a second interface is. All of it inside a
+    namespace this test makes, so that nothing ever listens on the machine's interfaces."""
+    from constructs_lib.tools.run_local import LocalStack
+
+    def serve(stack: LocalStack) -> int:
+        port = stack.ctx.ports.allocate()
+        stack.group.start("web", [sys.executable, "-m", "http.server", str(port),
+                                  "--bind", "0.0.0.0"])
+        stack.group.wait_http(f"http://127.0.0.1:{port}/", timeout=30, process="web")
+        return port
+
+    with netns.private_network():
+        with LocalStack(tmp_path / "host", python=sys.executable, model_dir=tmp_path,
+                        network="host") as stack:
+            assert not stack.isolation.private and stack.fallback_message()
+            port = serve(stack)
+            problems = stack.beyond_loopback()
+            assert len(problems) == 1 and f"on 0.0.0.0:{port}" in problems[0], problems
+        with LocalStack(tmp_path / "private", python=sys.executable, model_dir=tmp_path) as stack:
+            assert stack.isolation.private and stack.fallback_message() is None
+            serve(stack)
+            assert stack.beyond_loopback() == []
+            added = subprocess.run(["ip", "link", "add", "rl0", "type", "veth", "peer", "name",
+                                    "rl1"], capture_output=True, check=False, timeout=30)
+            if added.returncode != 0:
+                pytest.skip(f"cannot add a veth pair: {added.stderr[-200:]!r}")
+            (problem,) = stack.beyond_loopback()
+            assert problem.startswith("web's network namespace has interfaces ['lo', 'rl")
