@@ -19,10 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from cdk8s import Chart
-from constructs import Construct
-
 if TYPE_CHECKING:
+    from constructs import Construct
+
     from .workload import DynamoWorkload
 
 
@@ -148,6 +147,10 @@ def pod_replicas(workloads: Sequence[DynamoWorkload]) -> list[PodReplica]:
 def plan(scope: Construct, nodes: NodePoolShape | None = None) -> Plan:
     """Place every GPU pod of the Dynamo workloads of `scope`'s chart on `nodes` (or, without a
     declared pool, on the fewest nodes of DEFAULT_GPUS_PER_NODE GPUs)."""
+    # Imported here: the summary of a synth reads Plans, and importing cdk8s starts jsii's Node,
+    # which must happen only once jsii_session has set how (see new_app).
+    from cdk8s import Chart
+
     from .dependencies import DependencyStack
     from .rules.subjects import subjects_of
     from .workload import DynamoWorkload

@@ -245,8 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(argv)
     except KeyboardInterrupt:
         # Ctrl-C while the commands' modules load, before a command runs.
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted()
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -276,5 +275,12 @@ def exit_code(command: Callable[[], int]) -> int:
         print(one_line(f"error: {where}: {describe(err)}"), file=sys.stderr)
         return EXIT_OUTPUT_ERROR
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted()
+
+
+def _interrupted() -> int:
+    from . import jsii_session
+
+    jsii_session.interrupted()
+    print("interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED

@@ -11,7 +11,6 @@ from typing import Any
 
 import yaml
 
-from .._render.dynamo_graph import gpus_of
 from .._render.escape_hatches import GPU_RESOURCE, extended_resource
 from ..placement import Plan
 from .synth import file_kind
@@ -65,6 +64,9 @@ def gpus_requested(documents: Iterable[dict[str, Any]]) -> int:
     total = 0
     for document in documents:
         if document["kind"] == "DynamoGraphDeployment":
+            # Imported here: the renderers import cdk8s, which must wait for jsii_session.
+            from .._render.dynamo_graph import gpus_of
+
             total += gpus_of(document)
             continue
         if document["kind"] != "Deployment":
