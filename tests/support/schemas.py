@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,11 @@ import jsonschema
 import yaml
 
 
+@cache
 def crd_schema(crd_file: Path, version: str = "v1") -> dict[str, Any]:
-    crd = yaml.safe_load(crd_file.read_text())
+    """Read once per test process (the LeaderWorkerSet CRD embeds two pod templates: 18,000
+    lines), with libyaml where PyYAML has it."""
+    crd = yaml.load(crd_file.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     served = next(v for v in crd["spec"]["versions"] if v["name"] == version)
     return served["schema"]["openAPIV3Schema"]
 
