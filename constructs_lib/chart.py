@@ -268,9 +268,11 @@ class DynamoChart(Chart):
 
 
 def _pool_settings(env: EnvironmentV1, pool: WorkerPoolSettings) -> dict[str, Any]:
-    """What a pool section (over the shared model and engine sections) says about its pods."""
+    """What a pool section (over the shared model and engine sections) says about its pods;
+    a worker with more GPUs than a node of `nodes` spans nodes."""
     return dict(model=env.model, gpus=pool.gpus, replicas=pool.replicas,
                 shared_memory=env.shared_memory,
+                gpus_per_node=env.nodes.gpus_per_node if env.nodes is not None else None,
                 engine=env.engine.merged(pool.engine), resources=pool.resources,
                 probes=pool.probes, labels=pool.labels, annotations=pool.annotations,
                 update_strategy=pool.update_strategy, disruption_budget=pool.disruption_budget)

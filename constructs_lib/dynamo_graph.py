@@ -168,9 +168,8 @@ def _worker_type(pool: WorkerPool) -> str:
 
 
 def _nodes_said(workload: DynamoWorkload) -> int | None:
-    """The nodes one worker spans as its pool says (`nodes_per_worker`, e.g. a LeaderWorkerSet
-    pool whose pods each take a node's share), or None."""
-    said = getattr(workload, "nodes_per_worker", None)
-    if isinstance(said, int) and not isinstance(said, bool) and said >= 1:
-        return said
+    """The nodes one worker spans when its pool spans them itself (a LeaderWorkerSet pool,
+    whose pods each take a node's share), or None: the graph's `gpus_per_node` decides."""
+    if isinstance(workload, WorkerPool) and workload.nodes_per_worker > 1:
+        return workload.nodes_per_worker
     return None

@@ -1,23 +1,26 @@
 """Where every GPU pod of a chart would run: a placement plan over its node pool.
 
 Each replica of each Dynamo Deployment is one pod with a fixed GPU request; a pod cannot span
-nodes. Pods in the host network that declare the same container port cannot share a node (the
-scheduler refuses the second one, as both would bind the port on the host). Placement is
+nodes. A worker larger than a node is a LeaderWorkerSet group: its pods each take a whole
+node's GPUs, and no two pods of one group share a node. Pods in the host network that declare
+the same container port cannot share a node (the scheduler refuses the second one, as both
+would bind the port on the host). Placement is
 first-fit decreasing, which is what a fresh cluster's scheduler ends up with for pods of a
 few sizes, backed by an exhaustive search when first-fit leaves a pod out, so that a
 deployment is refused only when no placement exists.
 
-The pods are read from what the chart's Dynamo workloads emitted: their Deployments'
-replicas, GPUs and host ports. A chart without a node pool is planned on the fewest nodes of
-DEFAULT_GPUS_PER_NODE GPUs (an H20 or H100 server), and is never refused for it.
+The pods are read from what the chart's Dynamo workloads emitted: their Deployments' (and
+LeaderWorkerSets') replicas, group sizes, GPUs and host ports. A chart without a node pool is
+planned on the fewest nodes of DEFAULT_GPUS_PER_NODE GPUs (an H20 or H100 server), and is never
+refused for it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from constructs import Construct
@@ -43,13 +46,14 @@ _EXACT_SEARCH_STEPS = 200_000
 
 @dataclass(frozen=True)
 class PodReplica:
-    """One pod of a Deployment."""
+    """One pod of a Deployment (or of a LeaderWorkerSet group)."""
 
     role: str
     """The component of its workload (its `app.kubernetes.io/dynamo-component` label)."""
     deployment: str
+    """The name of its workload (a Deployment, or a LeaderWorkerSet)."""
     replica: int
-    """1-based."""
+    """1-based: the replica, or the group of a LeaderWorkerSet."""
     replicas: int
     gpus: int
     decode_gpus: int
@@ -57,10 +61,35 @@ class PodReplica:
     host_ports: tuple[int, ...]
     """Ports it binds on the node (its container ports, when in the host network)."""
     rdma: bool
+    group_size: int = 1
+    """Pods of its replica: more than 1 for a LeaderWorkerSet group."""
+    rank: int = 0
+    """Its rank in the group: 0 for the leader (and for a Deployment's pods)."""
+
+    @property
+    def in_group(self) -> bool:
+        return self.group_size > 1
+
+    @property
+    def member(self) -> str:
+        """Which pod of its group it is: `leader`, or `rank 1`."""
+        return "leader" if self.rank == 0 else f"rank {self.rank}"
 
     @property
     def label(self) -> str:
+        if self.in_group:
+            return (f"{self.deployment} group {self.replica} of {self.replicas}, "
+                    f"{self.member}")
         return f"{self.deployment} replica {self.replica} of {self.replicas}"
+
+    @property
+    def exclusive(self) -> frozenset[object]:
+        """What no other pod on its node may hold too: its host ports, and its group (the pods
+        of one group each take a node of their own)."""
+        keys: set[object] = set(self.host_ports)
+        if self.in_group:
+            keys.add(("group", self.deployment, self.replica))
+        return frozenset(keys)
 
     @property
     def work(self) -> str:
@@ -71,6 +100,21 @@ class PodReplica:
         if other:
             parts.append(f"{other} other")
         return " + ".join(parts)
+
+
+@dataclass(frozen=True)
+class WorkerGroups:
+    """The groups of a LeaderWorkerSet: workers that each span several nodes."""
+
+    name: str
+    role: str
+    size: int
+    """Pods of a group, each on a node of its own."""
+    gpus_per_pod: int
+    replicas: int
+    """Groups (its autoscaler's maximum, when one owns the count)."""
+    locator: Any = field(default=None, compare=False, repr=False)
+    """How findings name the props of the workload that emitted it."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +148,8 @@ class Plan:
     host_network: bool
     etcd_tls_dns_names: tuple[str, ...] = ()
     """With etcd TLS, the DNS names etcd's server certificate must carry; empty otherwise."""
+    groups: tuple[WorkerGroups, ...] = ()
+    """The LeaderWorkerSets, whose workers each take a group of whole nodes."""
 
     @property
     def fits(self) -> bool:
@@ -123,24 +169,30 @@ class Plan:
 
 
 def pod_replicas(workloads: Sequence[DynamoWorkload]) -> list[PodReplica]:
-    """Every Dynamo pod the workloads run, as their Deployments declare them, in order."""
+    """Every Dynamo pod the workloads run, as their Deployments (and LeaderWorkerSets) declare
+    them, in order: a group's leader, then its other ranks."""
     replicas = []
     for workload in workloads:
         count = workload.max_replicas
         work = workload.gpu_work()
         gpus = workload.gpus_per_pod
+        size = workload.pods_per_replica
+        ports = [workload.host_ports_of(rank) for rank in range(size)]
         for index in range(count):
-            replicas.append(PodReplica(
-                role=workload.component,
-                deployment=workload.deployment_name,
-                replica=index + 1,
-                replicas=count,
-                gpus=gpus,
-                decode_gpus=work.get("decode", 0),
-                prefill_gpus=work.get("prefill", 0),
-                host_ports=workload.host_ports,
-                rdma=workload.uses_rdma,
-            ))
+            for rank in range(size):
+                replicas.append(PodReplica(
+                    role=workload.component,
+                    deployment=workload.workload_name,
+                    replica=index + 1,
+                    replicas=count,
+                    gpus=gpus,
+                    decode_gpus=work.get("decode", 0),
+                    prefill_gpus=work.get("prefill", 0),
+                    host_ports=ports[rank],
+                    rdma=workload.uses_rdma,
+                    group_size=size,
+                    rank=rank,
+                ))
     return replicas
 
 
@@ -192,6 +244,9 @@ def plan(scope: Construct, nodes: NodePoolShape | None = None) -> Plan:
         network_mode=rdma[0].rdma.network_mode if rdma and rdma[0].rdma else None,
         host_network=any(w.host_network for w in workloads),
         etcd_tls_dns_names=tuple(name for stack in stacks for name in stack.etcd_tls_dns_names),
+        groups=tuple(WorkerGroups(w.workload_name, w.component, w.pods_per_replica,
+                                  w.gpus_per_pod, w.max_replicas, w.locator)
+                     for w in workloads if w.pods_per_replica > 1),
     )
 
 
@@ -205,14 +260,14 @@ def first_fit(pods: Sequence[PodReplica], nodes: int, gpus_per_node: int
     """First-fit decreasing: the placement per node, and the pods that found no node."""
     placed: list[list[PodReplica]] = [[] for _ in range(nodes)]
     free = [gpus_per_node] * nodes
-    bound: list[set[int]] = [set() for _ in range(nodes)]
+    bound: list[set[object]] = [set() for _ in range(nodes)]
     unplaced = []
     for pod in _decreasing(pods):
         for k in range(nodes):
-            if free[k] >= pod.gpus and not bound[k] & set(pod.host_ports):
+            if free[k] >= pod.gpus and not bound[k] & pod.exclusive:
                 placed[k].append(pod)
                 free[k] -= pod.gpus
-                bound[k] |= set(pod.host_ports)
+                bound[k] |= pod.exclusive
                 break
         else:
             unplaced.append(pod)
@@ -234,7 +289,7 @@ def _search(order: list[PodReplica], nodes: int, gpus_per_node: int
             ) -> list[list[PodReplica]] | None:
     placed: list[list[PodReplica]] = [[] for _ in range(nodes)]
     free = [gpus_per_node] * nodes
-    bound: list[set[int]] = [set() for _ in range(nodes)]
+    bound: list[set[object]] = [set() for _ in range(nodes)]
     steps = 0
 
     def place(i: int) -> bool:
@@ -248,17 +303,17 @@ def _search(order: list[PodReplica], nodes: int, gpus_per_node: int
         for k in range(nodes):
             # Nodes in the same state are interchangeable: trying one of them is enough.
             state = (free[k], frozenset(bound[k]))
-            if state in tried or free[k] < pod.gpus or bound[k] & set(pod.host_ports):
+            if state in tried or free[k] < pod.gpus or bound[k] & pod.exclusive:
                 continue
             tried.add(state)
             placed[k].append(pod)
             free[k] -= pod.gpus
-            bound[k] |= set(pod.host_ports)
+            bound[k] |= pod.exclusive
             if place(i + 1):
                 return True
             placed[k].pop()
             free[k] += pod.gpus
-            bound[k] -= set(pod.host_ports)
+            bound[k] -= pod.exclusive
         return False
 
     return placed if place(0) else None
@@ -269,7 +324,7 @@ def fewest_nodes(pods: Sequence[PodReplica], gpus_per_node: int) -> int | None:
     than a node."""
     if any(p.gpus > gpus_per_node for p in pods):
         return None
-    sharing = [sum(port in p.host_ports for p in pods) for q in pods for port in q.host_ports]
+    sharing = [sum(key in p.exclusive for p in pods) for q in pods for key in q.exclusive]
     lower = max([math.ceil(sum(p.gpus for p in pods) / gpus_per_node), *sharing])
     # One pod per node always fits, so the search ends there at the latest.
     for count in range(lower, max(lower, len(pods)) + 1):

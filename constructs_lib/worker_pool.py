@@ -8,13 +8,16 @@ from typing import Any
 
 from constructs import Construct
 
+from ._render import multinode as _multinode
 from ._render import v1 as _v1
+from ._render.k8s import KubeObject
 from .model.dynamo_v1 import (
     KvEventsSettings,
     KvTransferSettings,
     ModelSettings,
     PodResources,
     RuntimeProbes,
+    nodes_per_worker,
 )
 from .model.engine import VllmEngineArgs
 from .model.hardening import SharedMemorySettings
@@ -32,10 +35,16 @@ class WorkerPoolProps(RuntimeWorkloadProps):
     model: ModelSettings
     """The model the workers load (`--model`), the name they serve it under and its volume."""
     gpus: int = 1
-    """`nvidia.com/gpu` per worker (pod); tensor x pipeline x data parallelism must use them
-    all. Default: 1."""
+    """`nvidia.com/gpu` per worker; tensor x pipeline x data parallelism must use them all. A
+    worker is one pod, or, when it needs more GPUs than `gpus_per_node`, a LeaderWorkerSet
+    group of `gpus / gpus_per_node` pods of `gpus_per_node` GPUs each. Default: 1."""
+    gpus_per_node: int | None = None
+    """`nvidia.com/gpu` of each node the workers run on. A worker with more `gpus` spans
+    whole nodes (a multiple of this many GPUs, a rule checks): vLLM's mp executor across a
+    LeaderWorkerSet group, rank 0 the leader. A chart composed from an environment file sets
+    it from `nodes.gpus_per_node`. Default: not known; every worker is one pod."""
     replicas: int = 1
-    """Workers (pods). Default: 1."""
+    """Workers (pods, or LeaderWorkerSet groups of a worker that spans nodes). Default: 1."""
     engine: VllmEngineArgs = VllmEngineArgs()
     """vLLM engine arguments, in vLLM's flag names. Default: none (vLLM's defaults)."""
     kv_transfer: KvTransferSettings | None = None
@@ -62,14 +71,32 @@ class WorkerPoolProps(RuntimeWorkloadProps):
         check_annotations(self, self.annotations)
         if isinstance(self.gpus, bool) or not isinstance(self.gpus, int) or self.gpus < 0:
             raise ValueError(f"gpus must be a whole number of at least 0, got {self.gpus!r}")
+        per_node = self.gpus_per_node
+        if per_node is not None and (isinstance(per_node, bool) or not isinstance(per_node, int)
+                                     or per_node < 1):
+            raise ValueError(f"gpus_per_node must be a whole number of at least 1, or None, got "
+                             f"{per_node!r}")
 
 
 class WorkerPool(RuntimeComponent, DynamoWorkload):
     """A Deployment of `python3 -m dynamo.vllm` workers of one role (the base of
-    DecodeWorkerPool and PrefillWorkerPool)."""
+    DecodeWorkerPool and PrefillWorkerPool); a LeaderWorkerSet when each worker needs more
+    GPUs than a node has (`gpus_per_node`): a group of pods per worker, one per node."""
 
     role: str
     """decode or prefill."""
+    leader_worker_set: KubeObject | None
+    """The LeaderWorkerSet of a pool whose workers span nodes (its `workload_object`); None
+    for a Deployment."""
+    gpus_per_node: int | None
+    """GPUs of each node the workers run on; None when not given."""
+    nodes_per_worker: int
+    """Pods, each on a node of its own, one worker spans: 1 for a worker that fits a node
+    (a Deployment's pod), else the size of its LeaderWorkerSet group (`gpus / gpus_per_node`,
+    rounded up)."""
+    worker_arguments: list[str]
+    """`python3 -m dynamo.vllm`'s arguments of each worker, without the multi-node flags the
+    pods of a LeaderWorkerSet group add (executor, node count and rank, leader address)."""
 
     def __init__(self, scope: Construct, id: str, props: WorkerPoolProps, *,
                  disaggregation_mode: str) -> None:
@@ -83,6 +110,8 @@ class WorkerPool(RuntimeComponent, DynamoWorkload):
         """The vLLM engine arguments."""
         self.gpus = props.gpus
         """GPUs per worker."""
+        self.gpus_per_node = props.gpus_per_node
+        self.nodes_per_worker = nodes_per_worker(props.gpus, props.gpus_per_node)
         self.runtime = props.runtime
         """The runtime planes."""
         self.dynamo_namespace = props.dynamo_namespace
@@ -95,23 +124,55 @@ class WorkerPool(RuntimeComponent, DynamoWorkload):
         self.component = self.role
         self.selector_labels = props.selector_labels(self.role)
         labels = props.object_labels(self.role)
-        arguments = _v1.worker_arguments(
+        self.worker_arguments = _v1.worker_arguments(
             model_path=props.model.path, served_model_name=props.model.name,
             mode=disaggregation_mode, engine=props.engine.arguments(),
             kv_transfer=self.kv_transfer, kv_events=props.kv_events)
+        nodes = self.nodes_per_worker
+        gpus = props.gpus if nodes == 1 else props.gpus_per_node or props.gpus
+        extra_env = _address_env(props)
+        arguments = self.worker_arguments
+        if nodes > 1:
+            extra_env.append(_multinode.side_channel_env())
+            arguments = [*arguments, *_multinode.arguments(nodes, leader=True)]
         container = _v1.worker_container(
-            props, runtime=props.runtime, arguments=arguments, gpus=props.gpus,
+            props, runtime=props.runtime, arguments=arguments, gpus=gpus,
             resources=props.resources, probe_settings=props.probes,
             shared_memory=props.shared_memory, resource_defaults=props.resource_defaults,
-            model_volume=props.model.volume, extra_env=_address_env(props))
-        template = _v1.pod_template(
-            props, labels={**labels, **props.pod_labels, **props.labels},
-            annotations={**props.pod_annotations, **props.annotations}, container=container,
+            model_volume=props.model.volume, extra_env=extra_env)
+        pod: dict[str, Any] = dict(
+            labels={**labels, **props.pod_labels, **props.labels},
+            annotations={**props.pod_annotations, **props.annotations},
             selector=self.selector_labels, runtime=props.runtime,
             termination_grace_period_seconds=props.probes.termination_grace_period_seconds,
-            worker=(props.gpus, props.shared_memory, props.model.volume))
-        self._emit_deployment(props, name=V1Names(props.full_name).deployment(self.role),
-                              labels=labels, replicas=props.replicas, pod_template=template)
+            worker=(gpus, props.shared_memory, props.model.volume))
+        name = V1Names(props.full_name).deployment(self.role)
+        self.leader_worker_set = None
+        if nodes == 1:
+            template = _v1.pod_template(props, container=container, **pod)
+            self._emit_deployment(props, name=name, labels=labels, replicas=props.replicas,
+                                  pod_template=template)
+            return
+        # The rendezvous port on the leader, declared so that the plan sees it taken on the
+        # node in the host network.
+        container["ports"].append({"name": _multinode.MASTER_PORT_NAME,
+                                   "containerPort": _multinode.MASTER_PORT, "protocol": "TCP"})
+        leader = _v1.pod_template(props, container=container, **pod)
+        follower = _v1.pod_template(props, container=_multinode.follower_container(
+            container, args=[*self.worker_arguments,
+                             *_multinode.arguments(nodes, leader=False)],
+            system_port=props.runtime.system_port, probes=props.probes), **pod)
+        # A headless rank never talks to etcd or NATS: it waits for its leader instead.
+        _multinode.with_init_containers(follower["spec"], [_multinode.wait_for_leader(
+            image=props.image.reference, pull_policy=props.image.pull_policy,
+            timeout_seconds=props.probes.startup_timeout_seconds)])
+        manifest = _multinode.leader_worker_set(
+            name, props.namespace, labels, replicas=props.replicas, size=nodes, leader=leader,
+            worker=follower, update_strategy=props.update_strategy)
+        self._emit_workload(props, "LeaderWorkerSet", manifest,
+                            template_paths=_multinode.TEMPLATE_PATHS, labels=labels,
+                            replicas=props.replicas)
+        self.leader_worker_set = self.workload_object
 
     def gpu_work(self) -> dict[str, int]:
         return {self.role: self.gpus_per_pod}

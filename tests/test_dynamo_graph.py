@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,29 +101,68 @@ def test_the_graph_is_valid_against_the_crd_and_stands_alone(
 def test_each_component_runs_the_pod_of_its_deployment(
         name: str, graphs: dict[str, Synthesized], synthesized: dict[str, Synthesized]) -> None:
     graph = components(graphs[name].find("DynamoGraphDeployment"))
-    plain = {d["metadata"]["labels"][COMPONENT_LABEL]: d
-             for d in synthesized[name].all("Deployment")}
+    plain = _plain_pods(synthesized[name])
     assert set(graph) == set(plain)
     types = {c: graph[c]["type"] for c in graph}
     environment = graphs[name].environment
     assert types == {"frontend": "frontend",
                      "decode": "decode" if environment.disaggregated else "worker",
                      **({"prefill": "prefill"} if environment.disaggregated else {})}
-    for role, deployment in plain.items():
+    for role, pods in plain.items():
         component = graph[role]
-        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        container = pods.template["spec"]["containers"][0]
         ours = main(component)
-        for key in ("image", "command", "args", "resources", "ports", "startupProbe",
+        for key in ("image", "command", "resources", "ports", "startupProbe",
                     "livenessProbe", "readinessProbe", "securityContext"):
             assert ours.get(key) == container.get(key), (name, role, key)
-        assert component["replicas"] == deployment["spec"]["replicas"]
+        assert ours["args"] == _without_launch_flags(container["args"])
+        assert component["replicas"] == pods.replicas
+        assert component.get("multinode", {"nodeCount": 1}) == {"nodeCount": pods.nodes}
         assert gpus(ours) == gpus(container)
         # The whole template, once the documented changes are undone.
-        assert component["podTemplate"] == _as_the_operator_wants(
-            deployment["spec"]["template"]), (name, role)
-    total = sum(d["spec"]["replicas"] * gpus(d["spec"]["template"]["spec"]["containers"][0])
-                for d in plain.values())
-    assert sum(c["replicas"] * gpus(main(c)) for c in graph.values()) == total
+        assert component["podTemplate"] == _as_the_operator_wants(pods.template), (name, role)
+    total = sum(p.replicas * p.nodes * gpus(p.template["spec"]["containers"][0])
+                for p in plain.values())
+    assert sum(c["replicas"] * c.get("multinode", {"nodeCount": 1})["nodeCount"] * gpus(main(c))
+               for c in graph.values()) == total
+
+
+@dataclass(frozen=True)
+class _PlainPods:
+    template: dict[str, Any]
+    """The pod template (a LeaderWorkerSet's leader's: the pod the operator's leader runs)."""
+    replicas: int
+    nodes: int
+    """Pods (one a node) per replica."""
+
+
+def _plain_pods(synthesized: Synthesized) -> dict[str, _PlainPods]:
+    """The pods of the plain manifests by component: Deployments and LeaderWorkerSets."""
+    found = {}
+    for document in [*synthesized.all("Deployment"), *synthesized.all("LeaderWorkerSet")]:
+        spec = document["spec"]
+        if document["kind"] == "Deployment":
+            pods = _PlainPods(spec["template"], spec["replicas"], 1)
+        else:
+            group = spec["leaderWorkerTemplate"]
+            pods = _PlainPods(group.get("leaderTemplate", group["workerTemplate"]),
+                              spec["replicas"], group["size"])
+        found[document["metadata"]["labels"][COMPONENT_LABEL]] = pods
+    return found
+
+
+def _without_launch_flags(args: list[str]) -> list[str]:
+    """vLLM's multi-node launch flags, which the operator writes itself, taken out."""
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("--nnodes", "--node-rank", "--master-addr", "--master-port",
+                     "--distributed-executor-backend"):
+            skip = True
+        elif arg != "--headless":
+            kept.append(arg)
+    return kept
 
 
 def _as_the_operator_wants(template: dict[str, Any]) -> dict[str, Any]:
@@ -133,6 +173,11 @@ def _as_the_operator_wants(template: dict[str, Any]) -> dict[str, Any]:
     spec.pop("automountServiceAccountToken")
     main = spec["containers"][0]
     main["name"] = "main"
+    if "--distributed-executor-backend" in main["args"]:
+        backend = main["args"][main["args"].index("--distributed-executor-backend") + 1]
+        expected.setdefault("metadata", {}).setdefault("annotations", {})[
+            "nvidia.com/vllm-distributed-executor-backend"] = backend
+    main["args"] = _without_launch_flags(main["args"])
     main["env"] = [e for e in main["env"] if e["name"] not in OPERATOR_ENV]
     main["volumeMounts"] = [m for m in main.get("volumeMounts", [])
                             if m["mountPath"] != "/dev/shm"] or None
@@ -150,8 +195,7 @@ def test_no_etcd_nats_or_own_discovery_is_left_and_shared_memory_moves(
     text = "\n".join((graphs[name].folder / f).read_text()
                      for f in os.listdir(graphs[name].folder) if f.endswith(".k8s.yaml"))
     assert not re.search(r"etcd|nats|NATS|wait-for-dependencies", text)
-    plain = {d["metadata"]["labels"][COMPONENT_LABEL]: d
-             for d in synthesized[name].all("Deployment")}
+    plain = _plain_pods(synthesized[name])
     for component in graphs[name].find("DynamoGraphDeployment")["spec"]["components"]:
         spec = component["podTemplate"]["spec"]
         assert [c["name"] for c in spec["containers"]] == ["main"]
@@ -162,7 +206,7 @@ def test_no_etcd_nats_or_own_discovery_is_left_and_shared_memory_moves(
         assert not OPERATOR_ENV & set(env)
         assert all(m["mountPath"] != "/dev/shm" for m in main(component).get("volumeMounts", []))
         plain_volumes = {v["name"]: v for v in
-                         plain[component["name"]]["spec"]["template"]["spec"].get("volumes", [])}
+                         plain[component["name"]].template["spec"].get("volumes", [])}
         size = plain_volumes.get("dshm", {}).get("emptyDir", {}).get("sizeLimit", "0")
         assert component["sharedMemorySize"] == size
 

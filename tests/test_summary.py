@@ -14,7 +14,8 @@ from tests.support.charts import plan_of
 
 # What the shipped environments' own comments say they use (H20x8 nodes).
 SHIPPED_GPUS = {"single-node": 8, "single-node-no-rdma": 8, "single-node-v1": 8,
-                "multi-node": 24, "multi-node-no-rdma": 24, "multi-node-v1": 24, "dev": 1}
+                "multi-node": 24, "multi-node-no-rdma": 24, "multi-node-v1": 24, "dev": 1,
+                "deepseek-r1-v1": 32}
 
 
 def _deployment(replicas: int, *gpus: Any) -> dict[str, Any]:
@@ -56,6 +57,18 @@ def test_shipped_environments_summarize_their_synthesized_files(
     assert report.resources == len(result.documents)
     assert report.kinds == {kind: sum(d["kind"] == kind for d in result.documents)
                             for kind in report.kinds}
-    assert list(report.kinds)[-1] == "Deployment"
-    assert report.nodes == {"multi-node": 3, "multi-node-no-rdma": 3, "multi-node-v1": 3}.get(
-        name, 1)
+    assert list(report.kinds)[-1] in ("Deployment", "LeaderWorkerSet")
+    assert report.nodes == {"multi-node": 3, "multi-node-no-rdma": 3, "multi-node-v1": 3,
+                            "deepseek-r1-v1": 4}.get(name, 1)
+
+
+def test_a_leader_worker_set_counts_every_pod_of_every_group() -> None:
+    def template(gpus: int) -> dict[str, Any]:
+        return {"spec": {"containers": [{"name": "w", "resources": {
+            "limits": {"nvidia.com/gpu": gpus}}}]}}
+    group = {"kind": "LeaderWorkerSet", "spec": {"replicas": 3, "leaderWorkerTemplate": {
+        "size": 4, "leaderTemplate": template(8), "workerTemplate": template(8)}}}
+    assert gpus_requested([group, _deployment(1, 2)]) == 3 * 4 * 8 + 2
+    # Without a leader template, the leader is made from the worker template.
+    del group["spec"]["leaderWorkerTemplate"]["leaderTemplate"]
+    assert gpus_requested([group]) == 96

@@ -174,14 +174,24 @@ class RuntimeSettings(StrictModel):
         return self.request_plane == "nats" or self.event_plane == "nats"
 
 
+def nodes_per_worker(gpus: int, gpus_per_node: int | None) -> int:
+    """Pods (nodes) one worker of `gpus` spans: 1 when it fits a node (or the node size is not
+    known), else its GPUs over a node's, rounded up (a rule refuses a remainder)."""
+    if gpus_per_node is None or gpus <= gpus_per_node:
+        return 1
+    return -(-gpus // gpus_per_node)
+
+
 class WorkerPoolSettings(StrictModel):
     """A pool of `python3 -m dynamo.vllm` workers of one role: a pod per worker."""
 
     replicas: Replicas = 1
-    """Workers (pods). Default: 1."""
+    """Workers (pods, or groups of pods of a worker that spans nodes). Default: 1."""
     gpus: PositiveCount = 1
     """`nvidia.com/gpu` per worker; tensor x pipeline (x data) parallelism must use them all.
-    Default: 1."""
+    A worker with more GPUs than a node of `nodes` has spans whole nodes: a LeaderWorkerSet
+    group of a pod per node (`gpus` must then be a multiple of `nodes.gpus_per_node`). Default:
+    1."""
     engine: VllmEngineArgs = VllmEngineArgs()
     """This pool's vLLM engine arguments, over the shared `engine` section. Default: none."""
     resources: PodResources = PodResources()

@@ -15,6 +15,28 @@ def _gpus(count: int) -> str:
     return f"{count} GPU" if count == 1 else f"{count} GPUs"
 
 
+def worker_groups_fit_nodes(plan: placement.Plan, locator: Locator) -> Iterator[Finding]:
+    """Each pod of a worker that spans nodes (a LeaderWorkerSet group) takes a whole node of
+    the declared pool, and the pool holds one group at least."""
+    if not plan.declared:
+        return
+    size, count = plan.gpus_per_node, len(plan.nodes)
+    for group in plan.groups:
+        gpus = group.gpus_per_pod * group.size
+        cite = group.locator.cite
+        if group.gpus_per_pod != size:
+            yield Finding(locator.field("gpus_per_node"),
+                          f"{size}, but {group.name} spreads each {group.role} worker's "
+                          f"{_gpus(gpus)} over {group.size} pods of {group.gpus_per_pod} "
+                          f"({cite('gpus_per_node')} {group.gpus_per_pod}), each meant to "
+                          f"take a whole node; give it the nodes' size, {size}")
+        elif group.size > count:
+            yield Finding(locator.field("count"),
+                          f"{count}, but each {group.name} worker ({cite('gpus')} {gpus}) is "
+                          f"a group of {group.size} pods of {_gpus(size)}, each on a node of "
+                          f"its own: not one group fits; declare at least {group.size} nodes")
+
+
 def deployment_fits_nodes(plan: placement.Plan, locator: Locator) -> Iterator[Finding]:
     """Every GPU pod finds a node of the declared pool; otherwise say what is missing where."""
     if plan.fits:

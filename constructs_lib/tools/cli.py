@@ -33,7 +33,7 @@ deployment that cannot work), printing one line per problem with exit code 2 and
 nothing; then writes each environment into DIR/<environment>/: one file per resource,
 kustomization.yaml and PLAN.md. DIR is replaced as a whole, only once everything is written,
 and the command ends with a line per environment: its resources by kind and the GPUs its
-Deployments request.
+Deployments and LeaderWorkerSets request.
 """
 
 

@@ -29,7 +29,9 @@ def _node_rows(node: Node) -> list[tuple[str, ...]]:
 
 
 def _pod_cells(pod: PodReplica) -> tuple[str, ...]:
-    return (f"{pod.deployment} {pod.replica}/{pod.replicas}", f"{pod.gpus} ({pod.work})",
+    name = (f"{pod.deployment} group {pod.replica}/{pod.replicas} {pod.member}" if pod.in_group
+            else f"{pod.deployment} {pod.replica}/{pod.replicas}")
+    return (name, f"{pod.gpus} ({pod.work})",
             "yes" if pod.rdma else "no", ", ".join(map(str, pod.host_ports)) or "-")
 
 
@@ -66,6 +68,13 @@ def _facts(plan: Plan) -> list[str]:
     else:
         facts.append("hostNetwork off: pods have their own network namespace and can share a "
                      "node.")
+    for group in plan.groups:
+        ranks = "rank 1 runs" if group.size == 2 else f"ranks 1 to {group.size - 1} run"
+        facts.append(f"{group.name} is a LeaderWorkerSet: each {group.role} worker is a group of "
+                     f"{group.size} pods of {group.gpus_per_pod} GPUs, each on a node of its own "
+                     f"({group.size * group.gpus_per_pod} GPUs); the leader runs the Dynamo "
+                     f"runtime and serves the system port, {ranks} headless, and a restart "
+                     "of any pod recreates its group.")
     if plan.other_pods:
         facts.append("Pods without GPUs, which the scheduler may put on any node: "
                      f"{', '.join(plan.other_pods)}.")

@@ -49,6 +49,13 @@ def _run(args: argparse.Namespace, environment_path: Path, isolation: Isolation)
         raise ConfigError([Problem(str(environment_path), "dynamo",
                                    f"run-local runs Dynamo 1.x environments; this one is "
                                    f"{environment.dynamo.value}")])
+    spanning = _workers_spanning_nodes(environment)
+    if spanning:
+        raise ConfigError([Problem(str(environment_path), f"{role}.gpus", (
+            f"{gpus}, more than a node of nodes.gpus_per_node has: such workers run as "
+            "LeaderWorkerSet groups across nodes, which run-local cannot start (the mock "
+            "engine has no multi-node mode); try an environment whose workers fit a node"))
+            for role, gpus in spanning])
     python = dynamo_python()
     if not python.exists():
         print(f"run-local: the Dynamo runtime is not installed ({python}); "
@@ -99,6 +106,17 @@ def _run(args: argparse.Namespace, environment_path: Path, isolation: Isolation)
     for failure in failures:
         print(f"run-local: {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _workers_spanning_nodes(environment: object) -> list[tuple[str, int]]:
+    """The pools (role, GPUs per worker) whose workers are LeaderWorkerSet groups."""
+    from ..model.dynamo_v1 import EnvironmentV1, nodes_per_worker
+
+    assert isinstance(environment, EnvironmentV1)
+    per_node = environment.nodes.gpus_per_node if environment.nodes is not None else None
+    pools = [("decode", environment.decode), ("prefill", environment.prefill)]
+    return [(role, pool.gpus) for role, pool in pools
+            if pool is not None and nodes_per_worker(pool.gpus, per_node) > 1]
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],

@@ -1,5 +1,5 @@
 """What `synth` reports for each environment it wrote: resources by kind, the GPUs the
-Deployments request, and the nodes the environment is planned onto."""
+Deployments (and LeaderWorkerSets) request, and the nodes the environment is planned onto."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from ..placement import Plan
 from .synth import file_kind
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_GPU_KINDS = ("Deployment", "DynamoGraphDeployment")
+_GPU_KINDS = ("Deployment", "LeaderWorkerSet", "DynamoGraphDeployment")
+"""The kinds whose pods request GPUs: read back to count them."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,8 @@ def summarize(name: str, folder: Path, files: Iterable[str], plan: Plan) -> Summ
     `plan` is the environment's placement plan (declared nodes, or the fewest needed).
 
     Each file holds one resource, so kinds are counted from the names and only the
-    Deployments are parsed: reading back every file cost a synth of the shipped environments
-    0.1 s.
+    Deployments and LeaderWorkerSets are parsed: reading back every file cost a synth of the
+    shipped environments 0.1 s.
     """
     files = list(files)
     kinds = Counter(file_kind(file) for file in files)
@@ -58,9 +59,16 @@ def summarize(name: str, folder: Path, files: Iterable[str], plan: Plan) -> Summ
     return Summary(name, folder, dict(kinds), gpus_requested(deployments), len(plan.nodes))
 
 
+
+def _pod_gpus(template: dict[str, Any]) -> int:
+    return sum(extended_resource(container, GPU_RESOURCE)
+               for container in template["spec"]["containers"])
+
+
 def gpus_requested(documents: Iterable[dict[str, Any]]) -> int:
-    """The sum over Deployments of replicas x the `nvidia.com/gpu` of their pods' containers
-    (and over a DynamoGraphDeployment's components, times their nodes)."""
+    """The sum over Deployments of replicas x the `nvidia.com/gpu` of their pods' containers,
+    over LeaderWorkerSets of groups x (the leader's and each follower's), and over a
+    DynamoGraphDeployment's components, times their nodes."""
     total = 0
     for document in documents:
         if document["kind"] == "DynamoGraphDeployment":
@@ -69,10 +77,15 @@ def gpus_requested(documents: Iterable[dict[str, Any]]) -> int:
 
             total += gpus_of(document)
             continue
-        if document["kind"] != "Deployment":
-            continue
         spec = document["spec"]
-        per_pod = sum(extended_resource(container, GPU_RESOURCE)
-                      for container in spec["template"]["spec"]["containers"])
-        total += spec.get("replicas", 1) * per_pod
+        if document["kind"] == "Deployment":
+            per_replica = _pod_gpus(spec["template"])
+        elif document["kind"] == "LeaderWorkerSet":
+            group = spec["leaderWorkerTemplate"]
+            leader = group.get("leaderTemplate", group["workerTemplate"])
+            per_replica = (_pod_gpus(leader)
+                           + (group.get("size", 1) - 1) * _pod_gpus(group["workerTemplate"]))
+        else:
+            continue
+        total += spec.get("replicas", 1) * per_replica
     return total

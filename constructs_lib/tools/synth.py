@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 # Objects that others refer to are applied first; Dynamo pods last, once etcd and NATS exist.
 _APPLY_ORDER = ["Namespace", "ServiceAccount", "Secret", "ConfigMap", "PersistentVolumeClaim",
                 "Service", "NetworkPolicy", "PodDisruptionBudget", "StatefulSet", "Deployment",
-                "ServiceMonitor", "PodMonitor"]
+                "LeaderWorkerSet", "ServiceMonitor", "PodMonitor"]
 
 
 @dataclass(frozen=True)

@@ -18,17 +18,21 @@ MAX_PODS = 2000
 def pods_within_limits(env: EnvironmentBase) -> Iterator[Finding]:
     """Placing pods costs time per pod and node; an environment of more pods than any GPU
     cluster runs is a typo, and is refused before it is planned."""
-    from ..dynamo_v1 import EnvironmentV1
+    from ..dynamo_v1 import EnvironmentV1, nodes_per_worker
 
     if not isinstance(env, EnvironmentV1):
         return  # at most 2 x MAX_REPLICAS pods, which the replica bounds already keep
-    decode = env.decode.replicas
-    prefill = env.prefill.replicas if env.prefill else 0
+    # A worker larger than a node of `nodes` is a pod per node it spans.
+    per_node = env.nodes.gpus_per_node if env.nodes is not None else None
+    decode = env.decode.replicas * nodes_per_worker(env.decode.gpus, per_node)
+    prefill = (env.prefill.replicas * nodes_per_worker(env.prefill.gpus, per_node)
+               if env.prefill else 0)
     total = env.frontend.replicas + decode + prefill
     if total > MAX_PODS:
         field = "prefill.replicas" if prefill >= decode else "decode.replicas"
+        pool = env.prefill if field.startswith("prefill") and env.prefill else env.decode
         yield Finding(field, (
-            f"{prefill if field.startswith('prefill') else decode}, with "
+            f"{pool.replicas}, with "
             f"{env.frontend.replicas} frontend, {decode} decode and {prefill} prefill pods: "
             f"{total} pods; at most {MAX_PODS} Dynamo pods are accepted in one environment"))
 
