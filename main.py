@@ -1,9 +1,11 @@
-"""The cdk8s app: synthesizes every file in environments/ into dist/<environment>/.
+"""The cdk8s app: a DynamoChart per file in environments/, synthesized into dist/<environment>/.
 
-`python main.py` writes dist/, all or nothing (a failed synth leaves it as it was). The cdk8s CLI
-(`npm run synth`, through scripts/cdk8s-app) runs it with CDK8S_OUTDIR set to the folder it has
-just deleted: when that is cdk8s.yaml's `output`, a copy for the CLI, dist/ is replaced the same
-way and then copied there; any other folder (`cdk8s synth --output DIR`) is written directly.
+`python main.py` (`make synth`) writes dist/, all or nothing: every file is read and every rule of
+every chart runs before anything is written, and a failed synth leaves dist/ as it was. The
+cdk8s CLI (`npm run synth`, through scripts/cdk8s-app) runs it with CDK8S_OUTDIR set to the
+folder it has just deleted: when that is cdk8s.yaml's `output`, a copy for the CLI, dist/ is
+replaced the same way and then copied there; any other folder (`cdk8s synth --output DIR`) is
+written directly. Named files (`python main.py environments/dev.yaml`) update only their folders.
 """
 
 import contextlib
@@ -14,10 +16,32 @@ from pathlib import Path
 
 import yaml
 
-from constructs_lib.tools.cli import main
+from constructs_lib.errors import Problem
+from constructs_lib.tools import cli, synth
 
 ROOT = Path(__file__).resolve().parent
-DIST = ROOT / "dist"
+
+
+def compose_app(warnings: list[Problem]) -> synth.Composed:
+    """The app: a cdk8s App with a chart per environment file (a DynamoChart; the operator's
+    DynamoGraphChart for a file with `output: dynamo-graph`)."""
+    environment_files = synth.read_files(synth.discover(_relative("environments")), warnings)
+    with synth.staging_app() as (app, staging):  # dist/ is replaced from `staging` in one step
+        charts = synth.add_charts(app, environment_files, warnings)
+    return synth.Composed(app, charts, staging)
+
+
+def synthesize(output: Path, files: list[str]) -> int:
+    """app.synth() into `output`, then a summary line per environment; the exit code."""
+    if files:
+        return cli.main(["synth", "--output", str(output), *files])
+    return cli.exit_code(lambda: cli.write_composed(
+        compose_app, output, sources=[_relative("environments")]))
+
+
+def _relative(name: str) -> Path:
+    """A folder of this project, as problems and summaries name it: from where we run."""
+    return Path(os.path.relpath(ROOT / name))
 
 
 def _cli_copy() -> Path:
@@ -27,17 +51,22 @@ def _cli_copy() -> Path:
 
 
 def run(argv: list[str]) -> int:
+    os.environ.setdefault(*cli.JSII_QUIET_END_OF_LIFE)
     outdir = os.environ.get("CDK8S_OUTDIR")
     if not outdir or Path(outdir).resolve() != _cli_copy():
-        return main(["synth", *argv])
+        return synthesize(Path(outdir) if outdir else _relative("dist"), argv)
     # The CLI discards the app's stdout: the summary of what went to dist/ goes to stderr.
     with contextlib.redirect_stdout(sys.stderr):
-        code = main(["synth", "--output", os.path.relpath(DIST), *argv])
+        code = synthesize(_relative("dist"), argv)
     if code == 0:
         shutil.rmtree(outdir, ignore_errors=True)
-        shutil.copytree(DIST, outdir)
+        shutil.copytree(ROOT / "dist", outdir)
     return code
 
 
 if __name__ == "__main__":
-    sys.exit(run(sys.argv[1:]))
+    try:
+        sys.exit(run(sys.argv[1:]))
+    except KeyboardInterrupt:  # while the modules load, before a command runs
+        print("interrupted", file=sys.stderr)
+        sys.exit(cli.EXIT_INTERRUPTED)

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from .dashboard import GrafanaDashboard, GrafanaDashboardProps
     from .decode_pool import DecodeWorkerPool, DecodeWorkerPoolProps
     from .dependencies import DependencyCluster, DependencyStack, DependencyStackProps
+    from .dynamo_graph import DynamoGraphDeployment, DynamoGraphDeploymentProps
     from .frontend import FrontendDeployment, FrontendDeploymentProps
+    from .graph_chart import DynamoGraphChart
     from .network_policy import DynamoNetworkPolicy, DynamoNetworkPolicyProps
     from .node_pool import GpuNodePool, GpuNodePoolProps
     from .pod_monitor import PodMonitor, PodMonitorProps
@@ -38,6 +40,9 @@ _EXPORTS = {
     "DependencyStack": "dependencies",
     "DependencyStackProps": "dependencies",
     "DynamoChart": "chart",
+    "DynamoGraphChart": "graph_chart",
+    "DynamoGraphDeployment": "dynamo_graph",
+    "DynamoGraphDeploymentProps": "dynamo_graph",
     "DynamoNetworkPolicy": "network_policy",
     "DynamoNetworkPolicyProps": "network_policy",
     "DynamoWorkload": "workload",
@@ -63,7 +68,8 @@ _EXPORTS = {
 
 __all__ = [
     "DecodeWorkerPool", "DecodeWorkerPoolProps", "DependencyCluster", "DependencyStack",
-    "DependencyStackProps", "DynamoChart", "DynamoNetworkPolicy", "DynamoNetworkPolicyProps",
+    "DependencyStackProps", "DynamoChart", "DynamoGraphChart", "DynamoGraphDeployment",
+    "DynamoGraphDeploymentProps", "DynamoNetworkPolicy", "DynamoNetworkPolicyProps",
     "DynamoWorkload", "DynamoWorkloadProps", "FrontendDeployment", "FrontendDeploymentProps",
     "GpuNodePool", "GpuNodePoolProps", "GrafanaDashboard", "GrafanaDashboardProps",
     "PodMonitor", "PodMonitorProps", "PrefillWorkerPool", "PrefillWorkerPoolProps",

@@ -97,7 +97,6 @@ class DynamoChart(Chart):
             pod_annotations=env.pod_annotations,
             dependencies=self.dependencies,
             rdma=self.rdma,
-            shared_memory=env.shared_memory,
             resource_defaults=env.resource_defaults,
             placement=env.placement,
             security=env.security,
@@ -149,6 +148,7 @@ class DynamoChart(Chart):
         self.frontend = ServeFrontend(self, "Frontend", ServeFrontendProps(
             **shared,
             model_volume=env.model_volume,
+            shared_memory=env.shared_memory,
             mode=env.mode,
             config=env.frontend.config,
             graph=tuple(env.frontend.graph),
@@ -162,6 +162,7 @@ class DynamoChart(Chart):
             self.prefill = ServePrefillPool(self, "Prefill", ServePrefillPoolProps(
                 **shared,
                 model_volume=env.model_volume,
+                shared_memory=env.shared_memory,
                 config=env.prefill.config,
                 graphs_config_map_name=self.frontend.graphs_config_map_name,
                 http_port=self.frontend.http_port,
@@ -175,7 +176,7 @@ class DynamoChart(Chart):
         shared = dict(shared, runtime=env.runtime)
         frontend = env.frontend
         self.frontend = FrontendDeployment(self, "Frontend", FrontendDeploymentProps(
-            **shared,
+            **{**shared, "rdma": None},
             served_model_name=env.model.name,
             http_port=frontend.http_port,
             router=frontend.router,
@@ -278,10 +279,13 @@ class DynamoChart(Chart):
 
 def _pool_settings(env: EnvironmentV1,
                    pool: DecodePoolSettings | PrefillPoolSettings) -> dict[str, Any]:
-    """What a pool section (over the shared model and engine sections) says about its pods."""
+    """What a pool section (over the shared model and engine sections) says about its pods;
+    a worker with more GPUs than a node of `nodes` spans nodes."""
     # An autoscaled pool's replicas are its autoscaler's (the file refuses a count next to it).
     replicas = 1 if pool.autoscaling.enabled else pool.replicas
     return dict(model=env.model, gpus=pool.gpus, replicas=replicas,
+                shared_memory=env.shared_memory,
+                gpus_per_node=env.nodes.gpus_per_node if env.nodes is not None else None,
                 engine=env.engine.merged(pool.engine), resources=pool.resources,
                 probes=pool.probes, labels=pool.labels, annotations=pool.annotations,
                 update_strategy=pool.update_strategy, disruption_budget=pool.disruption_budget)

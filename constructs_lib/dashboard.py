@@ -39,6 +39,9 @@ class GrafanaDashboardProps:
     disaggregated: bool | None = None
     """Show prefill and decode apart. Default: whether a PrefillWorkerPool of the frontend's
     Dynamo namespace is in the chart when the dashboard is created."""
+    dynamo_namespace: str | None = None
+    """The workers' Dynamo namespace, which their series are labelled with. Default: the
+    frontend's (NVIDIA's operator sets its own, `<namespace>-<graph name>`)."""
 
 
 class GrafanaDashboard(Construct, RuleSubject):
@@ -64,7 +67,8 @@ class GrafanaDashboard(Construct, RuleSubject):
             disaggregated = bool(deployment_of(frontend).prefill)
         metric_scope = MetricScope(
             namespace=frontend.namespace or frontend.chart.namespace or "default",
-            dynamo_namespace=frontend.dynamo_namespace, model=frontend.served_model_name,
+            dynamo_namespace=props.dynamo_namespace or frontend.dynamo_namespace,
+            model=frontend.served_model_name,
             disaggregated=disaggregated)
         self.dashboard = _dashboards.dashboard(
             props.title or f"Dynamo {frontend.full_name}", metric_scope,

@@ -17,9 +17,10 @@ class DecodeWorkerPoolProps(WorkerPoolProps):
     false runs both phases here (`agg`). Default: true."""
     autoscaling: DecodeAutoscaling = DecodeAutoscaling()
     """Scale the pool with a KEDA ScaledObject or an HPA on the frontend's inter-token latency
-    (`itl_p95`) or the KV router's KV cache usage (`kv_cache_usage`); the Deployment then has no
-    `replicas` (leave `replicas` at its default) and the placement plan counts `max_replicas`
-    pods. Default: off (fixed `replicas`)."""
+    (`itl_p95`) or the KV router's KV cache usage (`kv_cache_usage`); the Deployment (or the
+    LeaderWorkerSet, whose groups it scales) then has no `replicas` (leave `replicas` at its
+    default) and the placement plan counts `max_replicas` workers. Default: off (fixed
+    `replicas`)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -16,7 +16,7 @@ from .model.environment import ServiceMonitorSettings, ServiceSettings
 from .model.naming import V1Names
 from .rules import Finding
 from .rules.v1 import frontend_findings
-from .runtime import RuntimeWorkloadProps
+from .runtime import RuntimeComponent, RuntimeWorkloadProps
 from .service_monitor import ServiceMonitor, ServiceMonitorProps
 from .workload import DynamoWorkload, check_annotations, check_replicas
 
@@ -57,9 +57,12 @@ class FrontendDeploymentProps(RuntimeWorkloadProps):
         super().__post_init__()
         check_replicas(self.replicas)
         check_annotations(self, self.annotations)
+        if self.rdma is not None:
+            raise ValueError("rdma given to the Dynamo 1.x frontend, which moves no KV cache: "
+                             "give it to the worker pools")
 
 
-class FrontendDeployment(DynamoWorkload):
+class FrontendDeployment(RuntimeComponent, DynamoWorkload):
     """`python3 -m dynamo.frontend`: the OpenAI HTTP server and router, in pods without GPUs,
     and the Service in front of them (Dynamo 1.x; for v0.1, constructs_lib.v0_1)."""
 
@@ -124,17 +127,6 @@ class FrontendDeployment(DynamoWorkload):
             ))
         self._emit_deployment(props, name=names.deployment(COMPONENT), labels=labels,
                               replicas=props.replicas, pod_template=template)
-
-    @property
-    def needs_nats(self) -> bool:
-        return self.runtime.needs_nats
-
-    @property
-    def nats_use(self) -> str:
-        planes = [f"the {plane} plane" for plane, value in (
-            ("request", self.runtime.request_plane), ("event", self.runtime.event_plane))
-            if value == "nats"]
-        return " and ".join(planes) + " (nats)"
 
     def ingress_backend(self, port: int | None = None) -> kplus.IngressBackend:
         """A cdk8s-plus-27 IngressBackend routing to this Service's port `port` (default: its

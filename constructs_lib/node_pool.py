@@ -10,7 +10,11 @@ from constructs import Construct
 from . import placement
 from .dependencies import DependencyStack
 from .rules import Finding, Stage, tagged
-from .rules.capacity import blamed_on_autoscaling, deployment_fits_nodes
+from .rules.capacity import (
+    blamed_on_autoscaling,
+    deployment_fits_nodes,
+    worker_groups_fit_nodes,
+)
 from .rules.subjects import RuleSubject, subjects_of, take_part
 from .workload import DynamoWorkload
 
@@ -36,7 +40,8 @@ class GpuNodePoolProps:
 class GpuNodePool(Construct, RuleSubject):
     """Declares the GPU nodes of a chart: nothing is emitted, but `app.synth()` refuses the
     chart when its Dynamo pods cannot all be placed on these nodes (bin-packing by GPUs, one
-    host-network pod per node where their ports would collide), saying what is missing where.
+    host-network pod per node where their ports would collide, the pods of a LeaderWorkerSet
+    group each on a whole node of its own), saying what is missing where.
     `plan()` returns the placement."""
 
     def __init__(self, scope: Construct, id: str, props: GpuNodePoolProps) -> None:
@@ -55,11 +60,16 @@ class GpuNodePool(Construct, RuleSubject):
         return placement.plan(self._chart, self)
 
     def findings(self) -> list[Finding]:
+        plan = self.plan()
+        # A group that no node layout can hold is the problem to fix; the pods it leaves out
+        # would only restate it.
+        groups = tagged(worker_groups_fit_nodes, Stage.PLACEMENT,
+                        worker_groups_fit_nodes(plan, self.locator))
         # An autoscaled pool whose maximum alone breaks the fit names its max_replicas itself.
-        if blamed_on_autoscaling(self):
-            return []
+        if groups or blamed_on_autoscaling(self):
+            return groups
         return tagged(deployment_fits_nodes, Stage.PLACEMENT,
-                      deployment_fits_nodes(self.plan(), self.locator))
+                      deployment_fits_nodes(plan, self.locator))
 
     def problems(self) -> list[Finding]:
         """The pods that find no node; nothing while another construct of the chart has

@@ -1,28 +1,30 @@
 """Where every GPU pod of a chart would run: a placement plan over its node pool.
 
 Each replica of each Dynamo Deployment is one pod with a fixed GPU request; a pod cannot span
-nodes. Pods in the host network that declare the same container port cannot share a node (the
-scheduler refuses the second one, as both would bind the port on the host). Placement is
+nodes. A worker larger than a node is a LeaderWorkerSet group: its pods each take a whole
+node's GPUs, and no two pods of one group share a node. Pods in the host network that declare
+the same container port cannot share a node (the scheduler refuses the second one, as both
+would bind the port on the host). Placement is
 first-fit decreasing, which is what a fresh cluster's scheduler ends up with for pods of a
 few sizes, backed by an exhaustive search when first-fit leaves a pod out, so that a
 deployment is refused only when no placement exists.
 
-The pods are read from what the chart's Dynamo workloads emitted: their Deployments'
-replicas, GPUs and host ports. A chart without a node pool is planned on the fewest nodes of
-DEFAULT_GPUS_PER_NODE GPUs (an H20 or H100 server), and is never refused for it.
+The pods are read from what the chart's Dynamo workloads emitted: their Deployments' (and
+LeaderWorkerSets') replicas, group sizes, GPUs and host ports. A chart without a node pool is
+planned on the fewest nodes of DEFAULT_GPUS_PER_NODE GPUs (an H20 or H100 server), and is never
+refused for it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
-
-from cdk8s import Chart
-from constructs import Construct
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from constructs import Construct
+
     from .workload import DynamoWorkload
 
 
@@ -44,13 +46,14 @@ _EXACT_SEARCH_STEPS = 200_000
 
 @dataclass(frozen=True)
 class PodReplica:
-    """One pod of a Deployment."""
+    """One pod of a Deployment (or of a LeaderWorkerSet group)."""
 
     role: str
     """The component of its workload (its `app.kubernetes.io/dynamo-component` label)."""
     deployment: str
+    """The name of its workload (a Deployment, or a LeaderWorkerSet)."""
     replica: int
-    """1-based."""
+    """1-based: the replica, or the group of a LeaderWorkerSet."""
     replicas: int
     gpus: int
     decode_gpus: int
@@ -58,9 +61,22 @@ class PodReplica:
     host_ports: tuple[int, ...]
     """Ports it binds on the node (its container ports, when in the host network)."""
     rdma: bool
+    group_size: int = 1
+    """Pods of its replica: more than 1 for a LeaderWorkerSet group."""
+    rank: int = 0
+    """Its rank in the group: 0 for the leader (and for a Deployment's pods)."""
     min_replicas: int | None = None
-    """When an autoscaler owns the Deployment's replicas, the fewest it keeps (`replicas` is
+    """When an autoscaler owns the workload's replicas, the fewest it keeps (`replicas` is
     then its maximum); None for a fixed count."""
+
+    @property
+    def in_group(self) -> bool:
+        return self.group_size > 1
+
+    @property
+    def member(self) -> str:
+        """Which pod of its group it is: `leader`, or `rank 1`."""
+        return "leader" if self.rank == 0 else f"rank {self.rank}"
 
     @property
     def autoscaled(self) -> bool:
@@ -68,12 +84,25 @@ class PodReplica:
 
     @property
     def above_minimum(self) -> bool:
-        """A pod the autoscaler runs only when it scales the Deployment up."""
+        """A pod the autoscaler runs only when it scales the workload up (every pod of a
+        group beyond the minimum)."""
         return self.min_replicas is not None and self.replica > self.min_replicas
 
     @property
     def label(self) -> str:
+        if self.in_group:
+            return (f"{self.deployment} group {self.replica} of {self.replicas}, "
+                    f"{self.member}")
         return f"{self.deployment} replica {self.replica} of {self.replicas}"
+
+    @property
+    def exclusive(self) -> frozenset[object]:
+        """What no other pod on its node may hold too: its host ports, and its group (the pods
+        of one group each take a node of their own)."""
+        keys: set[object] = set(self.host_ports)
+        if self.in_group:
+            keys.add(("group", self.deployment, self.replica))
+        return frozenset(keys)
 
     @property
     def work(self) -> str:
@@ -84,6 +113,23 @@ class PodReplica:
         if other:
             parts.append(f"{other} other")
         return " + ".join(parts)
+
+
+@dataclass(frozen=True)
+class WorkerGroups:
+    """The groups of a LeaderWorkerSet: workers that each span several nodes."""
+
+    name: str
+    role: str
+    size: int
+    """Pods of a group, each on a node of its own."""
+    gpus_per_pod: int
+    replicas: int
+    """Groups (its autoscaler's maximum, when one owns the count)."""
+    locator: Any = field(default=None, compare=False, repr=False)
+    """How findings name the props of the workload that emitted it."""
+    min_replicas: int | None = None
+    """The fewest groups its autoscaler keeps; None for a fixed count."""
 
 
 @dataclass(frozen=True)
@@ -99,11 +145,13 @@ class Node:
 
 @dataclass(frozen=True)
 class AutoscaledPods:
-    """A Deployment whose replicas an autoscaler owns: the plan places its maximum."""
+    """A workload whose replicas an autoscaler owns: the plan places its maximum."""
 
     deployment: str
+    """The workload's name (a Deployment, or a LeaderWorkerSet)."""
     min_replicas: int
     max_replicas: int
+    """Replicas: pods of a Deployment, groups of a LeaderWorkerSet."""
     gpus: int
     """GPUs per pod."""
     autoscaler: str
@@ -111,6 +159,15 @@ class AutoscaledPods:
     max_field: str | None = None
     """Where the maximum is set (e.g. `decode.autoscaling.max_replicas`); None when it is not a
     prop of the workload (a cdk8s-plus-27 HorizontalPodAutoscaler)."""
+    group_size: int = 1
+    """Pods of one replica: more than 1 for a LeaderWorkerSet, whose autoscaler adds and
+    removes whole groups."""
+    component: str = ""
+    """The workload's component (decode, prefill): its name in a DynamoGraphDeployment."""
+
+    @property
+    def gpus_per_replica(self) -> int:
+        return self.gpus * self.group_size
 
 
 @dataclass(frozen=True)
@@ -133,8 +190,10 @@ class Plan:
     host_network: bool
     etcd_tls_dns_names: tuple[str, ...] = ()
     """With etcd TLS, the DNS names etcd's server certificate must carry; empty otherwise."""
+    groups: tuple[WorkerGroups, ...] = ()
+    """The LeaderWorkerSets, whose workers each take a group of whole nodes."""
     autoscaled: tuple[AutoscaledPods, ...] = ()
-    """The Deployments an autoscaler scales, placed at their maximum."""
+    """The workloads an autoscaler scales, placed at their maximum."""
 
     @property
     def fits(self) -> bool:
@@ -159,38 +218,53 @@ ReplicaCount = Callable[["DynamoWorkload"], "int | None"]
 
 def pod_replicas(workloads: Sequence[DynamoWorkload],
                  count_of: ReplicaCount | None = None) -> list[PodReplica]:
-    """Every Dynamo pod the workloads run, as their Deployments declare them, in order: an
-    autoscaled one at its autoscaler's maximum, unless `count_of` says otherwise."""
+    """Every Dynamo pod the workloads run, as their Deployments (and LeaderWorkerSets) declare
+    them, in order: a group's leader, then its other ranks. An autoscaled workload counts at
+    its autoscaler's maximum, unless `count_of` says otherwise."""
     replicas = []
     for workload in workloads:
-        minimum = workload.autoscaler_min_replicas if workload.replicas is None else None
+        minimum = _autoscaler_minimum(workload)
         override = count_of(workload) if count_of is not None else None
         count = workload.max_replicas if override is None else override
         work = workload.gpu_work()
         gpus = workload.gpus_per_pod
+        size = workload.pods_per_replica
+        ports = [workload.host_ports_of(rank) for rank in range(size)]
         for index in range(count):
-            replicas.append(PodReplica(
-                role=workload.component,
-                deployment=workload.deployment_name,
-                replica=index + 1,
-                replicas=count,
-                gpus=gpus,
-                decode_gpus=work.get("decode", 0),
-                prefill_gpus=work.get("prefill", 0),
-                host_ports=workload.host_ports,
-                rdma=workload.uses_rdma,
-                min_replicas=minimum,
-            ))
+            for rank in range(size):
+                replicas.append(PodReplica(
+                    role=workload.component,
+                    deployment=workload.workload_name,
+                    replica=index + 1,
+                    replicas=count,
+                    gpus=gpus,
+                    decode_gpus=work.get("decode", 0),
+                    prefill_gpus=work.get("prefill", 0),
+                    host_ports=ports[rank],
+                    rdma=workload.uses_rdma,
+                    group_size=size,
+                    rank=rank,
+                    min_replicas=minimum,
+                ))
     return replicas
+
+
+def _autoscaler_minimum(workload: DynamoWorkload) -> int | None:
+    """The fewest replicas of an autoscaled workload (kplus's default 1 when its autoscaler
+    says none); None for a fixed count."""
+    if workload.replicas is not None:
+        return None
+    return workload.autoscaler_min_replicas or 1
 
 
 def autoscaled_pods(workloads: Sequence[DynamoWorkload]) -> list[AutoscaledPods]:
     """The workloads an autoscaler scales, with its range."""
-    return [AutoscaledPods(deployment=w.deployment_name,
+    return [AutoscaledPods(deployment=w.workload_name,
                            min_replicas=w.autoscaler_min_replicas or 1,
                            max_replicas=w.max_replicas, gpus=w.gpus_per_pod,
                            autoscaler=w.autoscaler_summary or "an autoscaler",
-                           max_field=w.autoscaler_max_field())
+                           max_field=w.autoscaler_max_field(),
+                           group_size=w.pods_per_replica, component=w.component)
             for w in workloads if w.replicas is None]
 
 
@@ -200,6 +274,10 @@ def plan(scope: Construct, nodes: NodePoolShape | None = None, *,
     declared pool, on the fewest nodes of DEFAULT_GPUS_PER_NODE GPUs). Autoscaled workloads
     count at their autoscaler's maximum; `count_of` may plan a workload with other replicas
     (the rules try autoscaled pools at other counts)."""
+    # Imported here: the summary of a synth reads Plans, and importing cdk8s starts jsii's Node,
+    # which must happen only once jsii_session has set how (see new_app).
+    from cdk8s import Chart
+
     from .dependencies import DependencyStack
     from .rules.subjects import subjects_of
     from .workload import DynamoWorkload
@@ -241,6 +319,10 @@ def plan(scope: Construct, nodes: NodePoolShape | None = None, *,
         network_mode=rdma[0].rdma.network_mode if rdma and rdma[0].rdma else None,
         host_network=any(w.host_network for w in workloads),
         etcd_tls_dns_names=tuple(name for stack in stacks for name in stack.etcd_tls_dns_names),
+        groups=tuple(WorkerGroups(w.workload_name, w.component, w.pods_per_replica,
+                                  w.gpus_per_pod, w.max_replicas, w.locator,
+                                  min_replicas=_autoscaler_minimum(w))
+                     for w in workloads if w.pods_per_replica > 1),
         autoscaled=tuple(autoscaled_pods(workloads)),
     )
 
@@ -255,14 +337,14 @@ def first_fit(pods: Sequence[PodReplica], nodes: int, gpus_per_node: int
     """First-fit decreasing: the placement per node, and the pods that found no node."""
     placed: list[list[PodReplica]] = [[] for _ in range(nodes)]
     free = [gpus_per_node] * nodes
-    bound: list[set[int]] = [set() for _ in range(nodes)]
+    bound: list[set[object]] = [set() for _ in range(nodes)]
     unplaced = []
     for pod in _decreasing(pods):
         for k in range(nodes):
-            if free[k] >= pod.gpus and not bound[k] & set(pod.host_ports):
+            if free[k] >= pod.gpus and not bound[k] & pod.exclusive:
                 placed[k].append(pod)
                 free[k] -= pod.gpus
-                bound[k] |= set(pod.host_ports)
+                bound[k] |= pod.exclusive
                 break
         else:
             unplaced.append(pod)
@@ -284,7 +366,7 @@ def _search(order: list[PodReplica], nodes: int, gpus_per_node: int
             ) -> list[list[PodReplica]] | None:
     placed: list[list[PodReplica]] = [[] for _ in range(nodes)]
     free = [gpus_per_node] * nodes
-    bound: list[set[int]] = [set() for _ in range(nodes)]
+    bound: list[set[object]] = [set() for _ in range(nodes)]
     steps = 0
 
     def place(i: int) -> bool:
@@ -298,17 +380,17 @@ def _search(order: list[PodReplica], nodes: int, gpus_per_node: int
         for k in range(nodes):
             # Nodes in the same state are interchangeable: trying one of them is enough.
             state = (free[k], frozenset(bound[k]))
-            if state in tried or free[k] < pod.gpus or bound[k] & set(pod.host_ports):
+            if state in tried or free[k] < pod.gpus or bound[k] & pod.exclusive:
                 continue
             tried.add(state)
             placed[k].append(pod)
             free[k] -= pod.gpus
-            bound[k] |= set(pod.host_ports)
+            bound[k] |= pod.exclusive
             if place(i + 1):
                 return True
             placed[k].pop()
             free[k] += pod.gpus
-            bound[k] -= set(pod.host_ports)
+            bound[k] -= pod.exclusive
         return False
 
     return placed if place(0) else None
@@ -319,7 +401,7 @@ def fewest_nodes(pods: Sequence[PodReplica], gpus_per_node: int) -> int | None:
     than a node."""
     if any(p.gpus > gpus_per_node for p in pods):
         return None
-    sharing = [sum(port in p.host_ports for p in pods) for q in pods for port in q.host_ports]
+    sharing = [sum(key in p.exclusive for p in pods) for q in pods for key in q.exclusive]
     lower = max([math.ceil(sum(p.gpus for p in pods) / gpus_per_node), *sharing])
     # One pod per node always fits, so the search ends there at the latest.
     for count in range(lower, max(lower, len(pods)) + 1):

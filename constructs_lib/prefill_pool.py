@@ -16,9 +16,10 @@ class PrefillWorkerPoolProps(WorkerPoolProps):
 
     autoscaling: PrefillAutoscaling = PrefillAutoscaling()
     """Scale the pool with a KEDA ScaledObject or an HPA on the frontend's prefill dispatch
-    queue (`dispatch_queue`) or time to first token (`ttft_p95`); the Deployment then has no
-    `replicas` (leave `replicas` at its default) and the placement plan counts `max_replicas`
-    pods. Default: off (fixed `replicas`)."""
+    queue (`dispatch_queue`) or time to first token (`ttft_p95`); the Deployment (or the
+    LeaderWorkerSet, whose groups it scales) then has no `replicas` (leave `replicas` at its
+    default) and the placement plan counts `max_replicas` workers. Default: off (fixed
+    `replicas`)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

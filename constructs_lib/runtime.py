@@ -23,3 +23,24 @@ class RuntimeWorkloadProps(DynamoWorkloadProps):
     def dynamo_namespace(self) -> str:
         """DYN_NAMESPACE: the runtime's, or the full name."""
         return self.runtime.dynamo_namespace or self.full_name
+
+
+class RuntimeComponent:
+    """What the Dynamo 1.x workloads know of their runtime planes (mixed into FrontendDeployment
+    and WorkerPool)."""
+
+    runtime: RuntimeSettings
+    """The runtime planes."""
+
+    @property
+    def needs_nats(self) -> bool:
+        """The pods use NATS: a runtime plane is nats."""
+        return self.runtime.needs_nats
+
+    @property
+    def nats_use(self) -> str:
+        """The planes that use NATS, to say why it is needed."""
+        planes = [f"the {plane} plane" for plane, value in (
+            ("request", self.runtime.request_plane), ("event", self.runtime.event_plane))
+            if value == "nats"]
+        return " and ".join(planes) + " (nats)"

@@ -9,8 +9,9 @@ from typing import Any
 from constructs import Construct
 
 from ._render import autoscaling as _autoscaling
+from ._render import multinode as _multinode
 from ._render import v1 as _v1
-from ._render.k8s import KubeObject, emit
+from ._render.k8s import KubeObject, Manifest, emit
 from ._render.metrics import MetricScope
 from .model.autoscaling import DecodeAutoscaling, PoolAutoscaling, PrefillAutoscaling
 from .model.dynamo_v1 import (
@@ -19,12 +20,14 @@ from .model.dynamo_v1 import (
     ModelSettings,
     PodResources,
     RuntimeProbes,
+    nodes_per_worker,
 )
 from .model.engine import VllmEngineArgs
+from .model.hardening import SharedMemorySettings
 from .model.naming import V1Names
 from .rules import Finding
 from .rules.v1 import worker_findings
-from .runtime import RuntimeWorkloadProps
+from .runtime import RuntimeComponent, RuntimeWorkloadProps
 from .workload import DynamoWorkload, check_annotations, check_replicas
 
 
@@ -35,10 +38,16 @@ class WorkerPoolProps(RuntimeWorkloadProps):
     model: ModelSettings
     """The model the workers load (`--model`), the name they serve it under and its volume."""
     gpus: int = 1
-    """`nvidia.com/gpu` per worker (pod); tensor x pipeline x data parallelism must use them
-    all. Default: 1."""
+    """`nvidia.com/gpu` per worker; tensor x pipeline x data parallelism must use them all. A
+    worker is one pod, or, when it needs more GPUs than `gpus_per_node`, a LeaderWorkerSet
+    group of `gpus / gpus_per_node` pods of `gpus_per_node` GPUs each. Default: 1."""
+    gpus_per_node: int | None = None
+    """`nvidia.com/gpu` of each node the workers run on. A worker with more `gpus` spans
+    whole nodes (a multiple of this many GPUs, a rule checks): vLLM's mp executor across a
+    LeaderWorkerSet group, rank 0 the leader. A chart composed from an environment file sets
+    it from `nodes.gpus_per_node`. Default: not known; every worker is one pod."""
     replicas: int = 1
-    """Workers (pods). Default: 1."""
+    """Workers (pods, or LeaderWorkerSet groups of a worker that spans nodes). Default: 1."""
     engine: VllmEngineArgs = VllmEngineArgs()
     """vLLM engine arguments, in vLLM's flag names. Default: none (vLLM's defaults)."""
     kv_transfer: KvTransferSettings | None = None
@@ -49,6 +58,9 @@ class WorkerPoolProps(RuntimeWorkloadProps):
     none published."""
     resources: PodResources = PodResources()
     """CPU and memory. Default: from `resource_defaults`, per GPU."""
+    shared_memory: SharedMemorySettings = SharedMemorySettings()
+    """The pods' /dev/shm, where vLLM's worker processes exchange tensors. Default: 2Gi per
+    GPU."""
     probes: RuntimeProbes = RuntimeProbes()
     """Default: two hours to load the model, the operator's liveness timing."""
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -62,6 +74,11 @@ class WorkerPoolProps(RuntimeWorkloadProps):
         check_annotations(self, self.annotations)
         if isinstance(self.gpus, bool) or not isinstance(self.gpus, int) or self.gpus < 0:
             raise ValueError(f"gpus must be a whole number of at least 0, got {self.gpus!r}")
+        per_node = self.gpus_per_node
+        if per_node is not None and (isinstance(per_node, bool) or not isinstance(per_node, int)
+                                     or per_node < 1):
+            raise ValueError(f"gpus_per_node must be a whole number of at least 1, or None, got "
+                             f"{per_node!r}")
 
 
 def check_autoscaling(props: WorkerPoolProps, autoscaling: PoolAutoscaling) -> None:
@@ -70,18 +87,31 @@ def check_autoscaling(props: WorkerPoolProps, autoscaling: PoolAutoscaling) -> N
         raise ValueError(
             f"replicas {props.replicas} given with autoscaling mode {autoscaling.mode}: the "
             "autoscaler sets the replicas (from autoscaling.min_replicas to max_replicas) and "
-            "the Deployment carries none; leave replicas out and set min_replicas")
+            "the manifests carry none; leave replicas out and set min_replicas")
 
 
-class WorkerPool(DynamoWorkload):
+class WorkerPool(RuntimeComponent, DynamoWorkload):
     """A Deployment of `python3 -m dynamo.vllm` workers of one role (the base of
-    DecodeWorkerPool and PrefillWorkerPool)."""
+    DecodeWorkerPool and PrefillWorkerPool); a LeaderWorkerSet when each worker needs more
+    GPUs than a node has (`gpus_per_node`): a group of pods per worker, one per node."""
 
     role: str
     """decode or prefill."""
+    leader_worker_set: KubeObject | None
+    """The LeaderWorkerSet of a pool whose workers span nodes (its `workload_object`); None
+    for a Deployment."""
+    gpus_per_node: int | None
+    """GPUs of each node the workers run on; None when not given."""
+    nodes_per_worker: int
+    """Pods, each on a node of its own, one worker spans: 1 for a worker that fits a node
+    (a Deployment's pod), else the size of its LeaderWorkerSet group (`gpus / gpus_per_node`,
+    rounded up)."""
+    worker_arguments: list[str]
+    """`python3 -m dynamo.vllm`'s arguments of each worker, without the multi-node flags the
+    pods of a LeaderWorkerSet group add (executor, node count and rank, leader address)."""
     autoscaler: KubeObject | None
-    """The KEDA ScaledObject or the HorizontalPodAutoscaler that owns the replicas; None when
-    autoscaling is off."""
+    """The KEDA ScaledObject or the HorizontalPodAutoscaler that owns the replicas (a
+    LeaderWorkerSet's groups); None when autoscaling is off."""
     adapter_rules: KubeObject | None
     """With an HPA: the ConfigMap holding the prometheus-adapter rule that serves its External
     metric (`config.yaml`, the adapter's configuration file; `values.yaml`, the same rule for
@@ -102,6 +132,8 @@ class WorkerPool(DynamoWorkload):
         """The vLLM engine arguments."""
         self.gpus = props.gpus
         """GPUs per worker."""
+        self.gpus_per_node = props.gpus_per_node
+        self.nodes_per_worker = nodes_per_worker(props.gpus, props.gpus_per_node)
         self.runtime = props.runtime
         """The runtime planes."""
         self.dynamo_namespace = props.dynamo_namespace
@@ -114,30 +146,69 @@ class WorkerPool(DynamoWorkload):
         self.component = self.role
         self.selector_labels = props.selector_labels(self.role)
         labels = props.object_labels(self.role)
-        arguments = _v1.worker_arguments(
+        self.worker_arguments = _v1.worker_arguments(
             model_path=props.model.path, served_model_name=props.model.name,
             mode=disaggregation_mode, engine=props.engine.arguments(),
             kv_transfer=self.kv_transfer, kv_events=props.kv_events)
+        nodes = self.nodes_per_worker
+        gpus = props.gpus if nodes == 1 else props.gpus_per_node or props.gpus
+        extra_env = _address_env(props)
+        arguments = self.worker_arguments
+        if nodes > 1:
+            extra_env.append(_multinode.side_channel_env())
+            arguments = [*arguments, *_multinode.arguments(nodes, leader=True)]
         container = _v1.worker_container(
-            props, runtime=props.runtime, arguments=arguments, gpus=props.gpus,
+            props, runtime=props.runtime, arguments=arguments, gpus=gpus,
             resources=props.resources, probe_settings=props.probes,
             shared_memory=props.shared_memory, resource_defaults=props.resource_defaults,
-            model_volume=props.model.volume, extra_env=_address_env(props))
-        template = _v1.pod_template(
-            props, labels={**labels, **props.pod_labels, **props.labels},
-            annotations={**props.pod_annotations, **props.annotations}, container=container,
+            model_volume=props.model.volume, extra_env=extra_env)
+        pod: dict[str, Any] = dict(
+            labels={**labels, **props.pod_labels, **props.labels},
+            annotations={**props.pod_annotations, **props.annotations},
             selector=self.selector_labels, runtime=props.runtime,
             termination_grace_period_seconds=props.probes.termination_grace_period_seconds,
-            worker=(props.gpus, props.shared_memory, props.model.volume))
+            worker=(gpus, props.shared_memory, props.model.volume))
+        name = V1Names(props.full_name).deployment(self.role)
         scaling = self.autoscaling
-        self._emit_deployment(props, name=V1Names(props.full_name).deployment(self.role),
-                              labels=labels, replicas=props.replicas, pod_template=template,
-                              autoscaled=(scaling.min_replicas, scaling.max_replicas)
-                              if scaling.enabled and scaling.max_replicas else None)
+        autoscaled = ((scaling.min_replicas, scaling.max_replicas)
+                      if scaling.enabled and scaling.max_replicas else None)
+        self.leader_worker_set = None
+        if nodes == 1:
+            template = _v1.pod_template(props, container=container, **pod)
+            self._emit_deployment(props, name=name, labels=labels, replicas=props.replicas,
+                                  pod_template=template, autoscaled=autoscaled)
+        else:
+            self._emit_leader_worker_set(props, name=name, labels=labels, container=container,
+                                         pod=pod, autoscaled=autoscaled)
         self.autoscaler = None
         self.adapter_rules = None
         if scaling.enabled:
             self._emit_autoscaler(labels)
+
+    def _emit_leader_worker_set(self, props: WorkerPoolProps, *, name: str,
+                                labels: Mapping[str, str], container: dict[str, Any],
+                                pod: dict[str, Any], autoscaled: tuple[int, int] | None) -> None:
+        nodes = self.nodes_per_worker
+        # The rendezvous port on the leader, declared so that the plan sees it taken on the
+        # node in the host network.
+        container["ports"].append({"name": _multinode.MASTER_PORT_NAME,
+                                   "containerPort": _multinode.MASTER_PORT, "protocol": "TCP"})
+        leader = _v1.pod_template(props, container=container, **pod)
+        follower = _v1.pod_template(props, container=_multinode.follower_container(
+            container, args=[*self.worker_arguments,
+                             *_multinode.arguments(nodes, leader=False)],
+            system_port=props.runtime.system_port, probes=props.probes), **pod)
+        # A headless rank never talks to etcd or NATS: it waits for its leader instead.
+        _multinode.with_init_containers(follower["spec"], [_multinode.wait_for_leader(
+            image=props.image.reference, pull_policy=props.image.pull_policy,
+            timeout_seconds=props.probes.startup_timeout_seconds)])
+        manifest = _multinode.leader_worker_set(
+            name, props.namespace, labels, replicas=props.replicas, size=nodes, leader=leader,
+            worker=follower, update_strategy=props.update_strategy)
+        self._emit_workload(props, "LeaderWorkerSet", manifest,
+                            template_paths=_multinode.TEMPLATE_PATHS, labels=labels,
+                            replicas=props.replicas, autoscaled=autoscaled)
+        self.leader_worker_set = self.workload_object
 
     # -- autoscaling -----------------------------------------------------------------------------
 
@@ -151,11 +222,12 @@ class WorkerPool(DynamoWorkload):
 
     @property
     def scale_target(self) -> _autoscaling.ScaleTarget:
-        """The Deployment, as the autoscaler's `scaleTargetRef`."""
-        manifest = self.deployment.manifest
+        """The workload, as the autoscaler's `scaleTargetRef`: the Deployment, or the
+        LeaderWorkerSet, whose scale subresource adds and removes whole groups."""
+        manifest = self.workload_object.manifest
         labels = manifest["metadata"].get("labels", {})
         return _autoscaling.ScaleTarget(
-            name=self.deployment_name, namespace=self._effective_namespace or "default",
+            name=self.workload_name, namespace=self._effective_namespace or "default",
             role="decode" if self.role == "decode" else "prefill", labels=labels,
             api_version=manifest["apiVersion"], kind=manifest["kind"])
 
@@ -168,20 +240,34 @@ class WorkerPool(DynamoWorkload):
         return _autoscaling.prometheus_adapter_rule(self.scale_target, self.autoscaling,
                                                     self.metric_scope)
 
-    def _emit_autoscaler(self, labels: Mapping[str, str]) -> None:
-        target, scope = self.scale_target, self.metric_scope
-        namespace = self._props.namespace
+    def autoscaler_manifests(self, target: _autoscaling.ScaleTarget, scope: MetricScope, *,
+                             namespace: str | None, labels: Mapping[str, str]
+                             ) -> tuple[Manifest, Manifest | None]:
+        """The pool's autoscaler (ScaledObject or HPA) aimed at `target`, its queries within
+        `scope`, and with an HPA the ConfigMap of the prometheus-adapter rule serving its
+        metric (else None); in `namespace` (None: left to the chart). The pool's own target is
+        its workload (`scale_target`); a DynamoGraphDeployment's is the component's scaling
+        adapter."""
         [manifest] = _autoscaling.autoscaler(target, self.autoscaling, scope)
-        if not namespace:  # as the Deployment: the chart's namespace
+        if not namespace:
             manifest["metadata"].pop("namespace", None)
-        self.autoscaler = emit(self, "Autoscaler", manifest)
-        rule = self.adapter_rule
-        if rule is not None:
-            config_map = _autoscaling.prometheus_adapter_config_map(
-                [rule], name=f"{self.deployment_name}-adapter-rules", namespace=namespace or "",
-                labels=labels)
-            config_map["data"]["values.yaml"] = _autoscaling.prometheus_adapter_values([rule])
-            self.adapter_rules = emit(self, "AdapterRules", config_map)
+        if self.autoscaling.mode != "hpa":
+            return manifest, None
+        rule = _autoscaling.prometheus_adapter_rule(target, self.autoscaling, scope)
+        config_map = _autoscaling.prometheus_adapter_config_map(
+            [rule], name=f"{target.name}-adapter-rules", namespace=namespace or "",
+            labels=labels)
+        config_map["data"]["values.yaml"] = _autoscaling.prometheus_adapter_values([rule])
+        return manifest, config_map
+
+    def _emit_autoscaler(self, labels: Mapping[str, str]) -> None:
+        # As the workload: in the chart's namespace unless the props name one.
+        autoscaler, rules = self.autoscaler_manifests(
+            self.scale_target, self.metric_scope, namespace=self._props.namespace,
+            labels=labels)
+        self.autoscaler = emit(self, "Autoscaler", autoscaler)
+        if rules is not None:
+            self.adapter_rules = emit(self, "AdapterRules", rules)
 
     @property
     def autoscaler_summary(self) -> str | None:
@@ -207,17 +293,6 @@ class WorkerPool(DynamoWorkload):
     def _objects(self) -> list[KubeObject]:
         return [*super()._objects(),
                 *(o for o in (self.autoscaler, self.adapter_rules) if o is not None)]
-
-    @property
-    def needs_nats(self) -> bool:
-        return self.runtime.needs_nats
-
-    @property
-    def nats_use(self) -> str:
-        planes = [f"the {plane} plane" for plane, value in (
-            ("request", self.runtime.request_plane), ("event", self.runtime.event_plane))
-            if value == "nats"]
-        return " and ".join(planes) + " (nats)"
 
     def gpu_work(self) -> dict[str, int]:
         return {self.role: self.gpus_per_pod}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,6 @@ from .model.hardening import (
     PlacementSettings,
     ResourceDefaults,
     SecuritySettings,
-    SharedMemorySettings,
     UpdateStrategy,
 )
 from .model.naming import MANAGED_BY
@@ -80,8 +80,6 @@ class DynamoWorkloadProps:
     """Default: Recreate."""
     disruption_budget: DisruptionBudgetSettings = DisruptionBudgetSettings()
     """Default: a PodDisruptionBudget allowing one disruption, for two or more replicas."""
-    shared_memory: SharedMemorySettings = SharedMemorySettings()
-    """Default: 2Gi of /dev/shm per GPU."""
     resource_defaults: ResourceDefaults = ResourceDefaults()
     """CPU and memory where `resources` leave them out. Default: per GPU, 4 CPUs and 16Gi
     requested, 16 CPUs and 32Gi (plus /dev/shm) limit."""
@@ -148,23 +146,27 @@ def check_annotations(props: DynamoWorkloadProps, own: Mapping[str, str]) -> Non
 
 class DynamoWorkload(Construct, RuleSubject):
     """A Deployment of Dynamo pods (its default child), with the disruption budget its
-    settings call for. The public constructs of both Dynamo generations build on it.
+    settings call for. The public constructs of both Dynamo generations build on it; a 1.x
+    worker pool whose workers span nodes emits a LeaderWorkerSet instead of the Deployment.
 
     With cdk8s-plus-27 imported before it is created, a workload is a kplus IPodSelector and
-    INetworkPolicyPeer (its Deployment's pods) and IScalable (a kplus HorizontalPodAutoscaler
-    takes over its replicas); `add_container`, `add_env` and `mount` take kplus sidecars,
-    environment values and volumes."""
+    INetworkPolicyPeer (its pods) and IScalable (a kplus HorizontalPodAutoscaler takes over its
+    replicas: the Deployment's pods, or a LeaderWorkerSet's groups); `add_container`, `add_env`
+    and `mount` take kplus sidecars, environment values and volumes (into every pod template:
+    a LeaderWorkerSet's leader and followers alike)."""
 
-    deployment: KubeObject
-    """The Deployment."""
+    workload_object: KubeObject
+    """The object that runs the pods (the default child): the Deployment, or the
+    LeaderWorkerSet of a worker pool whose workers span nodes."""
+    workload_name: str
+    """Its name."""
     disruption_budget: KubeObject | None
     """The PodDisruptionBudget; None for fewer than two replicas or when turned off."""
-    deployment_name: str
-    """The Deployment's name."""
     component: str
     """The `app.kubernetes.io/dynamo-component` label of its pods."""
     selector_labels: dict[str, str]
-    """The labels the Deployment selects its pods by."""
+    """The labels every pod of the workload carries, and its budget selects them by (the
+    Deployment's selector)."""
     locator: Locator
     """How findings about this construct name its props."""
 
@@ -202,31 +204,81 @@ class DynamoWorkload(Construct, RuleSubject):
         dependencies' NetworkPolicies. Subclasses call it last, once their attributes are
         set. `autoscaled`: (min, max) replicas of the autoscaler the subclass emits, which
         owns the count: the Deployment then has no `replicas`."""
-        self.deployment_name = name
-        self._dynamo_containers = tuple(c["name"] for c in pod_template["spec"]["containers"])
-        manifest = deployment(name, props.namespace, labels, self.selector_labels, replicas,
-                              pod_template, props.update_strategy)
+        self._emit_workload(props, "Deployment", deployment(
+            name, props.namespace, labels, self.selector_labels, replicas, pod_template,
+            props.update_strategy), template_paths=(("spec", "template"),), labels=labels,
+            replicas=replicas, autoscaled=autoscaled)
+
+    def _emit_workload(self, props: DynamoWorkloadProps, id: str, manifest: Manifest, *,
+                       template_paths: Sequence[tuple[str, ...]], labels: Mapping[str, str],
+                       replicas: int, autoscaled: tuple[int, int] | None = None) -> None:
+        """Emit `manifest` (whose pod templates are at `template_paths`, the first the one
+        that speaks for the pods: a LeaderWorkerSet's leader) and the budget of `replicas`
+        (pods, or groups), as `_emit_deployment` does; with `autoscaled`, without its
+        `replicas`."""
+        name = manifest["metadata"]["name"]
+        self.workload_name = name
+        self._template_paths = tuple(template_paths)
+        first = _at(manifest, self._template_paths[0])
+        self._dynamo_containers = tuple(c["name"] for c in first["spec"]["containers"])
         if autoscaled is not None:
             del manifest["spec"]["replicas"]
             self._autoscaled = True
             self._autoscaler_min_replicas, self._autoscaler_max_replicas = autoscaled
             replicas = autoscaled[1]  # the budget protects the pods the pool may run
-        self.deployment = emit(self, "Deployment", manifest)
+        self.workload_object = emit(self, id, manifest)
         budget = disruption_budget(name, props.namespace, labels, self.selector_labels,
                                    replicas, props.disruption_budget)
         self.disruption_budget = emit(self, "DisruptionBudget", budget) if budget else None
-        self.node.default_child = self.deployment
+        self.node.default_child = self.workload_object
         self.locator = take_part(self, self.problems)
         if props.dependencies is not None:
             props.dependencies.admit(self)
 
-    # -- what the emitted Deployment says ------------------------------------------------------
+    @property
+    def deployment(self) -> KubeObject:
+        """The Deployment. A worker pool whose workers span nodes has none (its pods belong to
+        its `leader_worker_set`): asking it raises AttributeError, saying so."""
+        self._only_a_deployment("deployment")
+        return self.workload_object
+
+    @property
+    def deployment_name(self) -> str:
+        """The Deployment's name (AttributeError without one, as `deployment`)."""
+        self._only_a_deployment("deployment_name")
+        return self.workload_name
+
+    def _only_a_deployment(self, attribute: str) -> None:
+        kind = self.workload_object.object_kind
+        if kind != "Deployment":
+            raise AttributeError(
+                f"{self.node.path}: {attribute}: its pods run as a {kind} "
+                f"({self.workload_name}), not a Deployment; use workload_object and "
+                "workload_name, which name either")
+
+    # -- what the emitted workload says --------------------------------------------------------
+
+    @property
+    def pod_templates(self) -> list[dict[str, Any]]:
+        """Every pod template as emitted: the Deployment's, or a LeaderWorkerSet's leader and
+        follower templates."""
+        return [_at(self.workload_object.manifest, path) for path in self._template_paths]
 
     @property
     def pod_template(self) -> dict[str, Any]:
-        """The pod template as emitted."""
-        template: dict[str, Any] = self.deployment.manifest["spec"]["template"]
-        return template
+        """The pod template as emitted (a LeaderWorkerSet's: its leader's)."""
+        return self.pod_templates[0]
+
+    @property
+    def pods_per_replica(self) -> int:
+        """Pods of one replica: 1, or the size of a LeaderWorkerSet's groups."""
+        spec = self.workload_object.manifest["spec"]
+        return int(spec.get("leaderWorkerTemplate", {}).get("size", 1))
+
+    def template_of_rank(self, rank: int) -> dict[str, Any]:
+        """The pod template of the pod of `rank` in a replica (0: the leader)."""
+        templates = self.pod_templates
+        return templates[0] if rank == 0 else templates[-1]
 
     @property
     def pod_labels(self) -> dict[str, str]:
@@ -240,8 +292,9 @@ class DynamoWorkload(Construct, RuleSubject):
 
     @property
     def replicas(self) -> int | None:
-        """The Deployment's replicas; None when an autoscaler owns the count."""
-        value = self.deployment.manifest["spec"].get("replicas")
+        """The Deployment's replicas (a LeaderWorkerSet's groups); None when an autoscaler
+        owns the count."""
+        value = self.workload_object.manifest["spec"].get("replicas")
         return None if value is None else int(value)
 
     @property
@@ -283,7 +336,8 @@ class DynamoWorkload(Construct, RuleSubject):
 
     @property
     def max_replicas(self) -> int:
-        """The most pods the Deployment runs: its replicas, or its autoscaler's maximum."""
+        """The most replicas (pods of a Deployment, groups of a LeaderWorkerSet) the workload
+        runs: its replicas, or its autoscaler's maximum."""
         if self.replicas is not None:
             return self.replicas
         return self.autoscaler_max_replicas or 0
@@ -296,10 +350,16 @@ class DynamoWorkload(Construct, RuleSubject):
 
     @property
     def host_ports(self) -> tuple[int, ...]:
-        """The ports each pod binds on its node (none outside the host network)."""
-        if not self.host_network:
+        """The ports each pod (a LeaderWorkerSet's leader) binds on its node (none outside
+        the host network)."""
+        return self.host_ports_of(0)
+
+    def host_ports_of(self, rank: int) -> tuple[int, ...]:
+        """The ports the pod of `rank` in a replica binds on its node."""
+        template = self.template_of_rank(rank)
+        if not template["spec"].get("hostNetwork", False):
             return ()
-        return tuple(port["containerPort"] for c in self.pod_template["spec"]["containers"]
+        return tuple(port["containerPort"] for c in template["spec"]["containers"]
                      for port in c.get("ports", []))
 
     @property
@@ -334,7 +394,7 @@ class DynamoWorkload(Construct, RuleSubject):
                             self.locator) for o in self._objects()]
 
     def _objects(self) -> list[KubeObject]:
-        return [o for o in (self.deployment, self.disruption_budget) if o is not None]
+        return [o for o in (self.workload_object, self.disruption_budget) if o is not None]
 
     # -- cdk8s-plus-27 interfaces ----------------------------------------------------------------
     # Declared by the class once cdk8s_plus_27 is imported (see _render/kplus.py); kplus calls
@@ -356,22 +416,24 @@ class DynamoWorkload(Construct, RuleSubject):
 
     @property
     def has_autoscaler(self) -> bool:
-        """kplus IScalable: an autoscaler owns the Deployment's replicas."""
+        """kplus IScalable: an autoscaler owns the workload's replicas."""
         return self._autoscaled
 
     def mark_has_autoscaler(self) -> None:
         """kplus IScalable (`kplus.HorizontalPodAutoscaler(target=workload)` calls it): the
-        Deployment leaves `replicas` to the autoscaler, and the placement plan counts the
-        autoscaler's `max_replicas` pods."""
+        Deployment (or LeaderWorkerSet, through its scale subresource: whole groups) leaves
+        `replicas` to the autoscaler, and the placement plan counts the autoscaler's
+        `max_replicas` replicas."""
         if self._autoscaled:
             return
         self._autoscaled = True
-        if "replicas" in self.deployment.manifest["spec"]:
-            self.deployment.remove(("spec", "replicas"))
+        if "replicas" in self.workload_object.manifest["spec"]:
+            self.workload_object.remove(("spec", "replicas"))
 
     def to_scaling_target(self) -> kplus.ScalingTarget:
-        """kplus IScalable: the Deployment as the autoscaler's `scaleTargetRef`."""
-        return _kplus.scaling_target(self.deployment.manifest)
+        """kplus IScalable: the Deployment (or LeaderWorkerSet) as the autoscaler's
+        `scaleTargetRef`."""
+        return _kplus.scaling_target(self.workload_object.manifest, self.pod_template)
 
     @property
     def _effective_namespace(self) -> str | None:
@@ -380,10 +442,11 @@ class DynamoWorkload(Construct, RuleSubject):
     # -- composing with cdk8s-plus-27 --------------------------------------------------------
 
     def add_container(self, container: kplus.ContainerProps) -> None:
-        """Add a sidecar container to the pods: `container` as cdk8s-plus-27 renders it (its
-        defaults included: image pull policy Always, CPU and memory when not given, non-root and
-        a read-only root filesystem), with the Dynamo containers' restrictions (no privilege
-        escalation, capabilities dropped); the volumes it mounts join the pod.
+        """Add a sidecar container to the pods (every pod template: a LeaderWorkerSet's leader
+        and followers alike): `container` as cdk8s-plus-27 renders it (its defaults included:
+        image pull policy Always, CPU and memory when not given, non-root and a read-only root
+        filesystem), with the Dynamo containers' restrictions (no privilege escalation,
+        capabilities dropped); the volumes it mounts join the pod.
 
         Raises ValueError, naming this construct and what collides, when the name or a port is
         already used by a container of the pod, a volume name is already the pod's for another
@@ -391,21 +454,23 @@ class DynamoWorkload(Construct, RuleSubject):
         capabilities."""
         rendered, volumes = _kplus.container(container)
         where = f"{self.node.path}: add_container {rendered['name']}"
-        spec = self.pod_template["spec"]
-        present = [c["name"] for c in [*spec.get("initContainers", []), *spec["containers"]]]
-        if rendered["name"] in present:
-            raise ValueError(f"{where}: the pod has a container named {rendered['name']} "
-                             f"already (its containers: {', '.join(present)}); name the sidecar "
-                             "differently")
-        for port in rendered.get("ports", []):
-            for other in spec["containers"]:
-                for used in other.get("ports", []):
-                    if (used["containerPort"] == port["containerPort"]
-                            or (port.get("name") and used.get("name") == port.get("name"))):
-                        raise ValueError(
-                            f"{where}: port {_port(port)} collides with port {_port(used)} of "
-                            f"container {other['name']}; the containers of a pod share its "
-                            "network (and a Service names ports by name), so use another")
+        for template in self.pod_templates:
+            spec = template["spec"]
+            present = [c["name"] for c in [*spec.get("initContainers", []), *spec["containers"]]]
+            if rendered["name"] in present:
+                raise ValueError(f"{where}: the pod has a container named {rendered['name']} "
+                                 f"already (its containers: {', '.join(present)}); name the "
+                                 "sidecar differently")
+            for port in rendered.get("ports", []):
+                for other in spec["containers"]:
+                    for used in other.get("ports", []):
+                        if (used["containerPort"] == port["containerPort"]
+                                or (port.get("name") and used.get("name") == port.get("name"))):
+                            raise ValueError(
+                                f"{where}: port {_port(port)} collides with port {_port(used)} "
+                                f"of container {other['name']}; the containers of a pod share "
+                                "its network (and a Service names ports by name), so use "
+                                "another")
         security = rendered.get("securityContext", {})
         asked = [what for what, given in (
             ("privileged", security.get("privileged")),
@@ -417,42 +482,46 @@ class DynamoWorkload(Construct, RuleSubject):
                              "the pods of this workload run without; remove it from the sidecar")
         restrict_container(rendered, drop_all_capabilities=self._security.drop_all_capabilities)
         self._add_volumes(volumes, where)
-        self.deployment.patch(("spec", "template", "spec", "containers", len(spec["containers"])),
-                              rendered)
+        for at, template in zip(self._template_paths, self.pod_templates, strict=True):
+            count = len(template["spec"]["containers"])
+            self.workload_object.patch((*at, "spec", "containers", count),
+                                       _copy(rendered))
 
     def add_env(self, name: str, value: str | kplus.EnvValue) -> None:
         """Set the environment variable `name` in the Dynamo containers (the containers this
-        construct emits; not its init container, nor sidecars added with `add_container`): a
-        plain string, or a cdk8s-plus-27 EnvValue (`EnvValue.from_secret_value(...)`,
-        `from_config_map(...)`, `from_field_ref(...)`, ...).
+        construct emits, in every pod template; not its init containers, nor sidecars added
+        with `add_container`): a plain string, or a cdk8s-plus-27 EnvValue
+        (`EnvValue.from_secret_value(...)`, `from_config_map(...)`, `from_field_ref(...)`,
+        ...).
 
         Raises ValueError, naming this construct and the container, when a Dynamo container
         sets `name` already: the variables the library sets (ETCD_ENDPOINTS, NATS_SERVER, the
         RDMA and debug settings, ...) are not overridden this way."""
         entry: Manifest = ({"name": name, "value": value} if isinstance(value, str)
                            else _kplus.env_var(name, value))
-        spec = self.pod_template["spec"]
-        targets = [i for i, c in enumerate(spec["containers"]) if c["name"] in
-                   self._dynamo_containers]
-        for index in targets:
-            container = spec["containers"][index]
+        targets: list[tuple[tuple[str | int, ...], dict[str, Any]]] = []
+        for at, template in zip(self._template_paths, self.pod_templates, strict=True):
+            for index, container in enumerate(template["spec"]["containers"]):
+                if container["name"] in self._dynamo_containers:
+                    targets.append(((*at, "spec", "containers", index, "env"), container))
+        for _, container in targets:
             if any(e["name"] == name for e in container.get("env", [])):
                 raise ValueError(f"{self.node.path}: add_env {name}: container "
                                  f"{container['name']} sets {name} already; the library's "
                                  "variables cannot be overridden, and each is set once")
-        for index in targets:
-            env = spec["containers"][index].get("env")
-            path: tuple[str | int, ...] = ("spec", "template", "spec", "containers", index, "env")
+        for path, container in targets:
+            env = container.get("env")
             if env is None:
-                self.deployment.patch(path, [dict(entry)])
+                self.workload_object.patch(path, [dict(entry)])
             else:
-                self.deployment.patch((*path, len(env)), dict(entry))
+                self.workload_object.patch((*path, len(env)), dict(entry))
 
     def mount(self, path: str, volume: kplus.Volume, *, read_only: bool = False,
               sub_path: str | None = None) -> None:
         """Mount a cdk8s-plus-27 Volume (`Volume.from_secret(...)`, `from_config_map(...)`,
-        ...) at `path` in the Dynamo container (the first container, which runs Dynamo), and
-        add the volume to the pod. `read_only` and `sub_path` as in `kplus.VolumeMount`.
+        ...) at `path` in the Dynamo container (the first container, which runs Dynamo) of
+        every pod template, and add the volume to the pods. `read_only` and `sub_path` as in
+        `kplus.VolumeMount`.
 
         Raises ValueError, naming this construct and what collides, when that container mounts
         something at `path` already, or the volume's name is already the pod's for another
@@ -460,43 +529,63 @@ class DynamoWorkload(Construct, RuleSubject):
         mount, rendered = _kplus.volume_mount(path, volume, read_only=read_only,
                                               sub_path=sub_path)
         where = f"{self.node.path}: mount {path}"
-        spec = self.pod_template["spec"]
-        index = next(i for i, c in enumerate(spec["containers"])
-                     if c["name"] == self._dynamo_containers[0])
-        container = spec["containers"][index]
-        for used in container.get("volumeMounts", []):
-            if used["mountPath"] == mount["mountPath"]:
-                raise ValueError(f"{where}: container {container['name']} mounts volume "
-                                 f"{used['name']} at {used['mountPath']} already; mount this "
-                                 "volume elsewhere")
+        targets: list[tuple[tuple[str | int, ...], dict[str, Any]]] = []
+        for at, template in zip(self._template_paths, self.pod_templates, strict=True):
+            containers = template["spec"]["containers"]
+            index = next(i for i, c in enumerate(containers)
+                         if c["name"] == self._dynamo_containers[0])
+            container = containers[index]
+            for used in container.get("volumeMounts", []):
+                if used["mountPath"] == mount["mountPath"]:
+                    raise ValueError(f"{where}: container {container['name']} mounts volume "
+                                     f"{used['name']} at {used['mountPath']} already; mount "
+                                     "this volume elsewhere")
+            targets.append(((*at, "spec", "containers", index, "volumeMounts"), container))
         self._add_volumes([rendered], where)
-        mounts = container.get("volumeMounts")
-        at: tuple[str | int, ...] = ("spec", "template", "spec", "containers", index,
-                                     "volumeMounts")
-        if mounts is None:
-            self.deployment.patch(at, [mount])
-        else:
-            self.deployment.patch((*at, len(mounts)), mount)
+        for at_mounts, container in targets:
+            mounts = container.get("volumeMounts")
+            if mounts is None:
+                self.workload_object.patch(at_mounts, [dict(mount)])
+            else:
+                self.workload_object.patch((*at_mounts, len(mounts)), dict(mount))
 
     def _add_volumes(self, volumes: Sequence[Manifest], where: str) -> None:
-        """Add `volumes` to the pod; one the pod has already, identical, is shared."""
-        spec = self.pod_template["spec"]
-        present = {v["name"]: v for v in spec.get("volumes", [])}
-        for volume in volumes:
-            if volume["name"] in present and present[volume["name"]] != volume:
-                other = _volume_source(present[volume["name"]])
-                raise ValueError(f"{where}: the pod has a different volume named "
-                                 f"{volume['name']} already ({other}); give the kplus Volume "
-                                 "another name")
-        for volume in volumes:
-            if volume["name"] in present:
-                continue
-            at: tuple[str | int, ...] = ("spec", "template", "spec", "volumes")
-            if "volumes" not in spec:
-                self.deployment.patch(at, [volume])
-            else:
-                self.deployment.patch((*at, len(spec["volumes"])), volume)
-            present[volume["name"]] = volume
+        """Add `volumes` to every pod template; one a pod has already, identical, is
+        shared."""
+        for template in self.pod_templates:
+            present = {v["name"]: v for v in template["spec"].get("volumes", [])}
+            for volume in volumes:
+                if volume["name"] in present and present[volume["name"]] != volume:
+                    other = _volume_source(present[volume["name"]])
+                    raise ValueError(f"{where}: the pod has a different volume named "
+                                     f"{volume['name']} already ({other}); give the kplus "
+                                     "Volume another name")
+        for path, template in zip(self._template_paths, self.pod_templates, strict=True):
+            spec = template["spec"]
+            names = {v["name"] for v in spec.get("volumes", [])}
+            for volume in volumes:
+                if volume["name"] in names:
+                    continue
+                at: tuple[str | int, ...] = (*path, "spec", "volumes")
+                if "volumes" not in spec:
+                    self.workload_object.patch(at, [_copy(volume)])
+                else:
+                    self.workload_object.patch((*at, len(spec["volumes"])), _copy(volume))
+                names.add(volume["name"])
+
+
+def _at(manifest: Manifest, path: Sequence[str]) -> dict[str, Any]:
+    node: Any = manifest
+    for part in path:
+        node = node[part]
+    template: dict[str, Any] = node
+    return template
+
+
+def _copy(value: Manifest) -> Manifest:
+    """A deep copy: each pod template gets its own (the manifests are edited in place)."""
+    copied: Manifest = copy.deepcopy(value)
+    return copied
 
 
 def _port(port: Mapping[str, Any]) -> str:

@@ -198,8 +198,8 @@ def test_help_lists_every_command_with_its_one_line_help() -> None:
     lines = result.stdout.splitlines()
     listed = {line.split()[0]: line.split(None, 1)[1:] for line in lines
               if line.startswith("    ") and not line.startswith("     ")}
-    assert set(listed) == {"synth", "from-helm-values", "plan", "upgrade", "run-local", "schema",
-                           "docs"}
+    assert set(listed) == {"synth", "from-helm-values", "plan", "upgrade", "dynamo-graph",
+                           "run-local", "schema", "docs"}
     assert all(help_text for help_text in listed.values()), "a help is not on its command's line"
     assert not [line for line in lines if line.startswith(" " * 10)], "a help wrapped"
     assert all(len(line) <= 80 for line in lines)

@@ -81,6 +81,17 @@ def test_every_manifest_is_valid_kubernetes(name: str, version: str,
                                             synthesized: dict[str, Synthesized]) -> None:
     checked = 0
     for document in synthesized[name].documents:
+        if document["kind"] == "LeaderWorkerSet":
+            # A custom resource (checked against its CRD below); its pod templates are
+            # Kubernetes' own, checked here as PodTemplates.
+            group = document["spec"]["leaderWorkerTemplate"]
+            for key in ("leaderTemplate", "workerTemplate"):
+                kubernetes_validate.validate({
+                    "apiVersion": "v1", "kind": "PodTemplate",
+                    "metadata": {"name": f"{document['metadata']['name']}-{key.lower()}"},
+                    "template": group[key]}, version, strict=True)
+                checked += 1
+            continue
         if _custom(document):
             continue  # kubernetes-validate only warns on them: checked against their CRDs below
         kubernetes_validate.validate(document, version, strict=True)
@@ -92,11 +103,13 @@ def test_every_manifest_is_valid_kubernetes(name: str, version: str,
 def test_every_custom_resource_is_valid_against_its_crd(name: str, shared: Path,
                                                         synthesized: dict[str, Synthesized]
                                                         ) -> None:
-    """ServiceMonitors, PodMonitors and KEDA ScaledObjects, strictly: no field their CRD (in
-    ../shared/crds) does not define."""
+    """ServiceMonitors, PodMonitors, KEDA ScaledObjects and LeaderWorkerSets, strictly: no
+    field their CRD (in ../shared/crds) does not define."""
     custom = [d for d in synthesized[name].documents if _custom(d)]
     for document in custom:
         validate_custom_resource(document, shared / "crds")
     kinds = {d["kind"] for d in custom}
     if name == "autoscaling-keda":
         assert {"ScaledObject", "ServiceMonitor", "PodMonitor"} <= kinds
+    if name == "deepseek-r1-v1":
+        assert "LeaderWorkerSet" in kinds

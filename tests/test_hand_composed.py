@@ -158,6 +158,22 @@ def autoscaled_beyond_the_nodes(chart: cdk8s.Chart) -> None:
     GpuNodePool(chart, "nodes", GpuNodePoolProps(count=1, gpus_per_node=8))
 
 
+def spanning(gpus: int, **decode: Any) -> dict[str, Any]:
+    """Decode props of a worker of `gpus` GPUs (tensor parallel over all of them) on nodes of
+    8: a LeaderWorkerSet group of a pod per node."""
+    return {"gpus": gpus, "gpus_per_node": 8,
+            "engine": VllmEngineArgs.model_validate({"tensor-parallel-size": gpus}), **decode}
+
+
+def group_on_nodes(count: int, **decode: Any) -> Build:
+    """A decode worker spanning 2 nodes of 8 GPUs (and a 1-GPU prefill pool) on `count`
+    nodes of 8."""
+    def build(chart: cdk8s.Chart) -> None:
+        GpuNodePool(chart, "nodes", GpuNodePoolProps(count=count, gpus_per_node=8))
+        v1(decode=spanning(16, **decode))(chart)
+    return build
+
+
 def too_few_gpus_per_node(chart: cdk8s.Chart) -> None:
     GpuNodePool(chart, "nodes", GpuNodePoolProps(count=1, gpus_per_node=2))
     frontend(chart)
@@ -263,6 +279,16 @@ CASES: dict[str, tuple[Build, str]] = {
         v1(frontend_props={"served_model_name": "other"}),
         "hand/frontend: served_model_name: other, but the worker pools of its Dynamo namespace "
         "(r1-dynamo) serve m: the frontend would never become ready"),
+    "worker_gpus_fill_whole_nodes": (
+        v1(decode=spanning(12)),
+        "hand/decode: gpus: 12, more than a node has (gpus_per_node 8): such a decode worker "
+        "spans whole nodes, a pod of 8 GPUs on each, so its GPUs must be a multiple of 8 "
+        "(e.g. 16)"),
+    "worker_groups_fit_nodes": (
+        group_on_nodes(1),
+        "hand/nodes: count: 1, but each r1-dynamo-decode worker (hand/decode gpus 16) is a "
+        "group of 2 pods of 8 GPUs, each on a node of its own: not one group fits; declare at "
+        "least 2 nodes"),
     "deployment_fits_nodes": (
         too_few_gpus_per_node,
         "hand/nodes: gpus_per_node: 2, but each r1-dynamo-single pod requests 4 nvidia.com/gpu "
@@ -317,6 +343,9 @@ def test_the_cases_are_sound_apart_from_their_mistake(tmp_path: Path) -> None:
         lambda chart: (v1(prefill={"autoscaling": PrefillAutoscaling(mode="hpa",
                                                                      max_replicas=6)})(chart),
                        GpuNodePool(chart, "nodes", GpuNodePoolProps(count=1, gpus_per_node=8))),
+        group_on_nodes(3),
+        # Autoscaled LeaderWorkerSet groups: 2 groups of 2 nodes and the prefill pod on 5.
+        group_on_nodes(5, autoscaling=DecodeAutoscaling(mode="keda", max_replicas=2)),
         lambda chart: (GpuNodePool(chart, "nodes", GpuNodePoolProps(count=1, gpus_per_node=4)),
                        frontend(chart)),
     ]

@@ -181,6 +181,26 @@ def test_ctrl_c_from_the_terminal_at_an_arbitrary_moment(
     assert snapshot(project / "dist") in (old, new)
 
 
+NODE_SESSIONS = """
+import os, sys
+from constructs_lib.tools import cli, jsii_session
+code = cli.main(["synth"])
+print(code, len(jsii_session._started),
+      all(os.getsid(p.pid) == p.pid != os.getsid(0) for p in jsii_session._started))
+"""
+
+
+def test_jsii_node_runs_in_a_session_of_its_own_so_ctrl_c_reaches_only_python(
+        project: Path) -> None:
+    # Whatever a command imports first: a module that imports cdk8s before new_app would start
+    # Node in the terminal's process group, and Ctrl-C would kill it mid-request.
+    env = {**os.environ, "PYTHONPATH": str(ROOT),
+           "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    result = subprocess.run([sys.executable, "-c", NODE_SESSIONS], cwd=project, env=env,
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.stdout.splitlines()[-1] == "0 1 True", result.stderr
+
+
 def test_two_synths_at_once_follow_each_other(project: Path, outputs: tuple[Path, Path]) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT),
            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}

@@ -248,3 +248,118 @@ def test_the_dashboard_construct_scopes_the_queries_by_its_frontend() -> None:
     exprs = [t["expr"] for _, t in dashboards.targets(board.dashboard)]
     assert any('dynamo_namespace="r1_dynamo"' in e for e in exprs)
     assert any('phase="prefill"' in e for e in exprs)  # disaggregated: the prefill pool is there
+
+
+# --------------------------------------------------------------------------- LeaderWorkerSets
+
+LWS_TARGET = {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet"}
+
+
+def spanning_deployment(decode: DecodeAutoscaling, prefill: PrefillAutoscaling) -> Any:
+    """Decode and prefill workers of 16 GPUs each on nodes of 8: two LeaderWorkerSets of
+    groups of 2 pods, autoscaled as given."""
+    def build(chart: cdk8s.Chart) -> None:
+        FrontendDeployment(chart, "frontend", FrontendDeploymentProps(
+            **V1, served_model_name="m", router=RouterSettings(mode="kv")))  # type: ignore[arg-type]
+        engine = VllmEngineArgs.model_validate({"tensor-parallel-size": 16})
+        DecodeWorkerPool(chart, "decode", DecodeWorkerPoolProps(
+            **V1, model=MODEL, gpus=16, gpus_per_node=8, engine=engine, autoscaling=decode))
+        PrefillWorkerPool(chart, "prefill", PrefillWorkerPoolProps(
+            **V1, model=MODEL, gpus=16, gpus_per_node=8, engine=engine,
+            kv_events=KvEventsSettings(), autoscaling=prefill))
+    return build
+
+
+def test_an_autoscaled_leader_worker_set_leaves_its_groups_to_the_autoscaler(
+        shared: Path) -> None:
+    documents = synthesize_with(spanning_deployment(
+        DecodeAutoscaling(mode="keda", signal="itl_p95", max_replicas=2), HPA))
+    for name in ("r1-dynamo-decode", "r1-dynamo-prefill"):
+        group = find(documents, "LeaderWorkerSet", name)
+        assert "replicas" not in group["spec"]
+        assert group["spec"]["leaderWorkerTemplate"]["size"] == 2
+        validate_custom_resource(group, shared / "crds")  # strict: no unknown field
+    scaled = find(documents, "ScaledObject", "r1-dynamo-decode")
+    validate_custom_resource(scaled, shared / "crds")
+    assert scaled["spec"]["scaleTargetRef"] == {**LWS_TARGET, "name": "r1-dynamo-decode"}
+    assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (1, 2)
+    hpa = find(documents, "HorizontalPodAutoscaler", "r1-dynamo-prefill")
+    for version in KUBERNETES_VERSIONS:
+        kubernetes_validate.validate(hpa, version, strict=True)
+    assert hpa["spec"]["scaleTargetRef"] == {**LWS_TARGET, "name": "r1-dynamo-prefill"}
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
+    # What the autoscalers scale: the LeaderWorkerSet's scale subresource counts its groups.
+    crd = yaml.safe_load((shared / "crds" / "leaderworkerset.x-k8s.io_leaderworkersets.yaml")
+                         .read_text())
+    [served] = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    assert served["subresources"]["scale"]["specReplicasPath"] == ".spec.replicas"
+
+
+def lws_environment(count: int, **decode: Any) -> Any:
+    """deepseek-r1-v1 (decode and prefill workers of 2 nodes of 8 GPUs) on `count` nodes, its
+    decode pool on KEDA from 1 to 2 groups."""
+    autoscaling = {"mode": "keda", "signal": "itl_p95", "min_replicas": 1, "max_replicas": 2,
+                   **decode}
+    return checked("deepseek-r1-v1", decode={"autoscaling": autoscaling},
+                   nodes={"count": count})
+
+
+def test_the_plan_places_an_autoscaled_pool_s_groups_at_their_maximum() -> None:
+    plan = plan_of(lws_environment(6))
+    assert plan.fits and len(plan.gpu_pods) == 2 * 2 + 2
+    [decode] = [g for g in plan.groups if g.role == "decode"]
+    assert (decode.min_replicas, decode.replicas, decode.size) == (1, 2, 2)
+    [scaled] = plan.autoscaled
+    assert (scaled.deployment, scaled.min_replicas, scaled.max_replicas, scaled.group_size,
+            scaled.gpus_per_replica) == ("deepseek-r1-dynamo-decode", 1, 2, 2, 16)
+    markdown = plan_report.markdown(plan, "ds")
+    assert "32 to 48 of 48 GPUs requested" in markdown.splitlines()[2]
+    assert ("| deepseek-r1-dynamo-decode group 2/1..2 rank 1 (if scaled up) | 8 (8 decode) |"
+            in markdown)
+    assert "| deepseek-r1-dynamo-prefill group 1/1 leader | 8 (8 prefill) |" in markdown
+    section = markdown.split("## Autoscaling\n", 1)[1]
+    assert "(a LeaderWorkerSet's replicas are its groups)" in section
+    assert ("| deepseek-r1-dynamo-decode | 1 | 2 | 16 (2 pods of 8) | KEDA ScaledObject on "
+            "itl_p95, target 0.05 s |") in section
+    assert ("  - deepseek-r1-dynamo-decode: 1 to 2 groups of 2 pods of 8 GPUs (a node each), "
+            "KEDA ScaledObject on itl_p95, target 0.05 s") in plan_report.text(plan, "ds")
+
+
+def test_the_capacity_rules_count_the_maximum_groups_times_their_nodes() -> None:
+    # Five nodes hold one decode group (2 nodes) next to the prefill group, not two.
+    with pytest.raises(RuleViolations) as caught:
+        composed(lws_environment(5))
+    assert str(caught.value).splitlines() == [
+        "decode.autoscaling.max_replicas: 2, but 5 nodes of 8 GPUs (nodes.count) hold at most "
+        "1 decode group of 2 pods of 8 GPUs (a node each) next to the chart's other pods "
+        "(other autoscaled pools at their min_replicas): the autoscaler's pods beyond that "
+        "would stay Pending; lower it to 1, or add nodes"]
+    # Three nodes do not hold even the minimum: the node count is the setting to fix.
+    with pytest.raises(RuleViolations) as caught:
+        composed(lws_environment(3))
+    assert all(line.startswith("nodes.count: 3") for line in str(caught.value).splitlines())
+    # The pod limit counts each group's pods at the maximum: 1 + 1000 x 2 + 2.
+    with pytest.raises(ConfigError) as caught_file:
+        validate_environment(data("deepseek-r1-v1", decode={"autoscaling": {
+            "mode": "keda", "signal": "itl_p95", "max_replicas": 1000}}), "f.yaml")
+    [problem] = [p for p in caught_file.value.problems if "Dynamo pods" in p.message]
+    assert problem.field == "decode.autoscaling.max_replicas"
+    assert problem.message.startswith("1000, with 1 frontend, 2000 decode and 2 prefill pods: "
+                                      "2003 pods")
+
+
+@pytest.mark.parametrize("output", ["manifests", "dynamo-graph"])
+def test_the_summary_counts_autoscaled_groups_from_their_minimum_to_their_maximum(
+        output: str, tmp_path: Path, shared: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from constructs_lib.tools import cli
+
+    path = tmp_path / "ds.yaml"
+    path.write_text(yaml.safe_dump(data("deepseek-r1-v1", decode={"autoscaling": {
+        "mode": "keda", "signal": "itl_p95", "max_replicas": 2}}, nodes={"count": 6})))
+    assert cli.main(["synth", "--format", output, str(path), "-o", str(tmp_path / "out")]) == 0
+    summary_line = capsys.readouterr().out.splitlines()[1]
+    assert summary_line.endswith("ScaledObject 1; 32 to 48 GPUs (autoscaled) on 6 nodes")
+    for file in (tmp_path / "out" / "ds").glob("*.k8s.yaml"):
+        document = yaml.safe_load(file.read_text())
+        if document["kind"] in ("ScaledObject", "LeaderWorkerSet", "DynamoGraphDeployment"):
+            validate_custom_resource(document, shared / "crds")

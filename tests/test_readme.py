@@ -40,9 +40,10 @@ def test_the_readme_s_example_of_refused_input_is_what_synth_prints(tmp_path: Pa
     assert block, "the README's example of refused input moved"
     prod = tmp_path / "environments" / "prod.yaml"
     prod.parent.mkdir()
-    text = (ROOT / "environments" / "multi-node.yaml").read_text()
-    for old, new in (("\nrelease:", "\nrelase:"), ("network_mode: tke-route-eni", "network_mode: "
-                     "tke-vpc"), ("tensor-parallel-size: 4", "tensor-paralel-size: 4")):
+    text = (ROOT / "environments" / "multi-node-v1.yaml").read_text()
+    for old, new in (("\nrelease:", "\nrelase:"),
+                     ("host_network: false", "host_network: false\n  network_mode: tke-vpc"),
+                     ("tensor-parallel-size: 4", "tensor-paralel-size: 4")):
         assert old in text
         text = text.replace(old, new, 1)
     prod.write_text(text)
@@ -68,3 +69,32 @@ def test_the_readme_says_to_create_the_namespace_of_every_shipped_environment() 
     for path in sorted(ENVIRONMENTS.glob("*.yaml")):
         namespace = load_environment(path).namespace
         assert f"`kubectl create namespace {namespace}`" in gitops, path.name
+
+
+def test_the_readme_s_1x_environment_composes(tmp_path: Path) -> None:
+    from constructs_lib.model import EnvironmentV1
+    from constructs_lib.model.loader import load_environment
+    from tests.support.charts import composed
+
+    block = re.search(r"A complete file, .*?\n\n```yaml\n(.*?)```",
+                      (ROOT / "README.md").read_text(), re.S)
+    assert block, "the README's complete 1.x example moved"
+    path = tmp_path / "llama.yaml"
+    path.write_text(block.group(1))
+    environment = load_environment(path)
+    assert isinstance(environment, EnvironmentV1)
+    assert composed(environment).problems() == []
+
+
+def test_the_readme_s_hand_composed_refusal_is_what_synth_says(tmp_path: Path) -> None:
+    example = next(e for e in EXAMPLES if "DecodeWorkerPool(chart" in e and "kplus" not in e
+                   and 'Chart(app, "llama"' in e)
+    assert "gpus=4," in example
+    script = tmp_path / "broken.py"
+    script.write_text(example.replace("gpus=4,", "gpus=2,", 1))
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode != 0
+    assert ("[llama/decode] engine.tensor-parallel-size: tensor-parallel-size 4 needs 4 GPUs "
+            "per worker, but gpus gives each decode worker 2") in result.stderr
+    assert not list(tmp_path.glob("out/*/*.k8s.yaml")) and not list(tmp_path.glob("out/*.yaml"))

@@ -121,17 +121,18 @@ def network_policy_peer_config(labels: Mapping[str, str],
     return kplus.NetworkPolicyPeerConfig(pod_selector=pod_selector_config(labels, namespace))
 
 
-def scaling_target(deployment: Manifest) -> kplus.ScalingTarget:
-    """The Deployment as an autoscaler's target: its name, its replicas (None once an
-    autoscaler owns the count) and its containers' CPU and memory, which kplus checks when the
-    autoscaler has no metrics of its own."""
+def scaling_target(workload: Manifest, pod_template: Manifest) -> kplus.ScalingTarget:
+    """A Deployment (or a LeaderWorkerSet, whose scale subresource counts groups) as an
+    autoscaler's target: its name, its replicas (None once an autoscaler owns the count) and
+    the CPU and memory of `pod_template`'s containers (a LeaderWorkerSet's leader, whose pods
+    its scale subresource selects), which kplus checks when the autoscaler has no metrics of
+    its own."""
     import cdk8s_plus_27 as kplus
 
-    containers = [_scaling_container(c)
-                  for c in deployment["spec"]["template"]["spec"]["containers"]]
-    return kplus.ScalingTarget(api_version=deployment["apiVersion"], kind=deployment["kind"],
-                               name=deployment["metadata"]["name"], containers=containers,
-                               replicas=deployment["spec"].get("replicas"))
+    containers = [_scaling_container(c) for c in pod_template["spec"]["containers"]]
+    return kplus.ScalingTarget(api_version=workload["apiVersion"], kind=workload["kind"],
+                               name=workload["metadata"]["name"], containers=containers,
+                               replicas=workload["spec"].get("replicas"))
 
 
 def _scaling_container(container: Manifest) -> kplus.Container:

@@ -2,6 +2,7 @@
 validated before any construct exists."""
 
 from .autoscaling import DecodeAutoscaling, KedaAuthentication, PrefillAutoscaling
+from .dynamo_graph import DynamoGraphSettings
 from .dynamo_v1 import (
     DashboardSettings,
     DecodePoolSettings,
@@ -67,6 +68,7 @@ __all__ = [
     "DependencySettings",
     "DependencyWaitSettings",
     "DisruptionBudgetSettings",
+    "DynamoGraphSettings",
     "EngineSection",
     "Environment",
     "EnvironmentV1",

@@ -86,17 +86,19 @@ class _PoolAutoscaling(StrictModel):
     HorizontalPodAutoscaler on an External metric that prometheus-adapter serves from the rules
     this project writes out (install prometheus-adapter and load them). `keda`: a KEDA
     ScaledObject with a Prometheus trigger (install KEDA). Not both in one cluster: each
-    registers the `v1beta1.external.metrics.k8s.io` API. An autoscaled Deployment has no
-    `replicas` field, so that applying the manifests again does not undo the autoscaler.
+    registers the `v1beta1.external.metrics.k8s.io` API. An autoscaled Deployment (or
+    LeaderWorkerSet, for workers that span nodes: it scales whole groups) has no `replicas`
+    field, so that applying the manifests again does not undo the autoscaler; with `output:
+    dynamo-graph` the autoscaler scales the component's DynamoGraphDeploymentScalingAdapter.
     Default: off."""
     min_replicas: ReplicaBound = 1
-    """The fewest pods the autoscaler keeps. At least 1: with no worker of this role the
-    frontend drops the model from `/v1/models` and a request waits for a whole model load.
-    Default: 1."""
+    """The fewest workers (pods, or groups of a worker that spans nodes) the autoscaler keeps.
+    At least 1: with no worker of this role the frontend drops the model from `/v1/models` and
+    a request waits for a whole model load. Default: 1."""
     max_replicas: ReplicaBound | None = Field(None, validate_default=True)
-    """The most pods the autoscaler may run; required when `mode` is not off. The placement plan
-    places this many pods and checks that they fit the node pool next to everything else.
-    Default: none."""
+    """The most workers (pods, or groups) the autoscaler may run; required when `mode` is not
+    off. The placement plan places this many and checks that they fit the node pool next to
+    everything else. Default: none."""
     threshold: Threshold | None = None
     """The target of `signal`: the autoscaler adds pods while the signal is above it and removes
     them while it is below. Default: per signal, `ttft_p95` 2.0 (seconds), `dispatch_queue` 2.0

@@ -24,6 +24,7 @@ from .base import (
     Replicas,
     StrictModel,
 )
+from .dynamo_graph import DynamoGraphSettings, Output
 from .engine import VllmEngineArgs
 from .environment import (
     DependencySettings,
@@ -174,15 +175,26 @@ class RuntimeSettings(StrictModel):
         return self.request_plane == "nats" or self.event_plane == "nats"
 
 
+def nodes_per_worker(gpus: int, gpus_per_node: int | None) -> int:
+    """Pods (nodes) one worker of `gpus` spans: 1 when it fits a node (or the node size is not
+    known), else its GPUs over a node's, rounded up (a rule refuses a remainder)."""
+    if gpus_per_node is None or gpus <= gpus_per_node:
+        return 1
+    return -(-gpus // gpus_per_node)
+
+
 class WorkerPoolSettings(StrictModel):
     """A pool of `python3 -m dynamo.vllm` workers of one role: a pod per worker."""
 
     replicas: Replicas = 1
-    """Workers (pods). Leave it out when `autoscaling` is on: the autoscaler sets the count,
-    between its `min_replicas` and `max_replicas`. Default: 1."""
+    """Workers (pods, or groups of pods of a worker that spans nodes). Leave it out when
+    `autoscaling` is on: the autoscaler sets the count, between its `min_replicas` and
+    `max_replicas`. Default: 1."""
     gpus: PositiveCount = 1
     """`nvidia.com/gpu` per worker; tensor x pipeline (x data) parallelism must use them all.
-    Default: 1."""
+    A worker with more GPUs than a node of `nodes` has spans whole nodes: a LeaderWorkerSet
+    group of a pod per node (`gpus` must then be a multiple of `nodes.gpus_per_node`). Default:
+    1."""
     engine: VllmEngineArgs = VllmEngineArgs()
     """This pool's vLLM engine arguments, over the shared `engine` section. Default: none."""
     resources: PodResources = PodResources()
@@ -280,6 +292,13 @@ class EnvironmentV1(EnvironmentBase):
     runtime: RuntimeSettings = RuntimeSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     dependencies: DependencySettingsV1 = DependencySettingsV1()
+    output: Output = "manifests"
+    """manifests, or dynamo-graph: one DynamoGraphDeployment for NVIDIA's Dynamo operator,
+    built from the same pods, without etcd and NATS (`synth --format` overrides it; see the
+    README). Default: manifests."""
+    dynamo_graph: DynamoGraphSettings = DynamoGraphSettings()
+    """Used with `output: dynamo-graph`. Default: the runtime version from the image tag, no
+    scaling adapters."""
 
     @property
     def disaggregated(self) -> bool:

@@ -95,6 +95,8 @@ def _v1_section(section: str, env: EnvironmentV1, own_engine: dict[str, object])
             return "model.served_name"
         if head == "service_monitor":
             return f"monitoring.{prop}"
+        if head == "gpus_per_node":
+            return "nodes.gpus_per_node"
         if head in _V1_TOP_LEVEL:
             return prop
         if head == "engine" and rest and rest not in own_engine and rest in env.engine.root:

@@ -22,6 +22,28 @@ def _gpus(count: int) -> str:
     return f"{count} GPU" if count == 1 else f"{count} GPUs"
 
 
+def worker_groups_fit_nodes(plan: placement.Plan, locator: Locator) -> Iterator[Finding]:
+    """Each pod of a worker that spans nodes (a LeaderWorkerSet group) takes a whole node of
+    the declared pool, and the pool holds one group at least."""
+    if not plan.declared:
+        return
+    size, count = plan.gpus_per_node, len(plan.nodes)
+    for group in plan.groups:
+        gpus = group.gpus_per_pod * group.size
+        cite = group.locator.cite
+        if group.gpus_per_pod != size:
+            yield Finding(locator.field("gpus_per_node"),
+                          f"{size}, but {group.name} spreads each {group.role} worker's "
+                          f"{_gpus(gpus)} over {group.size} pods of {group.gpus_per_pod} "
+                          f"({cite('gpus_per_node')} {group.gpus_per_pod}), each meant to "
+                          f"take a whole node; give it the nodes' size, {size}")
+        elif group.size > count:
+            yield Finding(locator.field("count"),
+                          f"{count}, but each {group.name} worker ({cite('gpus')} {gpus}) is "
+                          f"a group of {group.size} pods of {_gpus(size)}, each on a node of "
+                          f"its own: not one group fits; declare at least {group.size} nodes")
+
+
 def deployment_fits_nodes(plan: placement.Plan, locator: Locator) -> Iterator[Finding]:
     """Every GPU pod finds a node of the declared pool; otherwise say what is missing where."""
     if plan.fits:
@@ -63,8 +85,9 @@ def _nodes(count: int) -> str:
 
 
 def autoscaling_maximum_fits_nodes(pool: WorkerPool) -> Iterator[Finding]:
-    """An autoscaled pool's `max_replicas` pods fit the declared nodes next to every other pod
-    of the chart (other autoscaled pools at their minimum). A maximum the nodes cannot hold
+    """An autoscaled pool's `max_replicas` pods (groups of a LeaderWorkerSet pool, each a
+    node per pod) fit the declared nodes next to every other pod of the chart (other
+    autoscaled pools at their minimum). A maximum the nodes cannot hold
     lets the autoscaler create pods that stay Pending: it scales on a pressure new pods never
     relieve, and a rule about the node count would blame the wrong setting."""
     from ..node_pool import GpuNodePool
@@ -92,12 +115,16 @@ def autoscaling_maximum_fits_nodes(pool: WorkerPool) -> Iterator[Finding]:
         while high - low > 1:
             middle = (low + high) // 2
             low, high = (middle, high) if fits(nodes, middle) else (low, middle)
-        held = f"{low} {pool.role} pod" + ("" if low == 1 else "s")
+        size = pool.pods_per_replica
+        if size > 1:  # the autoscaler adds and removes whole LeaderWorkerSet groups
+            held = (f"{low} {pool.role} group{'' if low == 1 else 's'} of {size} pods of "
+                    f"{_gpus(pool.gpus_per_pod)} (a node each)")
+        else:
+            held = f"{low} {pool.role} pod{'' if low == 1 else 's'} of {_gpus(pool.gpus_per_pod)}"
         yield Finding(pool.locator.field("autoscaling.max_replicas"),
                       f"{maximum}, but {_nodes(nodes.count)} of {_gpus(nodes.gpus_per_node)} "
                       f"({nodes.locator.cite('count')}) {'hold' if nodes.count > 1 else 'holds'} "
-                      f"at most {held} of "
-                      f"{_gpus(pool.gpus_per_pod)} next to the chart's other pods (other "
+                      f"at most {held} next to the chart's other pods (other "
                       f"autoscaled pools at their min_replicas): the autoscaler's pods beyond "
                       f"that would stay Pending; lower it to {low}, or add nodes",
                       subject=pool)

@@ -16,6 +16,7 @@ PROBLEM_RULES: tuple[str, ...] = (
     # Pods
     "pod_gpus_match_workers",
     "parallelism_matches_worker_gpus",
+    "worker_gpus_fill_whole_nodes",
     "decode_and_prefill_serve_the_same_model",
     "remote_prefill_has_what_it_needs",
     "no_setting_dynamo_overrides",
@@ -23,6 +24,7 @@ PROBLEM_RULES: tuple[str, ...] = (
     "kv_router_gets_kv_events",
     "frontend_serves_the_workers_model",
     # Placement
+    "worker_groups_fit_nodes",
     "autoscaling_maximum_fits_nodes",
     "deployment_fits_nodes",
 )

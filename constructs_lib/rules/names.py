@@ -17,6 +17,9 @@ from . import Finding, Locator, Stage
 # A StatefulSet stamps its pods with `controller-revision-hash: <name>-<hash>`, a label value
 # of at most 63 characters; the hash takes up to 11, so longer names leave pods uncreatable.
 _STATEFULSET_LIMIT = 52
+# A LeaderWorkerSet names its headless Service after itself (so its name is a DNS-1035 label)
+# and each group's StatefulSet `<name>-<group>`: with up to 1000 groups, 4 characters less.
+_LEADER_WORKER_SET_LIMIT = _STATEFULSET_LIMIT - 4
 _LABEL_CHARACTERS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 _SUBDOMAIN = "DNS-1123 subdomains of at most 253 lower-case letters, digits, '-' and '.'"
 
@@ -28,6 +31,11 @@ KIND_RULES: dict[str, tuple[Callable[[str], bool], int, str]] = {
                     f"DNS-1123 labels of at most {_STATEFULSET_LIMIT} characters (their pods' "
                     "controller-revision-hash label appends 11 more)"),
     "Deployment": (is_dns_subdomain, 253, _SUBDOMAIN),
+    "LeaderWorkerSet": (lambda n: is_dns_1035_label(n, _LEADER_WORKER_SET_LIMIT),
+                        _LEADER_WORKER_SET_LIMIT,
+                        f"DNS-1035 labels of at most {_LEADER_WORKER_SET_LIMIT} characters, "
+                        "starting with a letter (its headless Service takes the name, and each "
+                        "group's StatefulSet <name>-<group> must stay a StatefulSet name)"),
     "ConfigMap": (is_dns_subdomain, 253, _SUBDOMAIN),
     "ServiceMonitor": (is_dns_subdomain, 253, _SUBDOMAIN),
     "PodMonitor": (is_dns_subdomain, 253, _SUBDOMAIN),
@@ -40,7 +48,7 @@ KIND_RULES: dict[str, tuple[Callable[[str], bool], int, str]] = {
                      "of the HPA it creates)"),
 }
 """What each kind's name must be, how long it may be, and how to say so."""
-_LABEL_KINDS = ("Service", "StatefulSet", "ScaledObject")
+_LABEL_KINDS = ("Service", "StatefulSet", "LeaderWorkerSet", "ScaledObject")
 """Kinds whose names are DNS labels: no '.'."""
 
 

@@ -46,3 +46,13 @@ def ports_are_distinct(*, metrics_port: int, serve_port: int, service_port: int,
                       f"{metrics_port}: {where('service.port')} is {service_port} too; the "
                       "frontend Service exposes both, and the ports of a Service must differ",
                       subject=subject)
+
+
+def etcd_tls_needs_dynamo_v1(secret: str | None, where: Callable[[str], str],
+                             subject: object) -> Iterator[Finding]:
+    """Dynamo v0.1 reads only plain http etcd endpoints: a client certificate is of no use."""
+    if secret:
+        yield Finding(where("etcd_client_tls_secret"),
+                      f"{secret}, but Dynamo v0.1 has no etcd TLS client (it reads plain http "
+                      "endpoints only); use the Dynamo 1.x constructs, or an etcd without TLS",
+                      subject=subject)

@@ -107,6 +107,37 @@ def parallelism_matches_worker_gpus(pool: WorkerPool) -> Iterator[Finding]:
                   "equal the GPUs per worker", subject=pool)
 
 
+def worker_gpus_fill_whole_nodes(pool: WorkerPool) -> Iterator[Finding]:
+    """A worker larger than a node spans whole nodes, one pod of a node's GPUs on each, spread
+    by tensor and pipeline parallelism with vLLM's mp executor (which the library sets up)."""
+    per_node = pool.gpus_per_node
+    if per_node is None or pool.gpus <= per_node:
+        return
+    nodes = f"{pool.locator.field('gpus_per_node')} {per_node}"
+    if pool.gpus % per_node:
+        lower, upper = pool.gpus // per_node * per_node, pool.nodes_per_worker * per_node
+        multiples = f"{lower} or {upper}" if lower > per_node else str(upper)
+        yield Finding(pool.locator.field("gpus"),
+                      f"{pool.gpus}, more than a node has ({nodes}): such a {pool.role} worker "
+                      f"spans whole nodes, a pod of {gpu_count(per_node)} on each, so its GPUs "
+                      f"must be a multiple of {per_node} (e.g. {multiples})", subject=pool)
+        return
+    spans = f"{pool.locator.field('gpus')} {pool.gpus} spans {pool.nodes_per_worker} nodes of " \
+            f"{per_node}"
+    data_parallel = pool.engine.get("data-parallel-size")
+    if data_parallel is not None and int(data_parallel) > 1:
+        yield Finding(pool.locator.field("engine.data-parallel-size"),
+                      f"{data_parallel}, but {spans}: a worker spans nodes by tensor and "
+                      "pipeline parallelism (vLLM's --nnodes); run each data-parallel rank as a "
+                      "worker of its own (replicas) instead", subject=pool)
+    backend = pool.engine.get("distributed-executor-backend")
+    if backend is not None:
+        yield Finding(pool.locator.field("engine.distributed-executor-backend"),
+                      f"{show(backend)}, but {spans}: the library runs such a worker with "
+                      "vLLM's mp executor across a LeaderWorkerSet group and sets "
+                      "--distributed-executor-backend itself; remove it", subject=pool)
+
+
 _SAME_ON_BOTH_SIDES = {
     "block-size": "KV cache moves block by block, so both sides must cut it into blocks of "
                   "the same size",
@@ -202,8 +233,9 @@ def worker_findings(pool: WorkerPool) -> list[Finding]:
              *tagged(worker_ports_are_distinct, Stage.SETTING, worker_ports_are_distinct(pool)),
              *tagged(autoscaling_signal_is_exported, Stage.SETTING,
                      autoscaling_signal_is_exported(pool))]
-    for rule in (parallelism_matches_worker_gpus, decode_and_prefill_serve_the_same_model,
-                 disaggregation_has_both_sides, kv_router_gets_kv_events):
+    for rule in (parallelism_matches_worker_gpus, worker_gpus_fill_whole_nodes,
+                 decode_and_prefill_serve_the_same_model, disaggregation_has_both_sides,
+                 kv_router_gets_kv_events):
         found += tagged(rule, Stage.POD, rule(pool))
     if not found:  # placing pods whose settings are wrong would only restate them
         found += tagged(autoscaling_maximum_fits_nodes, Stage.PLACEMENT,

@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ConfigError, Problem, did_you_mean, one_line
+from . import dynamo_graph_command as _dynamo_graph_command
 from . import run_local_command as _run_local_command
+
+if TYPE_CHECKING:
+    from .synth import Composed
 
 EXIT_INPUT_ERROR = 2
 EXIT_OUTPUT_ERROR = 1
@@ -29,7 +33,7 @@ deployment that cannot work), printing one line per problem with exit code 2 and
 nothing; then writes each environment into DIR/<environment>/: one file per resource,
 kustomization.yaml and PLAN.md. DIR is replaced as a whole, only once everything is written,
 and the command ends with a line per environment: its resources by kind and the GPUs its
-Deployments request.
+Deployments and LeaderWorkerSets request.
 """
 
 
@@ -39,22 +43,34 @@ def _print_warnings(warnings: list[Problem]) -> None:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from . import output, summary, synth
+    from . import synth
 
     paths = [Path(p) for p in args.environments] or synth.discover(Path(args.environments_dir))
+    return write_composed(lambda warnings: synth.compose_files(paths, warnings, args.format),
+                          Path(args.output), keep_others=bool(args.environments),
+                          sources=paths if args.environments else [Path(args.environments_dir)])
+
+
+def write_composed(compose: Callable[[list[Problem]], Composed], output: Path, *,
+                   keep_others: bool = False, sources: Sequence[Path] = ()) -> int:
+    """Compose the charts (`compose` appends its warnings to the list it is given), write them
+    into `output/<environment>/` and print a summary line per environment.
+
+    Named files update their environments' folders and keep the others (`keep_others`); the
+    whole folder of environments replaces the whole output. Returns 0; a problem is raised for
+    `exit_code` to report.
+    """
+    from . import output as output_folder
+    from . import summary, synth
+
     warnings: list[Problem] = []
-    composed = synth.compose_files(paths, warnings)
+    composed = compose(warnings)
     _print_warnings(warnings)
-    out = Path(args.output)
-    # Named files update their environments' folders and keep the others; the whole folder of
-    # environments replaces the whole output. The lock keeps another run from replacing the
-    # output before the summary has read it.
-    with output.locked(out.absolute().parent):
-        results = synth.write(
-            composed, out, keep_others=bool(args.environments),
-            sources=paths if args.environments else [Path(args.environments_dir)])
+    # The lock keeps another run from replacing the output before the summary has read it.
+    with output_folder.locked(output.absolute().parent):
+        results = synth.write(composed, output, keep_others=keep_others, sources=sources)
         for result in results:
-            print("\n".join(summary.summarize(result.name, out / result.name, result.files,
+            print("\n".join(summary.summarize(result.name, output / result.name, result.files,
                                                 result.plan).lines()))
     return 0
 
@@ -146,6 +162,13 @@ def _upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _environment_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("environment",
+                        help=f"{what}, or the name of one in --environments-dir")
+    parser.add_argument("--environments-dir", default="environments", metavar="FOLDER",
+                        help="the folder of environment files (default: environments)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m constructs_lib",
@@ -165,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the folder of environment files (default: environments)")
     synth.add_argument("--output", "-o", default=os.environ.get("CDK8S_OUTDIR", "dist"),
                        metavar="DIR", help="output folder (default: $CDK8S_OUTDIR or dist)")
+    synth.add_argument("--format", choices=["manifests", "dynamo-graph"], default=None,
+                       help="manifests, or dynamo-graph: a DynamoGraphDeployment for NVIDIA's "
+                       "Dynamo operator (Dynamo 1.x files only); default: each file's `output`")
     synth.set_defaults(run=_synth)
     from .helm import command as from_helm_values
     from .reference import command as reference
@@ -175,23 +201,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Prints where every pod of an environment would run, node by node, with the "
         "RDMA and host-network facts that matter (synth writes the same plan to "
         "DIR/<environment>/PLAN.md).")
-    plan.add_argument("environment",
-                      help="an environment file, or the name of one in --environments-dir")
-    plan.add_argument("--environments-dir", default="environments", metavar="FOLDER",
-                      help="the folder of environment files (default: environments)")
+    _environment_arguments(plan, "an environment file")
     plan.set_defaults(run=_plan)
     upgrade = commands.add_parser(
         "upgrade", help="rewrite a v0.1 environment file in the 1.x format",
         description="Translates a v0.1 environment (dynamo serve graphs) into the 1.x format "
         "(a frontend and decode and prefill worker pools), keeping the model, the GPUs per "
         "worker and the workers per role; prints it, or writes it with --write.")
-    upgrade.add_argument("environment",
-                         help="a v0.1 environment file, or the name of one in --environments-dir")
-    upgrade.add_argument("--environments-dir", default="environments", metavar="FOLDER",
-                         help="the folder of environment files (default: environments)")
+    _environment_arguments(upgrade, "a v0.1 environment file")
     upgrade.add_argument("--write", metavar="FILE", default=None,
                          help="write the 1.x file here (checked first) instead of printing it")
     upgrade.set_defaults(run=_upgrade)
+    _dynamo_graph_command.add_parser(
+        commands, lambda name, folder: _environment_file(name, Path(folder)))
     _run_local_command.add_parser(
         commands, lambda name: _environment_file(name, Path("environments")))
     reference.register(commands)
@@ -223,8 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(argv)
     except KeyboardInterrupt:
         # Ctrl-C while the commands' modules load, before a command runs.
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted()
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -232,10 +253,16 @@ def _main(argv: Sequence[str] | None) -> int:
     os.environ.setdefault(*JSII_QUIET_END_OF_LIFE)
     parser = build_parser()
     args = parser.parse_args(argv)
+    return exit_code(lambda: int(args.run(args)))
+
+
+def exit_code(command: Callable[[], int]) -> int:
+    """Run a command, turning what it raises into one line per problem on stderr and the exit
+    code: 2 for bad input, 1 when the output could not be written, 130 when interrupted."""
     from .output import OutputError, describe
 
     try:
-        return int(args.run(args))
+        return command()
     except ConfigError as err:
         report(err.problems)
         return EXIT_INPUT_ERROR
@@ -248,5 +275,12 @@ def _main(argv: Sequence[str] | None) -> int:
         print(one_line(f"error: {where}: {describe(err)}"), file=sys.stderr)
         return EXIT_OUTPUT_ERROR
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted()
+
+
+def _interrupted() -> int:
+    from . import jsii_session
+
+    jsii_session.interrupted()
+    print("interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED

@@ -5,7 +5,10 @@ Python side then fails in the middle of a request: jsii prints Node's ECONNRESET
 whole pending request, and the command ends with a traceback instead of its own one line. With
 Node in a session of its own, only Python sees Ctrl-C: it raises KeyboardInterrupt, the command
 cleans up after itself and says "interrupted" (exit 130), and jsii's exit handler stops Node
-as at any other exit (`quiet_exit` keeps a late Ctrl-C from interrupting that).
+as at any other exit (`quiet_exit` keeps a late Ctrl-C from interrupting that). A Ctrl-C can
+also land while Python is in the middle of writing a request: asking Node to exit then makes it
+read a torn message and answer with ECONNRESET and a traceback, so after an interrupt
+(`interrupted`) Node is ended without a word instead.
 
 jsii starts Node with `subprocess.Popen` from one module; that module's `subprocess` is replaced
 by one whose Popen adds `start_new_session=True`. Nothing else changes, and a jsii without that
@@ -15,6 +18,8 @@ module (another version) is left as it is.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import os
 import signal
 import subprocess
 import threading
@@ -34,7 +39,12 @@ class _OwnSessionSubprocess(ModuleType):
     @staticmethod
     def Popen(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
         kwargs.setdefault("start_new_session", True)
-        return subprocess.Popen(*args, **kwargs)
+        process = subprocess.Popen(*args, **kwargs)
+        _started.append(process)
+        return process
+
+
+_started: list[subprocess.Popen[Any]] = []
 
 
 def start() -> None:
@@ -62,3 +72,17 @@ def quiet_exit() -> None:
 def _ignore_interrupts() -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def interrupted() -> None:
+    """Call when Ctrl-C ended the command: Node (its session: jsii's relay and kernel) is killed
+    and its pipe closed, so jsii's exit handler finds nothing left to say to it."""
+    for process in _started:
+        # The relay first: it reports a kernel that dies before it.
+        process.kill()
+        process.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()

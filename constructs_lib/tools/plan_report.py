@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._render.escape_hatches import GPU_RESOURCE, TKE_SHARED_RDMA_RESOURCE
-from ..placement import Node, Plan, PodReplica
+from ..placement import AutoscaledPods, Node, Plan, PodReplica
 from ..rdma import NETWORKS_ANNOTATION, RDMA_NETWORK
 
 _COLUMNS = ("Node", "GPUs used", "Pod", "Its GPUs", "RDMA", "Host ports")
@@ -29,11 +29,13 @@ def _node_rows(node: Node) -> list[tuple[str, ...]]:
 
 
 def _pod_cells(pod: PodReplica) -> tuple[str, ...]:
-    # An autoscaled Deployment's pods: n/min..max, those beyond the minimum marked.
+    # An autoscaled workload's pods: n/min..max, those beyond the minimum marked.
     count = (f"{pod.min_replicas}..{pod.replicas}" if pod.min_replicas is not None
              else f"{pod.replicas}")
     scaled = " (if scaled up)" if pod.above_minimum else ""
-    return (f"{pod.deployment} {pod.replica}/{count}{scaled}", f"{pod.gpus} ({pod.work})",
+    name = (f"{pod.deployment} group {pod.replica}/{count} {pod.member}" if pod.in_group
+            else f"{pod.deployment} {pod.replica}/{count}")
+    return (f"{name}{scaled}", f"{pod.gpus} ({pod.work})",
             "yes" if pod.rdma else "no", ", ".join(map(str, pod.host_ports)) or "-")
 
 
@@ -58,10 +60,24 @@ def _summary(plan: Plan) -> str:
     return f"{pool}; {used} of {plan.capacity} GPUs requested ({GPU_RESOURCE})."
 
 
+def _replica(scaled: AutoscaledPods) -> str:
+    """What one replica of an autoscaled workload is: a pod, or a LeaderWorkerSet group."""
+    pod = f"{scaled.gpus} GPU{'' if scaled.gpus == 1 else 's'}"
+    if scaled.group_size > 1:
+        return f"groups of {scaled.group_size} pods of {pod} (a node each)"
+    return f"pods of {pod}"
+
+
+def _replica_gpus(scaled: AutoscaledPods) -> str:
+    if scaled.group_size > 1:
+        return f"{scaled.gpus_per_replica} ({scaled.group_size} pods of {scaled.gpus})"
+    return str(scaled.gpus)
+
+
 def _autoscaled(plan: Plan) -> list[str]:
-    """One line per autoscaled Deployment: its range and what scales it."""
-    return [f"{a.deployment}: {a.min_replicas} to {a.max_replicas} pods of {a.gpus} "
-            f"GPU{'' if a.gpus == 1 else 's'}, {a.autoscaler}" for a in plan.autoscaled]
+    """One line per autoscaled workload: its range and what scales it."""
+    return [f"{a.deployment}: {a.min_replicas} to {a.max_replicas} {_replica(a)}, "
+            f"{a.autoscaler}" for a in plan.autoscaled]
 
 
 def _facts(plan: Plan) -> list[str]:
@@ -80,6 +96,13 @@ def _facts(plan: Plan) -> list[str]:
     else:
         facts.append("hostNetwork off: pods have their own network namespace and can share a "
                      "node.")
+    for group in plan.groups:
+        ranks = "rank 1 runs" if group.size == 2 else f"ranks 1 to {group.size - 1} run"
+        facts.append(f"{group.name} is a LeaderWorkerSet: each {group.role} worker is a group of "
+                     f"{group.size} pods of {group.gpus_per_pod} GPUs, each on a node of its own "
+                     f"({group.size * group.gpus_per_pod} GPUs); the leader runs the Dynamo "
+                     f"runtime and serves the system port, {ranks} headless, and a restart "
+                     "of any pod recreates its group.")
     if plan.other_pods:
         facts.append("Pods without GPUs, which the scheduler may put on any node: "
                      f"{', '.join(plan.other_pods)}.")
@@ -106,7 +129,7 @@ def text(plan: Plan, environment: str) -> str:
               for row in rows]
     lines += ["", *_facts(plan)]
     if autoscaled := _autoscaled(plan):
-        lines += ["", "Autoscaled (the plan places the maximum; the Deployments carry no "
+        lines += ["", "Autoscaled (the plan places the maximum; the workloads carry no "
                       "replicas):", *(f"  - {line}" for line in autoscaled)]
     if tls := _etcd_tls(plan):
         lines += ["", *tls]
@@ -121,12 +144,15 @@ def markdown(plan: Plan, environment: str) -> str:
     lines += ["| " + " | ".join(row) + " |" for row in _rows(plan)]
     lines += [""] + [f"- {fact}" for fact in _facts(plan)]
     if plan.autoscaled:
+        groups = (" (a LeaderWorkerSet's replicas are its groups)"
+                  if any(a.group_size > 1 for a in plan.autoscaled) else "")
         lines += ["", "## Autoscaling", "",
-                  "The autoscalers own these Deployments' replicas (the manifests carry none); "
-                  "the plan places each at its maximum.", "",
-                  "| Deployment | min | max | GPUs per pod | scaled by |", "|---|---|---|---|---|"]
-        lines += [f"| {a.deployment} | {a.min_replicas} | {a.max_replicas} | {a.gpus} | "
-                  f"{a.autoscaler} |" for a in plan.autoscaled]
+                  f"The autoscalers own these workloads' replicas{groups}, which the manifests "
+                  "leave out; the plan places each at its maximum.", "",
+                  "| Workload | min | max | GPUs per replica | scaled by |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {a.deployment} | {a.min_replicas} | {a.max_replicas} | "
+                  f"{_replica_gpus(a)} | {a.autoscaler} |" for a in plan.autoscaled]
     if tls := _etcd_tls(plan):
         lines += ["", "## etcd TLS", "", tls[0], "",
                   *(f"- `{name}`" for name in plan.etcd_tls_dns_names)]

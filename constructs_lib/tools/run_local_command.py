@@ -3,18 +3,45 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, Problem
 
+if TYPE_CHECKING:
+    from .run_local.netns import Isolation
+
 
 def run(args: argparse.Namespace, environment_path: Path) -> int:
+    from .run_local import netns
+
+    # Into the private network namespace first: through a user namespace (no root) that needs
+    # a single-threaded process, and loading the environments starts jsii's threads.
+    network: contextlib.AbstractContextManager[Isolation]
+    if args.host_network:
+        network = contextlib.nullcontext(
+            netns.Isolation(False, "--host-network", netns.namespace_id()))
+    else:
+        network = netns.private_network(allow_user_namespace=True)
+    with network as isolation:
+        return _run(args, environment_path, isolation)
+
+
+def _run(args: argparse.Namespace, environment_path: Path, isolation: Isolation) -> int:
     from ..model.dynamo_v1 import EnvironmentV1
     from . import synth
     from .run_local import LocalStack, dynamo_python
-    from .run_local.synthesized import instances, read_manifests, smoke_test, start
+    from .run_local.synthesized import (
+        check_kv_events,
+        instances,
+        read_manifests,
+        router_uses_kv_events,
+        smoke_test,
+        start,
+    )
 
     environments = synth.load_all([environment_path])
     name, environment = next(iter(environments.items()))
@@ -22,21 +49,42 @@ def run(args: argparse.Namespace, environment_path: Path) -> int:
         raise ConfigError([Problem(str(environment_path), "dynamo",
                                    f"run-local runs Dynamo 1.x environments; this one is "
                                    f"{environment.dynamo.value}")])
+    spanning = _workers_spanning_nodes(environment)
+    if spanning:
+        raise ConfigError([Problem(str(environment_path), f"{role}.gpus", (
+            f"{gpus}, more than a node of nodes.gpus_per_node has: such workers run as "
+            "LeaderWorkerSet groups across nodes, which run-local cannot start (the mock "
+            "engine has no multi-node mode); try an environment whose workers fit a node"))
+            for role, gpus in spanning])
     python = dynamo_python()
     if not python.exists():
         print(f"run-local: the Dynamo runtime is not installed ({python}); "
               "run scripts/install-dynamo-runtime.sh", file=sys.stderr)
         return 1
     replicas = None if args.replicas == "all" else int(args.replicas)
+    failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="dynamo-run-local-") as workdir:
-        synth.synthesize(environments, Path(workdir) / "dist")
+        synth.synthesize(environments, Path(workdir) / "dist", output_format="manifests")
         documents = read_manifests(Path(workdir) / "dist" / name)
-        with LocalStack(Path(workdir) / "run", python=str(python), timeout=args.timeout) as stack:
+        with LocalStack(Path(workdir) / "run", python=str(python), timeout=args.timeout,
+                        network=isolation) as stack:
+            fallback = stack.fallback_message()
+            if fallback:
+                print(f"run-local: {fallback}", file=sys.stderr)
             started = start(stack, documents, replicas=replicas)
             result = smoke_test(started, timeout=args.timeout)
             known = instances(started)
-            leaks = stack.non_loopback_listeners()
-        print(f"{name}: {len(stack.commands)} processes on 127.0.0.1, all probes ready")
+            kv = None
+            if router_uses_kv_events(started):
+                try:
+                    kv = check_kv_events(started, timeout=args.timeout)
+                except AssertionError as exc:
+                    failures.append(str(exc))
+            failures += stack.beyond_loopback()
+        where = ("in a private network namespace (only lo)" if isolation.private
+                 else "in this host's network")
+        print(f"{name}: {len(stack.commands)} processes on 127.0.0.1 {where}, "
+              "all probes ready")
         print(f"  /v1/models: {', '.join(result.models)}")
         for label, workers in (("chat", result.chat_workers), ("stream", result.stream_workers)):
             if workers is None:
@@ -47,26 +95,44 @@ def run(args: argparse.Namespace, environment_path: Path) -> int:
                 served = (f"prefill worker {workers.prefill_worker_id}, "
                           f"decode worker {workers.decode_worker_id}")
             print(f"  {label} completion: {served}")
-        if leaks:
-            print(f"run-local: listening beyond loopback: {leaks}", file=sys.stderr)
-            return 1
+        if kv is not None:
+            print(f"  KV events: the router applied {kv.stored:g} 'stored' events from the "
+                  f"workers ({kv.sources_active:g} ZMQ sources active); "
+                  f"{kv.workers_without:g} workers without KV events")
         disaggregated = "prefill" in started.workers
         chat = result.chat_workers
         if disaggregated and not (chat and chat.prefill_worker_id in known.get("prefill", set())):
-            print("run-local: no prefill worker served the request", file=sys.stderr)
-            return 1
-    return 0
+            failures.append("no prefill worker served the request")
+    for failure in failures:
+        print(f"run-local: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _workers_spanning_nodes(environment: object) -> list[tuple[str, int]]:
+    """The pools (role, GPUs per worker) whose workers are LeaderWorkerSet groups."""
+    from ..model.dynamo_v1 import EnvironmentV1, nodes_per_worker
+
+    assert isinstance(environment, EnvironmentV1)
+    per_node = environment.nodes.gpus_per_node if environment.nodes is not None else None
+    pools = [("decode", environment.decode), ("prefill", environment.prefill)]
+    return [(role, pool.gpus) for role, pool in pools
+            if pool is not None and nodes_per_worker(pool.gpus, per_node) > 1]
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                resolve: object) -> None:
     parser = commands.add_parser(
         "run-local", help="run a Dynamo 1.x environment on 127.0.0.1 and query it",
-        description="Runs a Dynamo 1.x environment on 127.0.0.1 with the mock engine and sends "
-        "it OpenAI requests (needs scripts/install-dynamo-runtime.sh).")
+        description="Runs a Dynamo 1.x environment on 127.0.0.1 with the mock engine, in a "
+        "private network namespace, and sends it OpenAI requests (needs "
+        "scripts/install-dynamo-runtime.sh).")
     parser.add_argument("environment", help="a name in environments/ or a file")
     parser.add_argument("--replicas", default="1",
                         help="worker processes per Deployment: a number or 'all' (default: 1)")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds to wait for each process and answer (default: 60)")
+    parser.add_argument("--host-network", action="store_true",
+                        help="run in this host's network instead of a private network "
+                        "namespace (what run-local falls back to when it cannot make one): "
+                        "every process on 127.0.0.1, the event plane moved to a local NATS")
     parser.set_defaults(run=lambda args: run(args, resolve(args.environment)))  # type: ignore[operator]

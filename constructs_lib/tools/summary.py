@@ -1,5 +1,5 @@
 """What `synth` reports for each environment it wrote: resources by kind, the GPUs the
-Deployments request, and the nodes the environment is planned onto."""
+Deployments (and LeaderWorkerSets) request, and the nodes the environment is planned onto."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from ..placement import Plan
 from .synth import file_kind
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_GPU_KINDS = ("Deployment", "LeaderWorkerSet", "DynamoGraphDeployment")
+"""The kinds whose pods request GPUs: read back to count them."""
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class Summary:
     nodes: int | None
     """None when the environment has no placement plan."""
     max_gpus: int | None = None
-    """With autoscaled Deployments, the GPUs at their autoscalers' maximum (`gpus` counts them at
+    """With autoscaled workloads, the GPUs at their autoscalers' maximum (`gpus` counts them at
     their minimum); None without."""
 
     @property
@@ -51,33 +53,54 @@ def summarize(name: str, folder: Path, files: Iterable[str], plan: Plan) -> Summ
     `plan` is the environment's placement plan (declared nodes, or the fewest needed).
 
     Each file holds one resource, so kinds are counted from the names and only the
-    Deployments are parsed: reading back every file cost a synth of the shipped environments
-    0.1 s.
+    Deployments and LeaderWorkerSets are parsed: reading back every file cost a synth of the
+    shipped environments 0.1 s.
     """
     files = list(files)
     kinds = Counter(file_kind(file) for file in files)
-    deployments = [document for file in files if file_kind(file) == "Deployment"
+    deployments = [document for file in files if file_kind(file) in _GPU_KINDS
                    for document in yaml.load_all((folder / file).read_text(), Loader=_Loader)
                    if document]
-    minimum = {a.deployment: a.min_replicas for a in plan.autoscaled}
+    minimum = {name: a.min_replicas for a in plan.autoscaled
+               for name in (a.deployment, a.component) if name}
     gpus = gpus_requested(deployments, minimum)
-    extra = sum((a.max_replicas - a.min_replicas) * a.gpus for a in plan.autoscaled)
+    extra = sum((a.max_replicas - a.min_replicas) * a.gpus_per_replica for a in plan.autoscaled)
     return Summary(name, folder, dict(kinds), gpus, len(plan.nodes),
                    gpus + extra if plan.autoscaled else None)
 
 
+
+def _pod_gpus(template: dict[str, Any]) -> int:
+    return sum(extended_resource(container, GPU_RESOURCE)
+               for container in template["spec"]["containers"])
+
+
 def gpus_requested(documents: Iterable[dict[str, Any]],
                    autoscaled: Mapping[str, int] | None = None) -> int:
-    """The sum over Deployments of replicas x the `nvidia.com/gpu` of their pods' containers;
-    an autoscaled Deployment (no replicas) counts with its minimum from `autoscaled` (by name),
-    else with Kubernetes' default of 1."""
+    """The sum over Deployments of replicas x the `nvidia.com/gpu` of their pods' containers,
+    over LeaderWorkerSets of groups x (the leader's and each follower's), and over a
+    DynamoGraphDeployment's components, times their nodes. A workload without replicas (an
+    autoscaler owns them) counts with its minimum from `autoscaled`, by name (a graph's
+    components by component name), else with Kubernetes' default of 1."""
+    minimum = autoscaled or {}
     total = 0
     for document in documents:
-        if document["kind"] != "Deployment":
+        if document["kind"] == "DynamoGraphDeployment":
+            # Imported here: the renderers import cdk8s, which must wait for jsii_session.
+            from .._render.dynamo_graph import gpus_of
+
+            total += gpus_of(document, minimum)
             continue
         spec = document["spec"]
-        per_pod = sum(extended_resource(container, GPU_RESOURCE)
-                      for container in spec["template"]["spec"]["containers"])
-        default = (autoscaled or {}).get(document.get("metadata", {}).get("name"), 1)
-        total += spec.get("replicas", default) * per_pod
+        if document["kind"] == "Deployment":
+            per_replica = _pod_gpus(spec["template"])
+        elif document["kind"] == "LeaderWorkerSet":
+            group = spec["leaderWorkerTemplate"]
+            leader = group.get("leaderTemplate", group["workerTemplate"])
+            per_replica = (_pod_gpus(leader)
+                           + (group.get("size", 1) - 1) * _pod_gpus(group["workerTemplate"]))
+        else:
+            continue
+        default = minimum.get(document.get("metadata", {}).get("name"), 1)
+        total += spec.get("replicas", default) * per_replica
     return total

@@ -13,7 +13,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,19 +28,25 @@ from .output import OutputError, OutputFolder
 
 if TYPE_CHECKING:
     from ..chart import DynamoChart
+    from ..graph_chart import DynamoGraphChart
+    from ..model.dynamo_graph import Output
     from ..placement import Plan
 
-# Objects that others refer to are applied first; Dynamo pods last, once etcd and NATS exist.
+    AnyChart = DynamoChart | DynamoGraphChart
+
+# Objects that others refer to are applied first; Dynamo pods last, once etcd and NATS exist,
+# and the autoscalers after the workloads they scale.
 _APPLY_ORDER = ["Namespace", "ServiceAccount", "Secret", "ConfigMap", "PersistentVolumeClaim",
                 "Service", "NetworkPolicy", "PodDisruptionBudget", "StatefulSet", "Deployment",
-                "HorizontalPodAutoscaler", "ScaledObject", "ServiceMonitor", "PodMonitor"]
+                "LeaderWorkerSet", "DynamoGraphDeployment", "HorizontalPodAutoscaler",
+                "ScaledObject", "ServiceMonitor", "PodMonitor"]
 
 
 @dataclass(frozen=True)
 class SynthesizedEnvironment:
     name: str
     environment: Environment
-    chart: DynamoChart
+    chart: AnyChart
     files: list[str]
     plan: Plan
 
@@ -49,7 +56,7 @@ class Composed:
     """Charts composed and checked, in an App that writes to a private folder of its own."""
 
     app: Any
-    charts: dict[str, DynamoChart]
+    charts: dict[str, AnyChart]
     folder: Path
 
     def discard(self) -> None:
@@ -68,10 +75,26 @@ def name_problem(path: Path) -> Problem | None:
     return None
 
 
-def _read(paths: Sequence[Path], warnings: list[Problem] | None
-          ) -> tuple[dict[str, Environment], dict[str, list[Problem]], dict[str, Path]]:
-    """Every file that reads and type-checks, the problems of the others (by file), and the
-    file of each environment."""
+@dataclass(frozen=True)
+class EnvironmentFiles:
+    """Environment files read and type-checked (the constructs' rules have not run yet)."""
+
+    paths: list[Path]
+    environments: dict[str, Environment]
+    """The files that read, by environment name."""
+    files: dict[str, Path]
+    """The file of each environment."""
+    problems: dict[str, list[Problem]]
+    """The problems of the files that did not read, by file."""
+
+    def error(self, more: dict[str, list[Problem]] | None = None) -> ConfigError:
+        """Every problem, these files' and `more`, in the order the files were given."""
+        found = {**self.problems, **(more or {})}
+        return ConfigError([p for path in self.paths for p in found.get(str(path), [])])
+
+
+def read_files(paths: Sequence[Path], warnings: list[Problem] | None = None) -> EnvironmentFiles:
+    """Read and type-check every file, keeping the problems of each one that does not read."""
     problems: dict[str, list[Problem]] = {}
     environments: dict[str, Environment] = {}
     files: dict[str, Path] = {}
@@ -91,19 +114,19 @@ def _read(paths: Sequence[Path], warnings: list[Problem] | None
             environments[name] = load_environment(path, warnings)
         except ConfigError as err:
             problems[str(path)] = err.problems
-    return environments, problems, files
+    return EnvironmentFiles(list(paths), environments, files, problems)
 
 
 def load_files(paths: list[Path],
                warnings: list[Problem] | None = None) -> dict[str, Environment]:
     """Read and type-check every file, reporting the problems of all of them; the rules of the
     constructs run when the charts are composed (`compose`)."""
-    environments, problems, files = _read(paths, warnings)
-    if problems:
-        raise ConfigError([p for path in paths for p in problems.get(str(path), [])])
+    read = read_files(paths, warnings)
+    if read.problems:
+        raise read.error()
     if warnings is not None:
-        warnings += _shared_releases(environments, files)
-    return environments
+        warnings += _shared_releases(read.environments, read.files)
+    return read.environments
 
 
 def _shared_releases(environments: dict[str, Environment],
@@ -140,15 +163,16 @@ def new_app(outdir: Path | None = None) -> Any:
 
 
 def _compose(app: Any, environments: dict[str, Environment], advice: list[Problem] | None,
-             source: dict[str, str]) -> tuple[dict[str, DynamoChart], dict[str, list[Problem]]]:
-    from ..chart import DynamoChart
+             source: dict[str, str], output_format: Output | None = None
+             ) -> tuple[dict[str, AnyChart], dict[str, list[Problem]]]:
+    from ..graph_chart import compose_chart
 
-    charts: dict[str, DynamoChart] = {}
+    charts: dict[str, AnyChart] = {}
     problems: dict[str, list[Problem]] = {}
     for name, environment in environments.items():
         where = source.get(name, name)
         try:
-            charts[name] = DynamoChart(app, name, environment)
+            charts[name] = compose_chart(app, name, environment, output_format)
         except RuleViolations as violations:
             problems[where] = [Problem(where, f.field, f.message) for f in violations.findings]
             continue
@@ -159,48 +183,66 @@ def _compose(app: Any, environments: dict[str, Environment], advice: list[Proble
 
 def compose(app: Any, environments: dict[str, Environment],
             warnings: list[Problem] | None = None,
-            source: dict[str, str] | None = None) -> dict[str, DynamoChart]:
+            source: dict[str, str] | None = None,
+            output_format: Output | None = None) -> dict[str, AnyChart]:
     """A chart per environment in `app`; every rule the charts break is reported together,
     naming each file (`source`, by environment name) and its fields. Warnings are appended to
-    `warnings` if given."""
-    charts, problems = _compose(app, environments, warnings, source or {})
+    `warnings` if given. `output_format` (manifests or dynamo-graph) overrides the files'
+    `output`."""
+    charts, problems = _compose(app, environments, warnings, source or {}, output_format)
     if problems:
         raise ConfigError([p for found in problems.values() for p in found])
     return charts
 
 
-def _private_app() -> tuple[Any, Path]:
+@contextmanager
+def staging_app() -> Iterator[tuple[Any, Path]]:
+    """A cdk8s App writing into a private folder of its own (`write` moves what it synthesized
+    into the output), and that folder; the folder is removed if the block fails."""
     folder = Path(tempfile.mkdtemp(prefix="dynamo-cdk8s-"))
-    return new_app(folder), folder
-
-
-def compose_files(paths: Sequence[Path], warnings: list[Problem] | None = None) -> Composed:
-    """A chart per file: every problem of every file (its own, and the rules of the
-    constructs it composes) is reported together, file by file, as a ConfigError."""
-    environments, problems, files = _read(paths, warnings)
-    if not environments:
-        raise ConfigError([p for path in paths for p in problems.get(str(path), [])])
-    app, folder = _private_app()
-    charts, broken = _compose(app, environments, warnings, sources(paths))
-    problems.update(broken)
-    if problems:
+    try:
+        yield new_app(folder), folder
+    except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
-        raise ConfigError([p for path in paths for p in problems.get(str(path), [])])
+        raise
+
+
+def add_charts(app: Any, read: EnvironmentFiles, warnings: list[Problem] | None = None,
+               output_format: Output | None = None) -> dict[str, AnyChart]:
+    """A chart per environment that read, in `app` (a DynamoChart, or the operator's
+    DynamoGraphChart for `output: dynamo-graph`; `output_format` overrides the files'). Every
+    problem, of the files that did not read and of the rules the charts break, is raised
+    together (ConfigError), file by file; warnings (the charts' advice, releases shared between
+    files) are appended to `warnings`."""
+    charts, broken = _compose(app, read.environments, warnings, sources(read.paths),
+                              output_format)
+    if read.problems or broken:
+        raise read.error(broken)
     if warnings is not None:
-        warnings += _shared_releases(environments, files)
+        warnings += _shared_releases(read.environments, read.files)
+    return charts
+
+
+def compose_files(paths: Sequence[Path], warnings: list[Problem] | None = None,
+                  output_format: Output | None = None) -> Composed:
+    """A chart per file, ready to `write` (see `add_charts`); `output_format` overrides the
+    files' `output`."""
+    read = read_files(paths, warnings)
+    if not read.environments:
+        # Nothing to compose: the jsii runtime is not even started.
+        raise read.error()
+    with staging_app() as (app, folder):
+        charts = add_charts(app, read, warnings, output_format)
     return Composed(app, charts, folder)
 
 
 def compose_environments(environments: dict[str, Environment],
                          warnings: list[Problem] | None = None,
-                         source: dict[str, str] | None = None) -> Composed:
+                         source: dict[str, str] | None = None,
+                         output_format: Output | None = None) -> Composed:
     """`compose` in an App of its own, ready to `write`."""
-    app, folder = _private_app()
-    try:
-        charts = compose(app, environments, warnings, source)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+    with staging_app() as (app, folder):
+        charts = compose(app, environments, warnings, source, output_format)
     return Composed(app, charts, folder)
 
 
@@ -226,8 +268,8 @@ def discover(directory: Path) -> list[Path]:
 
 def synthesize(environments: dict[str, Environment], outdir: Path, *,
                sources: Sequence[Path] = (), keep_others: bool = False,
-               warnings: list[str] | None = None, advice: list[Problem] | None = None
-               ) -> list[SynthesizedEnvironment]:
+               warnings: list[str] | None = None, advice: list[Problem] | None = None,
+               output_format: Output | None = None) -> list[SynthesizedEnvironment]:
     """Write every environment into `outdir/<name>/`, replacing `outdir` only on success; a
     rule a chart breaks stops it before anything is written (ConfigError).
 
@@ -235,9 +277,11 @@ def synthesize(environments: dict[str, Environment], outdir: Path, *,
     `output`); with `keep_others`, the environment folders already there that are not among
     `environments` are kept. Problems removing an old copy go to `warnings`, the charts'
     advice to `advice`. Raises ConfigError for an output folder that is not to be replaced,
-    OutputError when writing fails.
+    OutputError when writing fails. `output_format` (manifests or dynamo-graph)
+    overrides the environments' `output`.
     """
-    return write(compose_environments(environments, advice), outdir, sources=sources,
+    return write(compose_environments(environments, advice, output_format=output_format), outdir,
+                 sources=sources,
                  keep_others=keep_others, warnings=warnings)
 
 
@@ -299,7 +343,7 @@ def synth_app(app: Any) -> None:
         raise OutputError("cdk8s", f"synthesis failed: {first[:200]}") from None
 
 
-def _finish(name: str, chart: DynamoChart, folder: Path) -> SynthesizedEnvironment:
+def _finish(name: str, chart: AnyChart, folder: Path) -> SynthesizedEnvironment:
     from . import plan_report
 
     files = sorted((p.name for p in folder.glob("*.k8s.yaml")), key=_apply_rank)

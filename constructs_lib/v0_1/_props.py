@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..model.environment import ModelVolume
-from ..model.hardening import ProbeSettings
+from ..model.hardening import ProbeSettings, SharedMemorySettings
 from ..workload import DynamoWorkloadProps
 
 
@@ -17,3 +17,5 @@ class ServeWorkloadProps(DynamoWorkloadProps):
     """The claim holding the weights. Default: claim `ai-model` mounted at /data."""
     probes: ProbeSettings = ProbeSettings()
     """Default: a one-hour startup budget, readiness once the pod can serve, lenient liveness."""
+    shared_memory: SharedMemorySettings = SharedMemorySettings()
+    """The pods' /dev/shm. Default: 2Gi per GPU."""

@@ -24,7 +24,7 @@ from ..model.serve_config import Component, ServeConfig
 from ..rules import Finding, Stage, tagged
 from ..rules.dependencies import nats_is_reachable
 from ..rules.serve_pods import PodView
-from ..rules.serve_rules import pod_problems, ports_are_distinct
+from ..rules.serve_rules import etcd_tls_needs_dynamo_v1, pod_problems, ports_are_distinct
 from ..service_monitor import ServiceMonitor, ServiceMonitorProps
 from ..workload import DynamoWorkload, check_annotations, check_replicas
 from . import _deployment
@@ -246,12 +246,8 @@ class FrontendDeployment(DynamoWorkload):
                 metrics_port=props.metrics.port, serve_port=self.http_port,
                 service_port=props.service.port, serve_port_written=written, where=where,
                 subject=self))
-        if props.etcd_client_tls_secret:
-            found.append(Finding(
-                where("etcd_client_tls_secret"),
-                f"{props.etcd_client_tls_secret}, but Dynamo v0.1 has no etcd TLS client "
-                "(it reads plain http endpoints only); use the Dynamo 1.x constructs, or an etcd "
-                "without TLS", rule="etcd_tls_needs_dynamo_v1", subject=self))
+        found += tagged(etcd_tls_needs_dynamo_v1, Stage.SETTING, etcd_tls_needs_dynamo_v1(
+            props.etcd_client_tls_secret, self.locator.field, self))
         return found
 
     def findings(self) -> list[Finding]:

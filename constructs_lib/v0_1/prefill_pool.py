@@ -18,7 +18,7 @@ from ..model.serve_config import DEFAULT_HTTP_PORT, Component, ServeConfig
 from ..rules import Finding, Stage, tagged
 from ..rules.dependencies import nats_is_reachable
 from ..rules.serve_pods import PodView
-from ..rules.serve_rules import pod_problems
+from ..rules.serve_rules import etcd_tls_needs_dynamo_v1, pod_problems
 from ..workload import DynamoWorkload, check_annotations, check_replicas
 from . import _deployment
 from ._props import ServeWorkloadProps
@@ -121,12 +121,8 @@ class PrefillWorkerPool(DynamoWorkload):
 
     def _setting_findings(self) -> list[Finding]:
         found = tagged(nats_is_reachable, Stage.SETTING, nats_is_reachable(self))
-        if self._props.etcd_client_tls_secret:
-            found.append(Finding(
-                self.locator.field("etcd_client_tls_secret"),
-                f"{self._props.etcd_client_tls_secret}, but Dynamo v0.1 has no etcd TLS client "
-                "(it reads plain http endpoints only); use the Dynamo 1.x constructs, or an etcd "
-                "without TLS", rule="etcd_tls_needs_dynamo_v1", subject=self))
+        found += tagged(etcd_tls_needs_dynamo_v1, Stage.SETTING, etcd_tls_needs_dynamo_v1(
+            self._props.etcd_client_tls_secret, self.locator.field, self))
         return found
 
     def findings(self) -> list[Finding]:

@@ -1,8 +1,10 @@
-"""Hand-written container dicts that follow the synthesized Dynamo 1.x contract.
+"""Hand-written container dicts that follow the synthesized Dynamo 1.x contract, for the unit
+tests of the translation (the end-to-end tests read the real YAML).
 
-They stand in for what the charts synthesize (Deployments for the frontend and the
-decode/prefill workers, StatefulSets for etcd and NATS) until the e2e test reads the real
-YAML. Release ``rel`` in namespace ``e2e``.
+As the 1.x Deployments run them: tcp request plane, zmq event plane, no NATS (``NATS`` stays
+for the NATS rules and the fallback), ``DYN_HEALTH_CHECK_ENABLED``, RDMA host variables from
+``status.podIP``, KV events from the prefill worker, the frontend's readiness on
+``/v1/models/<served name>/ready``. Release ``rel`` in namespace ``e2e``.
 """
 
 from __future__ import annotations
@@ -37,8 +39,13 @@ DEPENDENCY_ENV = _env(
     DYN_NAMESPACE=DYN_NAMESPACE,
     DYN_DISCOVERY_BACKEND="etcd",
     ETCD_ENDPOINTS=f"http://{ETCD_SERVICE}:2379",
-    NATS_SERVER=f"nats://{NATS_SERVICE}:4222",
+    DYN_REQUEST_PLANE="tcp",
+    DYN_EVENT_PLANE="zmq",
 )
+
+
+def _pod_ip(name: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
 
 _headless = f"{ETCD_SERVICE}-headless.{NAMESPACE}.svc.cluster.local"
 
@@ -95,14 +102,17 @@ FRONTEND: Container = {
     "name": "frontend",
     "image": "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.6.1",
     "command": ["python3", "-m", "dynamo.frontend"],
-    "args": ["--http-port", "8000", "--router-mode", "kv"],
+    "args": ["--http-port", "8000", "--router-mode", "kv", "--migration-limit", "3"],
     "env": [*DEPENDENCY_ENV, *_env(DYN_HTTP_PORT="8000")],
     "ports": [{"name": "http", "containerPort": 8000, "protocol": "TCP"}],
+    "startupProbe": _http_probe("/live", "http"),
     "livenessProbe": _http_probe("/live", "http"),
-    "readinessProbe": _http_probe("/health", "http"),
+    "readinessProbe": _http_probe(f"/v1/models/{SERVED_MODEL_NAME}/ready", "http"),
 }
 
 _KV_TRANSFER = '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
+KV_EVENTS = ('{"publisher":"zmq","topic":"kv-events","endpoint":"tcp://127.0.0.1:20080",'
+             '"enable_kv_cache_events":true}')
 
 
 def _worker_args(mode: str) -> list[str]:
@@ -118,11 +128,14 @@ def _worker_args(mode: str) -> list[str]:
         "--enforce-eager",
         "--max-num-seqs", "64",
     ]  # fmt: skip
+    if mode != "decode":
+        args += ["--kv-events-config", KV_EVENTS]
     return args
 
 
 def worker(mode: str) -> Container:
-    """A ``dynamo.vllm`` worker container; ``mode`` is ``decode`` or ``prefill``."""
+    """A ``dynamo.vllm`` worker container; ``mode`` is ``decode``, ``prefill`` or ``agg``
+    (prefill and agg publish KV events)."""
     return {
         "name": "main",
         "image": "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.6.1",
@@ -130,14 +143,12 @@ def worker(mode: str) -> Container:
         "args": _worker_args(mode),
         "env": [
             *DEPENDENCY_ENV,
-            *_env(
-                DYN_SYSTEM_ENABLED="true",
-                DYN_SYSTEM_PORT="9090",
-                DYN_SYSTEM_USE_ENDPOINT_HEALTH_STATUS='["generate"]',
-                DYN_HEALTH_CHECK_ENABLED="false",
-            ),
+            *_env(DYN_SYSTEM_PORT="9090", DYN_HEALTH_CHECK_ENABLED="true"),
+            _pod_ip("DYN_TCP_RPC_HOST"),
+            _pod_ip("DYN_EVENT_PLANE_HOST"),
         ],
         "ports": [{"name": "system", "containerPort": 9090, "protocol": "TCP"}],
+        "startupProbe": _http_probe("/live", "system"),
         "livenessProbe": _http_probe("/live", "system"),
         "readinessProbe": _http_probe("/health", "system"),
         "resources": {"limits": {"nvidia.com/gpu": "4"}},

@@ -1,9 +1,13 @@
 """Unit tests of constructs_lib.tools.run_local: translation rules, tiny tokenizer, SSE parsing,
-/proc parsing, ports, and the process group (with a loopback http.server)."""
+/proc parsing, ports, the private network namespace, and the process group (with a loopback
+http.server)."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +21,7 @@ from constructs_lib.tools.run_local import (
     ProcessGroup,
     dynamo_python,
     listening_sockets,
+    netns,
     non_loopback_listeners,
     translate_container,
     write_tiny_model,
@@ -64,13 +69,122 @@ def test_worker_env_is_loopback_and_points_at_local_services(ctx: LocalContext) 
     for key, value in LOOPBACK_ENV.items():
         assert cmd.env[key] == value
     assert cmd.env["ETCD_ENDPOINTS"] == "http://127.0.0.1:21001"
-    assert cmd.env["NATS_SERVER"] == "nats://127.0.0.1:21002"
     assert cmd.env["DYN_NAMESPACE"] == c.DYN_NAMESPACE
     system = cmd.named_ports["system"]
     assert cmd.env["DYN_SYSTEM_PORT"] == str(system) and system <= 32767
+    assert cmd.startup_url == f"http://127.0.0.1:{system}/live"
     assert cmd.readiness_url == f"http://127.0.0.1:{system}/health"
     assert cmd.liveness_url == f"http://127.0.0.1:{system}/live"
+    assert cmd.probe_urls == [cmd.startup_url, cmd.liveness_url, cmd.readiness_url]
     assert not any("0.0.0.0" in v for v in [*cmd.argv, *cmd.env.values()])
+
+
+def test_planes_stay_as_the_manifest_says(ctx: LocalContext) -> None:
+    """D2: tcp request plane, zmq event plane, no NATS; the pod IP is 127.0.0.1 (R3)."""
+    for container in (c.FRONTEND, c.DECODE, c.PREFILL):
+        cmd = translate_container("x", container, ctx)
+        assert cmd.env["DYN_EVENT_PLANE"] == "zmq"
+        assert cmd.env["DYN_REQUEST_PLANE"] == "tcp"
+        assert "NATS_SERVER" not in cmd.env
+        assert container is c.FRONTEND or cmd.env["DYN_HEALTH_CHECK_ENABLED"] == "true"
+    prefill = translate_container("prefill", c.PREFILL, ctx)
+    assert prefill.env["DYN_TCP_RPC_HOST"] == prefill.env["DYN_EVENT_PLANE_HOST"] == "127.0.0.1"
+    assert "R3 env DYN_TCP_RPC_HOST from status.podIP -> 127.0.0.1" in prefill.notes
+    flag = {**c.DECODE, "args": [*c.DECODE["args"], "--event-plane", "zmq"]}
+    argv = translate_container("decode", flag, ctx).argv
+    assert argv[argv.index("--event-plane") + 1] == "zmq"
+
+
+def test_fallback_moves_the_event_plane_to_nats(ctx: LocalContext) -> None:
+    """D2 fallback, without a private network namespace."""
+    ctx.private_network, ctx.nats_url = False, "nats://127.0.0.1:21002"
+    flag = {**c.DECODE, "args": [*c.DECODE["args"], "--event-plane", "zmq"]}
+    for container in (c.FRONTEND, flag, c.PREFILL):
+        cmd = translate_container("x", container, ctx)
+        assert cmd.env["DYN_EVENT_PLANE"] == "nats"
+        assert cmd.env["NATS_SERVER"] == "nats://127.0.0.1:21002"
+        assert cmd.env["DYN_REQUEST_PLANE"] == "tcp"
+        if "--event-plane" in cmd.argv:
+            assert cmd.argv[cmd.argv.index("--event-plane") + 1] == "nats"
+    # The mock ZMQ sink would bind 0.0.0.0: the mocker publishes on the event plane directly.
+    prefill = translate_container("prefill", c.PREFILL, ctx)
+    assert "--zmq-kv-events-ports" not in prefill.argv
+    assert "--no-enable-prefix-caching" not in prefill.argv
+    ctx.nats_url = None
+    with pytest.raises(ValueError, match="no private network namespace"):
+        translate_container("decode", c.DECODE, ctx)
+
+
+def _args(cmd_argv: list[str]) -> list[str]:
+    return cmd_argv[3:]
+
+
+def test_kv_events_config_becomes_the_mockers_zmq_relay_path(ctx: LocalContext) -> None:
+    """W5: vLLM's ZMQ publisher + dynamo.vllm's relay -> the mocker's --zmq-kv-events-ports."""
+    cmd = translate_container("prefill", c.PREFILL, ctx)
+    args = _args(cmd.argv)
+    assert "--kv-events-config" not in args
+    local = int(args[args.index("--zmq-kv-events-ports") + 1])
+    assert 20000 <= local <= 32767 and local in ctx.ports.allocated
+    assert "--no-enable-prefix-caching" not in args
+    assert any(n.startswith("W5 --kv-events-config endpoint tcp://127.0.0.1:20080 -> "
+                            f"--zmq-kv-events-ports {local}") for n in cmd.notes)
+    assert any("['topic']" in n for n in cmd.notes)
+    other = translate_container("prefill-1", c.PREFILL, ctx)
+    assert _args(other.argv)[_args(other.argv).index("--zmq-kv-events-ports") + 1] != str(local)
+
+
+@pytest.mark.parametrize("spelling", [
+    ["--kv-events-config", '{"enable_kv_cache_events": true}'],
+    ["--kv_events_config", '{"enable_kv_cache_events":true,"replay_endpoint":"tcp://*:5558"}'],
+    ["--kv-events-config.enable_kv_cache_events", "true"],
+], ids=["json-default-endpoint", "underscores-replay", "dotted"])
+def test_kv_events_config_spellings(ctx: LocalContext, spelling: list[str]) -> None:
+    container = {**c.DECODE, "args": [*c.worker("agg")["args"][:-2], *spelling]}
+    args = _args(translate_container("agg", container, ctx).argv)
+    assert "--zmq-kv-events-ports" in args
+    assert ("--zmq-replay-ports" in args) == ("replay_endpoint" in spelling[1])
+
+
+@pytest.mark.parametrize("extra", [
+    [],
+    ["--kv-events-config", '{"enable_kv_cache_events":false}'],
+    ["--kv-events-config", '{"enable_kv_cache_events":true,"publisher":"null"}'],
+    ["--enable-prefix-caching", "--kv-events-config", c.KV_EVENTS, "--no-enable-prefix-caching"],
+], ids=["no-config", "disabled", "null-publisher", "no-prefix-caching"])
+def test_no_kv_events_where_vllm_publishes_none(ctx: LocalContext, extra: list[str]) -> None:
+    """W6: the mocker would publish by default; a vLLM worker here publishes nothing."""
+    base = c.worker("agg")["args"][:-2]
+    cmd = translate_container("agg", {**c.DECODE, "args": [*base, *extra]}, ctx)
+    args = _args(cmd.argv)
+    assert "--zmq-kv-events-ports" not in args
+    assert args.count("--no-enable-prefix-caching") == 1
+    assert "--enable-prefix-caching" not in args
+    assert any(n.startswith("W6 ") for n in cmd.notes)
+
+
+def test_decode_worker_publishes_no_kv_events(ctx: LocalContext) -> None:
+    args = _args(translate_container("decode", c.DECODE, ctx).argv)
+    assert "--zmq-kv-events-ports" not in args and "--no-enable-prefix-caching" not in args
+    with_config = {**c.DECODE, "args": [*c.DECODE["args"], "--kv-events-config", c.KV_EVENTS]}
+    cmd = translate_container("decode", with_config, ctx)
+    assert "--zmq-kv-events-ports" not in cmd.argv
+    assert any("a mock decode worker publishes none" in n for n in cmd.notes)
+
+
+def test_kv_events_ports_for_data_parallel_ranks(ctx: LocalContext) -> None:
+    container = {**c.PREFILL, "args": [*c.PREFILL["args"], "--data-parallel-size", "3"]}
+    args = _args(translate_container("prefill", container, ctx).argv)
+    base = int(args[args.index("--zmq-kv-events-ports") + 1])
+    assert {base, base + 1, base + 2} <= ctx.ports.allocated
+
+
+def test_bad_kv_events_config_is_an_error(ctx: LocalContext) -> None:
+    for value in ("not json", "[1]", '{"enable_kv_cache_events":true,"endpoint":"ipc://x"}'):
+        args = [*c.PREFILL["args"][:-2], "--kv-events-config", value]
+        container = {**c.PREFILL, "args": args}
+        with pytest.raises(ValueError, match="--kv-events-config"):
+            translate_container("prefill", container, ctx)
 
 
 def test_two_workers_get_distinct_ports(ctx: LocalContext) -> None:
@@ -86,8 +200,24 @@ def test_frontend_port_and_host(ctx: LocalContext) -> None:
     assert args[args.index("--http-port") + 1] == str(http)
     assert args[args.index("--http-host") + 1] == "127.0.0.1"
     assert args[args.index("--router-mode") + 1] == "kv"
+    assert args[args.index("--migration-limit") + 1] == "3"
     assert cmd.env["DYN_HTTP_PORT"] == str(http)
-    assert cmd.readiness_url == f"http://127.0.0.1:{http}/health"
+    # R6: the readiness probe asks the model's own endpoint; the name keeps its slash.
+    assert cmd.readiness_url == f"http://127.0.0.1:{http}/v1/models/some/model/ready"
+    assert cmd.startup_url == cmd.liveness_url == f"http://127.0.0.1:{http}/live"
+
+
+def test_probe_kinds(ctx: LocalContext) -> None:
+    tcp = {**c.DECODE, "readinessProbe": {"tcpSocket": {"port": 9090}}}
+    cmd = translate_container("decode", tcp, ctx)
+    assert cmd.readiness_url == f"tcp://127.0.0.1:{cmd.ports[9090]}"
+    for probe, match in (({"exec": {"command": ["true"]}}, "only httpGet and tcpSocket"),
+                         ({"grpc": {"port": 9090}}, "only httpGet and tcpSocket"),
+                         ({"httpGet": {"path": "/", "port": 9090, "scheme": "HTTPS"}}, "HTTPS"),
+                         ({"httpGet": {"path": "/", "port": "nope"}}, "no container port"),
+                         ({"httpGet": {"path": "/", "port": 1234}}, "not a declared")):
+        with pytest.raises(ValueError, match=match):
+            translate_container("decode", {**c.DECODE, "livenessProbe": probe}, ctx)
 
 
 def test_frontend_default_port_made_explicit(ctx: LocalContext) -> None:
@@ -108,12 +238,6 @@ def test_unrewritten_port_is_an_error(ctx: LocalContext) -> None:
     ports = [*c.DECODE["ports"], {"name": "nixl", "containerPort": 5600}]
     with pytest.raises(ValueError, match=r"\[5600\]"):
         translate_container("decode", {**c.DECODE, "ports": ports}, ctx)
-
-
-def test_zmq_event_plane_flag_rejected(ctx: LocalContext) -> None:
-    container = {**c.DECODE, "args": [*c.DECODE["args"], "--event-plane", "zmq"]}
-    with pytest.raises(ValueError, match="loopback"):
-        translate_container("decode", container, ctx)
 
 
 def test_etcd_urls_and_pod_name(ctx: LocalContext) -> None:
@@ -159,15 +283,18 @@ def test_kubelet_variable_expansion(ctx: LocalContext) -> None:
 @pytest.mark.skipif(
     not HAVE_DYNAMO, reason="Dynamo venv missing: scripts/install-dynamo-runtime.sh"
 )
-@pytest.mark.parametrize("container", [c.DECODE, c.PREFILL], ids=["decode", "prefill"])
+@pytest.mark.parametrize("container", [c.DECODE, c.PREFILL, c.worker("agg")],
+                         ids=["decode", "prefill", "agg"])
 def test_mocker_accepts_translated_arguments(ctx: LocalContext, container: c.Container) -> None:
-    """The mocker's own argument parser (and its validation) accepts every kept flag."""
+    """The mocker's own argument parser (and its validation) accepts every kept flag, and reads
+    the KV-event settings as W5/W6 mean them."""
     write_tiny_model(ctx.model_dir)
     cmd = translate_container("w", container, ctx)
     code = (
         "import sys; sys.argv = ['mocker', *sys.argv[1:]]\n"
         "from dynamo.mocker.args import parse_args\n"
-        "a = parse_args(); print(a.model_path, a.model_name, a.is_prefill_worker)"
+        "a = parse_args(); print(a.model_path, a.model_name, a.is_prefill_worker,"
+        " a.zmq_kv_events_ports_list, a.enable_prefix_caching, a.event_plane)"
     )
     out = subprocess.run(
         [str(dynamo_python()), "-c", code, *cmd.argv[3:]],
@@ -176,7 +303,12 @@ def test_mocker_accepts_translated_arguments(ctx: LocalContext, container: c.Con
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     prefill = "prefill" in container["args"]
-    assert out.stdout.split() == [str(ctx.model_dir), c.SERVED_MODEL_NAME, str(prefill)]
+    kv_port = _args(cmd.argv)[_args(cmd.argv).index("--zmq-kv-events-ports") + 1] \
+        if container is not c.DECODE else None
+    assert out.stdout.split(maxsplit=3)[:3] == [str(ctx.model_dir), c.SERVED_MODEL_NAME,
+                                                 str(prefill)]
+    assert out.stdout.split(maxsplit=3)[3].strip() == (
+        f"[{kv_port}] True zmq" if kv_port else "[] True zmq")
 
 
 # --------------------------------------------------------------------------- tokenizer
@@ -281,3 +413,128 @@ def test_wait_http_times_out(tmp_path: Path) -> None:
         with pytest.raises(ProcessError, match="not ready after"):
             group.wait_http(f"http://127.0.0.1:{port}/", timeout=0.5, process="sleeper")
         assert group.stop()["sleeper"] is not None
+
+
+def test_port_allocator_consecutive() -> None:
+    ports = PortAllocator(seed=1)
+    base = ports.allocate_consecutive(4)
+    assert set(range(base, base + 4)) <= ports.allocated and base + 3 <= 32767
+    assert ports.allocate() not in range(base, base + 4)
+
+
+# --------------------------------------------------------------------------- network namespace
+
+NETNS = netns.probe()
+needs_netns = pytest.mark.skipif(not NETNS.private, reason=f"no network namespace: {NETNS.how}")
+
+
+@needs_netns
+def test_private_network_holds_only_loopback_and_is_left_again() -> None:
+    import socket
+
+    outer = netns.namespace_id()
+    with netns.private_network() as isolation:
+        assert isolation.private and isolation.outer_namespace == outer
+        assert netns.namespace_id() != outer
+        assert netns.interfaces() == ["lo"]
+        with socket.socket() as server:  # what the zmq event plane does
+            server.bind(("0.0.0.0", 0))
+            server.listen()
+            port = server.getsockname()[1]
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            assert ports_listening({port}) == {port}
+            # Not in the namespace the test came from (its parent, pytest's, lives there).
+            outside = {p for _, p in _outer_listeners(isolation.outer_namespace).values()}
+            assert port not in outside
+        # A child process started here lives in the namespace too.
+        child = subprocess.run([sys.executable, "-c", "import os; print(os.stat("
+                                "'/proc/self/ns/net').st_ino)"], capture_output=True, text=True,
+                               check=True, timeout=30)
+        assert int(child.stdout) == netns.namespace_id()
+    assert netns.namespace_id() == outer
+
+
+def _outer_listeners(outer: int) -> dict[int, tuple[str, int]]:
+    from constructs_lib.tools.run_local.processes import _listening_inodes
+
+    assert netns.namespace_id(os.getppid()) == outer  # pytest's parent stayed outside
+    return _listening_inodes(str(os.getppid()))
+
+
+def test_private_network_falls_back_when_not_permitted(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(flags: int) -> None:
+        raise OSError(errno.EPERM, "unshare: Operation not permitted")
+
+    monkeypatch.setattr(netns, "_unshare", refuse)
+    outer = netns.namespace_id()
+    with netns.private_network(allow_user_namespace=True) as isolation:
+        assert not isolation.private
+        assert "Operation not permitted" in isolation.how
+        assert netns.namespace_id() == outer
+
+
+USER_NAMESPACE_CHECK = """
+import socket, sys, types
+netns = types.ModuleType("netns"); sys.modules["netns"] = netns
+exec(compile(sys.stdin.read(), "netns.py", "exec"), netns.__dict__)
+assert not netns.probe().private, "expected no CAP_SYS_ADMIN"
+with netns.private_network(allow_user_namespace=True) as isolation:
+    assert isolation.private, isolation
+    assert netns.interfaces() == ["lo"]
+    server = socket.socket(); server.bind(("0.0.0.0", 0)); server.listen()
+    socket.create_connection(("127.0.0.1", server.getsockname()[1]), timeout=5).close()
+print("ok", isolation.how)
+"""
+
+
+@pytest.mark.skipif(os.getuid() != 0 or not shutil.which("setpriv"),
+                    reason="needs root (to drop to nobody) and setpriv")
+def test_private_network_without_root_through_a_user_namespace() -> None:
+    """What run-local does for a user without CAP_SYS_ADMIN (``unshare -rn`` without the root
+    mapping), run as nobody with the system python (netns.py needs nothing else)."""
+    python = shutil.which("python3", path="/usr/bin:/bin")
+    if python is None:
+        pytest.skip("no system python3")
+    out = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, "-c",
+         USER_NAMESPACE_CHECK],
+        input=Path(netns.__file__).read_text(), capture_output=True, text=True, timeout=60,
+        cwd="/", check=False,
+    )
+    if "user namespace" not in out.stdout and "CLONE_NEWUSER" in out.stderr:
+        pytest.skip(f"unprivileged user namespaces are off here: {out.stderr[-300:]}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("ok unshare(CLONE_NEWUSER|CLONE_NEWNET)")
+
+
+@needs_netns
+def test_beyond_loopback_reports_what_could_be_reached(tmp_path: Path) -> None:
+    """LocalStack.beyond_loopback: in the host's network a listener on 0.0.0.0 is a problem;
+    in the private namespace it is not, but a second interface is. All of it inside a
+    namespace this test makes, so that nothing ever listens on the machine's interfaces."""
+    from constructs_lib.tools.run_local import LocalStack
+
+    def serve(stack: LocalStack) -> int:
+        port = stack.ctx.ports.allocate()
+        stack.group.start("web", [sys.executable, "-m", "http.server", str(port),
+                                  "--bind", "0.0.0.0"])
+        stack.group.wait_http(f"http://127.0.0.1:{port}/", timeout=30, process="web")
+        return port
+
+    with netns.private_network():
+        with LocalStack(tmp_path / "host", python=sys.executable, model_dir=tmp_path,
+                        network="host") as stack:
+            assert not stack.isolation.private and stack.fallback_message()
+            port = serve(stack)
+            problems = stack.beyond_loopback()
+            assert len(problems) == 1 and f"on 0.0.0.0:{port}" in problems[0], problems
+        with LocalStack(tmp_path / "private", python=sys.executable, model_dir=tmp_path) as stack:
+            assert stack.isolation.private and stack.fallback_message() is None
+            serve(stack)
+            assert stack.beyond_loopback() == []
+            added = subprocess.run(["ip", "link", "add", "rl0", "type", "veth", "peer", "name",
+                                    "rl1"], capture_output=True, check=False, timeout=30)
+            if added.returncode != 0:
+                pytest.skip(f"cannot add a veth pair: {added.stderr[-200:]!r}")
+            (problem,) = stack.beyond_loopback()
+            assert problem.startswith("web's network namespace has interfaces ['lo', 'rl")

@@ -12,8 +12,9 @@ if TYPE_CHECKING:
 
 
 def autoscaled_pool_leaves_replicas_out(env: Environment) -> Iterator[Finding]:
-    """A pool's `replicas` and its autoscaler would fight: the Deployment of an autoscaled pool
-    carries no replicas, so a count written in the file would be silently ignored."""
+    """A pool's `replicas` and its autoscaler would fight: the Deployment (or LeaderWorkerSet)
+    of an autoscaled pool carries no replicas, so a count written in the file would be silently
+    ignored."""
     from ..dynamo_v1 import EnvironmentV1
 
     if not isinstance(env, EnvironmentV1):
@@ -26,4 +27,4 @@ def autoscaled_pool_leaves_replicas_out(env: Environment) -> Iterator[Finding]:
             f"{pool.replicas}, but {role}.autoscaling.mode is {scaling.mode}: the autoscaler "
             f"sets the pool's replicas, from {role}.autoscaling.min_replicas "
             f"({scaling.min_replicas}) to max_replicas ({scaling.max_replicas}), and the "
-            f"Deployment carries none; remove {role}.replicas (min_replicas is the floor)"))
+            f"manifests carry none; remove {role}.replicas (min_replicas is the floor)"))

@@ -18,22 +18,27 @@ MAX_PODS = 2000
 def pods_within_limits(env: EnvironmentBase) -> Iterator[Finding]:
     """Placing pods costs time per pod and node; an environment of more pods than any GPU
     cluster runs is a typo, and is refused before it is planned."""
-    from ..dynamo_v1 import EnvironmentV1
+    from ..dynamo_v1 import EnvironmentV1, nodes_per_worker
 
     if not isinstance(env, EnvironmentV1):
         return  # at most 2 x MAX_REPLICAS pods, which the replica bounds already keep
-    # An autoscaled pool may run its maximum.
-    decode = env.decode.autoscaling.planned_replicas(env.decode.replicas)
-    prefill = env.prefill.autoscaling.planned_replicas(env.prefill.replicas) if env.prefill else 0
+    # A worker larger than a node of `nodes` is a pod per node it spans; an autoscaled pool
+    # may run its maximum.
+    per_node = env.nodes.gpus_per_node if env.nodes is not None else None
+    decode_count = env.decode.autoscaling.planned_replicas(env.decode.replicas)
+    decode = decode_count * nodes_per_worker(env.decode.gpus, per_node)
+    prefill_count = (env.prefill.autoscaling.planned_replicas(env.prefill.replicas)
+                     if env.prefill else 0)
+    prefill = (prefill_count * nodes_per_worker(env.prefill.gpus, per_node)
+               if env.prefill else 0)
     total = env.frontend.replicas + decode + prefill
     if total > MAX_PODS:
-        role = "prefill" if prefill >= decode else "decode"
-        pool = env.prefill if role == "prefill" else env.decode
-        assert pool is not None
+        role = "prefill" if prefill >= decode and env.prefill else "decode"
+        pool = env.prefill if role == "prefill" and env.prefill else env.decode
         field = (f"{role}.autoscaling.max_replicas" if pool.autoscaling.enabled
                  else f"{role}.replicas")
         yield Finding(field, (
-            f"{prefill if role == 'prefill' else decode}, with "
+            f"{prefill_count if role == 'prefill' else decode_count}, with "
             f"{env.frontend.replicas} frontend, {decode} decode and {prefill} prefill pods: "
             f"{total} pods; at most {MAX_PODS} Dynamo pods are accepted in one environment"))
 

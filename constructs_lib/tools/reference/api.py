@@ -97,6 +97,11 @@ def _construct_section(construct: type[Construct]) -> list[str]:
         lines += ["", "| attribute | type | description |", "|---|---|---|"]
         lines += [f"| `{a.name}` | {f'`{cell(a.type)}`' if a.type else ''} | {cell(a.doc)} |"
                   for a in attributes]
+    public = set(public_constructs())
+    bases = [b for b in construct.__mro__[1:] if b in public]
+    if bases:
+        lines += ["", "Also has the attributes of " + ", ".join(
+            f"[{b.__name__}](#{_anchor(b)})" for b in bases) + "."]
     return lines
 
 

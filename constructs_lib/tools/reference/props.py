@@ -71,6 +71,9 @@ def members(cls: type[Any]) -> list[MemberDoc]:
                 found.setdefault(name, MemberDoc(name, ast.unparse(node.annotation),
                                                  _first_paragraph(doc)))
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for name, annotation, doc in _instance_attributes(node.body):
+                if not name.startswith("_"):
+                    found.setdefault(name, MemberDoc(name, annotation, _first_paragraph(doc)))
             member = vars(cls).get(node.name)
             if node.name.startswith("_") or node.name in found:
                 continue  # private, or a property's setter
@@ -84,6 +87,27 @@ def members(cls: type[Any]) -> list[MemberDoc]:
             found[node.name] = MemberDoc(shown, returns,
                                          _first_paragraph(inspect.getdoc(function) or ""))
     return list(found.values())
+
+
+def _instance_attributes(body: list[ast.stmt]) -> list[tuple[str, str, str]]:
+    """`self.name = ...` (or `self.name: T = ...`) statements of a method followed by a
+    docstring, as attributes set in `__init__` are documented: name, annotation, docstring."""
+    found = []
+    for index, node in enumerate(body):
+        target = (node.target if isinstance(node, ast.AnnAssign) else
+                  node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1
+                  else None)
+        if (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                and target.value.id == "self"):
+            doc = _string(body[index + 1] if index + 1 < len(body) else None)
+            annotation = ast.unparse(node.annotation) if isinstance(node, ast.AnnAssign) else ""
+            if doc:
+                found.append((target.attr, annotation, doc))
+        for block in ("body", "orelse", "finalbody"):
+            nested = getattr(node, block, None)
+            if isinstance(nested, list) and not isinstance(node, ast.FunctionDef):
+                found += _instance_attributes(nested)
+    return found
 
 
 def _first_paragraph(doc: str) -> str:

@@ -5,10 +5,15 @@ Standard library only. The processes it starts run in a separate Dynamo venv
 
 - :mod:`.tokenizer` writes a tiny Hugging Face style model folder for the mocker.
 - :mod:`.processes` starts, waits for and stops processes; free ports; loopback check.
+- :mod:`.netns` puts a run into a private network namespace holding only ``lo`` (the zmq
+  event plane binds 0.0.0.0), or says why it cannot.
 - :mod:`.translate` turns a Kubernetes container dict into a local command (rules R*, D*,
   F*, W*, E*, N* documented there).
 - :mod:`.client` is a minimal OpenAI client (chat, streaming chat, worker ids).
-- :mod:`.stack` ties them together: dependencies first, then the Dynamo containers.
+- :mod:`.stack` ties them together: the namespace, dependencies first, then the Dynamo
+  containers.
+- :mod:`.synthesized` starts a synthesized environment's manifests and checks it (requests,
+  the KV router's view of the workers' KV events).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from . import netns
 from .client import ChatResult, ClientError, OpenAIClient, StreamResult, WorkerIds
 from .processes import (
     Listener,
@@ -32,7 +38,7 @@ from .translate import LocalCommand, LocalContext, translate_container
 __all__ = [
     "ChatResult", "ClientError", "Listener", "LocalCommand", "LocalContext", "LocalStack",
     "OpenAIClient", "PortAllocator", "ProcessError", "ProcessGroup", "StreamResult",
-    "WorkerIds", "dynamo_python", "listening_sockets", "non_loopback_listeners",
+    "WorkerIds", "dynamo_python", "listening_sockets", "netns", "non_loopback_listeners",
     "translate_container", "write_tiny_model",
 ]  # fmt: skip
 

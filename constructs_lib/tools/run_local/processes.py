@@ -71,6 +71,19 @@ class PortAllocator:
                 return port
         raise ProcessError(f"no free port on {self.host} in {self.low}-{self.high}")
 
+    def allocate_consecutive(self, count: int) -> int:
+        """The first of ``count`` consecutive free ports (a base port plus one per data-parallel
+        rank, as vLLM's KV-event endpoints are)."""
+        if count == 1:
+            return self.allocate()
+        for _ in range(200):
+            base = self._random.randint(self.low, self.high - count + 1)
+            block = range(base, base + count)
+            if not self._given.intersection(block) and all(_can_bind(self.host, p) for p in block):
+                self._given.update(block)
+                return base
+        raise ProcessError(f"no {count} consecutive free ports on {self.host}")
+
     @property
     def allocated(self) -> frozenset[int]:
         return frozenset(self._given)
@@ -121,13 +134,15 @@ def _decode_address(hex_addr: str) -> tuple[str, int]:
     return str(ipaddress.ip_address(packed)), int(port_hex, 16)
 
 
-def _listening_inodes() -> dict[int, tuple[str, int]]:
-    """Socket inode -> (address, port) for every TCP socket in LISTEN state."""
+def _listening_inodes(where: str = "thread-self") -> dict[int, tuple[str, int]]:
+    """Socket inode -> (address, port) for every TCP socket in LISTEN state in the network
+    namespace of ``/proc/<where>`` (a pid, or the calling thread: each process may live in a
+    namespace of its own, see :mod:`.netns`)."""
     result: dict[int, tuple[str, int]] = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    for table in (f"/proc/{where}/net/tcp", f"/proc/{where}/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
             continue
         for line in lines:
             fields = line.split()
@@ -164,15 +179,20 @@ def _command_name(pid: int) -> str:
 
 
 def listening_sockets(pids: Iterable[int]) -> list[Listener]:
-    """TCP listeners owned by ``pids`` or their descendants."""
-    inodes = _listening_inodes()
+    """TCP listeners owned by ``pids`` or their descendants (each read in its own network
+    namespace)."""
+    tables: dict[int, dict[int, tuple[str, int]]] = {}  # namespace inode -> listeners
     found: list[Listener] = []
     for pid in sorted(_children(pids)):
         fd_dir = Path(f"/proc/{pid}/fd")
         try:
             links = [os.readlink(fd_dir / fd) for fd in os.listdir(fd_dir)]
+            namespace = os.stat(f"/proc/{pid}/ns/net").st_ino
         except OSError:
             continue
+        if namespace not in tables:
+            tables[namespace] = _listening_inodes(str(pid))
+        inodes = tables[namespace]
         for link in links:
             if link.startswith("socket:["):
                 inode = int(link[8:-1])
@@ -187,7 +207,8 @@ def non_loopback_listeners(pids: Iterable[int]) -> list[Listener]:
 
 
 def ports_listening(ports: Iterable[int]) -> set[int]:
-    """Which of ``ports`` have a TCP listener on any address, whoever owns it."""
+    """Which of ``ports`` have a TCP listener on any address, whoever owns it, in the calling
+    thread's network namespace."""
     wanted = set(ports)
     return {port for _, port in _listening_inodes().values() if port in wanted}
 
@@ -306,7 +327,8 @@ class ProcessGroup:
         status: int = 200,
         interval: float = 0.1,
     ) -> bytes:
-        """Poll ``url`` until it answers ``status``; return the body.
+        """Poll ``url`` until it answers ``status``; return the body. A ``tcp://host:port``
+        URL (a tcpSocket probe) is ready when the port accepts a connection.
 
         Raises :class:`ProcessError` (with the process's log tail) when ``timeout``
         passes or when ``process`` exits first.
@@ -321,7 +343,12 @@ class ProcessGroup:
                     f"\n--- {proc.log_path}\n{proc.log_tail()}"
                 )
             try:
-                code, body = http_get(url, timeout=min(5.0, max(0.1, deadline - time.monotonic())))
+                wait = min(5.0, max(0.1, deadline - time.monotonic()))
+                if url.startswith("tcp://"):  # a tcpSocket probe: the port accepts
+                    host, _, port = url[len("tcp://"):].rpartition(":")
+                    socket.create_connection((host, int(port)), timeout=wait).close()
+                    return b""
+                code, body = http_get(url, timeout=wait)
                 if code == status:
                     return body
                 last = f"HTTP {code}: {body[:200]!r}"

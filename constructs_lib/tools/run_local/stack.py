@@ -2,11 +2,16 @@
 
     with LocalStack(workdir, python=dynamo_python) as stack:
         stack.start_dependency("etcd", etcd_container, services={"rel-etcd": 2379})
-        stack.start_dependency("nats", nats_container, services={"rel-nats": 4222},
-                               nats_config_text=configmap_text)
         frontend = stack.start("frontend", frontend_container)
         stack.start("decode", decode_container)
         stack.wait_ready()
+
+Entering the stack moves the calling thread into a private network namespace holding only
+``lo`` (:mod:`.netns`); every process starts there and leaving the stack stops them and
+returns. Where no such namespace can be made (or with ``network="host"``) the processes run
+in the caller's namespace with D2's fallback of translate.py: the event plane on a loopback
+NATS, which the stack starts itself when the environment deploys none
+(:meth:`LocalStack.fallback_message` says so).
 
 Dependencies are started and waited for one by one (their Service addresses must be known
 before the Dynamo containers are translated). ``services`` gives each Kubernetes Service
@@ -16,20 +21,23 @@ taken to be the same number.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
+from . import netns
 from .processes import (
     LOOPBACK,
-    Listener,
     PortAllocator,
     ProcessGroup,
+    listening_sockets,
     non_loopback_listeners,
     ports_listening,
 )
 from .tokenizer import write_tiny_model
-from .translate import LocalCommand, LocalContext, translate_container
+from .translate import FALLBACK_NATS, LocalCommand, LocalContext, translate_container
 
 
 class LocalStack:
@@ -41,21 +49,54 @@ class LocalStack:
         ports: PortAllocator | None = None,
         timeout: float = 60.0,
         stop_timeout: float = 10.0,
+        network: Literal["private", "host"] | netns.Isolation = "private",
+        allow_user_namespace: bool = False,
     ) -> None:
+        """``network``: ``"private"`` tries a private network namespace on entering the
+        stack (``allow_user_namespace``: also through a user namespace, which the process can
+        never leave; see :func:`.netns.private_network`); ``"host"`` runs in the caller's; an
+        :class:`.netns.Isolation` says where the caller has already put the calling thread."""
         self.workdir = Path(workdir)
         self.timeout = timeout
         model = Path(model_dir) if model_dir else write_tiny_model(self.workdir / "model")
         self.ctx = LocalContext(
-            python=python, model_dir=model, workdir=self.workdir, ports=ports or PortAllocator()
+            python=python, model_dir=model, workdir=self.workdir, ports=ports or PortAllocator(),
+            private_network=False,
         )
         self.group = ProcessGroup(self.workdir / "logs", stop_timeout=stop_timeout)
         self.commands: dict[str, LocalCommand] = {}
+        self.network = network
+        self.allow_user_namespace = allow_user_namespace
+        self.isolation = netns.Isolation(False, "the stack was not entered", netns.namespace_id())
+        self._exit = contextlib.ExitStack()
 
     def __enter__(self) -> Self:
+        if isinstance(self.network, netns.Isolation):
+            self.isolation = self.network
+        elif self.network == "private":
+            self.isolation = self._exit.enter_context(
+                netns.private_network(self.allow_user_namespace))
+        else:
+            self.isolation = netns.Isolation(False, "the host network was asked for",
+                                             netns.namespace_id())
+        self.ctx.private_network = self.isolation.private
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        try:
+            self.stop()
+        finally:
+            self._exit.close()
+
+    def fallback_message(self) -> str | None:
+        """What differs from the cluster when there is no private namespace, else None."""
+        if self.isolation.private:
+            return None
+        return (f"no private network namespace ({self.isolation.how}): the processes run in "
+                "this host's network with every address on 127.0.0.1, and since Dynamo's zmq "
+                "event plane binds 0.0.0.0 the event plane moves to NATS (DYN_EVENT_PLANE=nats "
+                "and a loopback nats-server), unlike the cluster; KV events take the mocker's "
+                "direct path")
 
     def start_dependency(
         self,
@@ -85,10 +126,15 @@ class LocalStack:
         pairs = services.items() if isinstance(services, Mapping) else services
         for service, container_port in pairs:
             self.ctx.expose(service, container_port, command.ports[container_port])
+        if command.kind == "nats" and self.ctx.nats_url is None:
+            self.ctx.nats_url = f"nats://{LOOPBACK}:{command.ports[4222]}"
         return command
 
     def start(self, name: str, container: Mapping[str, Any]) -> LocalCommand:
         """Translate and start a Dynamo container (frontend or worker); does not wait."""
+        if not self.ctx.private_network and self.ctx.nats_url is None:
+            # D2 fallback: the event plane needs a NATS the environment may not deploy.
+            self.start_dependency("nats", FALLBACK_NATS, services=[])
         command = translate_container(name, container, self.ctx)
         if command.kind not in ("frontend", "worker"):
             raise ValueError(f"{name} is a {command.kind}; use start_dependency")
@@ -100,15 +146,39 @@ class LocalStack:
         self.group.start(command.name, command.argv, command.env)
 
     def wait_ready(self, names: list[str] | None = None) -> None:
-        """Wait (each bounded by ``timeout``) for the liveness then readiness probes."""
+        """Wait (each bounded by ``timeout``) for the startup, liveness then readiness
+        probes."""
         for name in names or list(self.commands):
-            command = self.commands[name]
-            for url in (command.liveness_url, command.readiness_url):
-                if url:
-                    self.group.wait_http(url, timeout=self.timeout, process=name)
+            for url in self.commands[name].probe_urls:
+                self.group.wait_http(url, timeout=self.timeout, process=name)
 
-    def non_loopback_listeners(self) -> list[Listener]:
-        return non_loopback_listeners(self.group.pids)
+    def beyond_loopback(self) -> list[str]:
+        """What of the running processes can be reached beyond 127.0.0.1 (empty: nothing).
+
+        In a private namespace: a process outside it, an interface other than ``lo`` in it,
+        or a listener on a specific non-loopback address (sockets on 0.0.0.0 or :: are
+        reachable only through ``lo`` there). Otherwise every listener not on loopback.
+        """
+        if not self.isolation.private:
+            return [f"listening beyond loopback: {item}"
+                    for item in non_loopback_listeners(self.group.pids)]
+        problems: list[str] = []
+        for proc in self.group.processes:
+            if not proc.running():
+                continue
+            try:
+                namespace, names = netns.namespace_id(proc.pid), netns.interfaces(proc.pid)
+            except OSError:
+                continue
+            if namespace == self.isolation.outer_namespace:
+                problems.append(f"{proc.name} runs in the caller's network namespace")
+            elif names != ["lo"]:
+                problems.append(f"{proc.name}'s network namespace has interfaces {names}")
+        for item in listening_sockets(self.group.pids):
+            address = ipaddress.ip_address(item.address)
+            if not (item.loopback or address.is_unspecified):
+                problems.append(f"listening on a non-loopback address: {item}")
+        return problems
 
     def stop(self) -> dict[str, int | None]:
         """Stop the Dynamo processes, then etcd and NATS (so that workers can deregister)."""

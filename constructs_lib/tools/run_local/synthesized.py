@@ -8,6 +8,7 @@ port it targets. Only what a laptop cannot do is substituted (see translate.py).
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,12 +60,12 @@ class StartedEnvironment:
     workers: dict[str, list[str]] = field(default_factory=dict)
     """Component (decode, prefill) -> local process names."""
     served_model_name: str = ""
+    deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Component -> its worker Deployment, as synthesized."""
 
 
-def start(stack: LocalStack, documents: list[dict[str, Any]],
-          replicas: int | None = 1) -> StartedEnvironment:
-    """Start dependencies, the frontend and up to `replicas` of each worker Deployment
-    (all of them when None); waits until the frontend has discovered every worker role."""
+def start_dependencies(stack: LocalStack, documents: list[dict[str, Any]]) -> None:
+    """etcd (and NATS, when the environment deploys it) from their StatefulSets; waits for each."""
     for statefulset in (d for d in documents if d["kind"] == "StatefulSet"):
         name = statefulset["metadata"]["name"]
         container = _first_container(statefulset)
@@ -79,29 +80,71 @@ def start(stack: LocalStack, documents: list[dict[str, Any]],
                                services=_service_ports(documents, labels, container),
                                nats_config_text=config, pod_name=f"{name}-0")
 
+
+def start_frontend(stack: LocalStack, documents: list[dict[str, Any]]) -> StartedEnvironment:
+    """Start the frontend (does not wait); the returned environment knows the worker
+    Deployments, for :func:`start_workers`."""
     deployments = {d["metadata"]["labels"][COMPONENT_LABEL]: d
                    for d in documents if d["kind"] == "Deployment"}
     if "frontend" not in deployments:
         raise ValueError("no Dynamo 1.x frontend Deployment: run-local needs a 1.x environment")
     frontend = deployments.pop("frontend")
-    started = StartedEnvironment(stack, frontend="frontend")
-    stack.start("frontend", _first_container(frontend))
-    for component, deployment in sorted(deployments.items()):
-        # An autoscaled Deployment carries no replicas: Kubernetes starts one.
-        count = deployment["spec"].get("replicas", 1)
-        count = count if replicas is None else min(count, replicas)
-        names = [f"{component}-{i}" for i in range(count)]
-        for name in names:
-            stack.start(name, _first_container(deployment))
-        started.workers[component] = names
+    started = StartedEnvironment(stack, frontend="frontend", deployments=deployments)
+    for deployment in deployments.values():
         arguments = _first_container(deployment)["args"]
         if "--served-model-name" in arguments:
             started.served_model_name = arguments[arguments.index("--served-model-name") + 1]
+    stack.start("frontend", _first_container(frontend))
+    return started
+
+
+def start_workers(started: StartedEnvironment, replicas: int | None = 1,
+                  components: list[str] | None = None) -> list[str]:
+    """Start up to `replicas` processes (all when None) of each worker Deployment (or of
+    `components`); does not wait. Returns the names started."""
+    names: list[str] = []
+    for component, deployment in sorted(started.deployments.items()):
+        if components is not None and component not in components:
+            continue
+        # An autoscaled Deployment carries no replicas: Kubernetes starts one.
+        count = deployment["spec"].get("replicas", 1)
+        count = count if replicas is None else min(count, replicas)
+        running = started.workers.setdefault(component, [])
+        for i in range(len(running), len(running) + count):
+            name = f"{component}-{i}"
+            started.stack.start(name, _first_container(deployment))
+            running.append(name)
+            names.append(name)
+    return names
+
+
+def wait_discovered(started: StartedEnvironment) -> None:
+    """Wait until the frontend's /health lists every started worker (the readiness probe
+    passes once one worker of each role is there)."""
+    wanted: dict[str, int] = {}
+    for component, names in started.workers.items():
+        wanted["backend" if component == "decode" else component] = len(names)
+
+    def done(body: dict[str, Any]) -> bool:
+        found: dict[str, int] = {}
+        for item in body.get("instances", []):
+            found[item["component"]] = found.get(item["component"], 0) + 1
+        return all(found.get(c, 0) >= n for c, n in wanted.items())
+
+    _wait_json(started.stack.commands[started.frontend].url("http", "/health"),
+               started.stack.timeout, done)
+
+
+def start(stack: LocalStack, documents: list[dict[str, Any]],
+          replicas: int | None = 1) -> StartedEnvironment:
+    """Start dependencies, the frontend and up to `replicas` of each worker Deployment
+    (all of them when None); waits for every synthesized probe and until the frontend has
+    discovered every worker."""
+    start_dependencies(stack, documents)
+    started = start_frontend(stack, documents)
+    start_workers(started, replicas)
     stack.wait_ready()
-    # The frontend's /health is 200 before it has found the workers: wait for every role.
-    wanted = {"backend" if c == "decode" else c for c, n in started.workers.items() if n}
-    _wait_json(stack.commands["frontend"].url("http", "/health"), stack.timeout,
-               lambda body: wanted <= {i["component"] for i in body.get("instances", [])})
+    wait_discovered(started)
     return started
 
 
@@ -137,6 +180,94 @@ def smoke_test(started: StartedEnvironment, timeout: float = 60.0) -> SmokeResul
     stream = client.chat_stream(started.served_model_name, PROMPT, max_tokens=6)
     return SmokeResult(models=models, chat_workers=chat.workers, stream_workers=stream.workers,
                        chat_text=chat.content, stream_chunks=len(stream.chunks))
+
+
+def router_uses_kv_events(started: StartedEnvironment) -> bool:
+    """The frontend routes with the KV router and reads the workers' KV events."""
+    command = started.stack.commands[started.frontend]
+    argv = command.argv
+    mode = command.env.get("DYN_ROUTER_MODE")
+    if "--router-mode" in argv:
+        mode = argv[argv.index("--router-mode") + 1]
+    return mode == "kv" and not ({"--no-router-kv-events", "--no-kv-events"} & set(argv))
+
+
+def long_prompt(tokens: int) -> list[dict[str, str]]:
+    """A user message of about `tokens` tokens of the tiny tokenizer (one per word)."""
+    words = " ".join(f"w{100 + i % 3900}" for i in range(tokens))
+    return [{"role": "user", "content": words}]
+
+
+def block_size(started: StartedEnvironment) -> int:
+    """The KV block size the workers run with (the mocker's default 64 if unset)."""
+    for names in started.workers.values():
+        for name in names:
+            argv = started.stack.commands[name].argv
+            if "--block-size" in argv:
+                return int(argv[argv.index("--block-size") + 1])
+    return 64
+
+
+@dataclass
+class KvEvents:
+    """What the frontend's /metrics says about the workers' KV events (see
+    docs/dynamo-1x-runtime.md, "KV events")."""
+
+    stored: float
+    """``dynamo_component_kv_cache_events_applied{event_type="stored",status="ok"}``."""
+    workers_without: float
+    """``dynamo_component_router_kv_event_source_mismatch_workers`` (summed)."""
+    sources_active: float
+    """``dynamo_component_router_kv_zmq_ingress_sources{state="active"}`` (summed)."""
+
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of `name` whose labels include `labels` (Prometheus text format)."""
+    total = 0.0
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match is None or match.group(1) != name:
+            continue
+        found = dict(_LABEL.findall(match.group(2) or ""))
+        if all(found.get(k) == v for k, v in labels.items()):
+            total += float(match.group(3))
+    return total
+
+
+def kv_events(started: StartedEnvironment) -> KvEvents:
+    status, raw = http_get(started.stack.commands[started.frontend].url("http", "/metrics"))
+    if status != 200:
+        raise AssertionError(f"frontend /metrics answered {status}")
+    text = raw.decode()
+    return KvEvents(
+        stored=metric_sum(text, "dynamo_component_kv_cache_events_applied",
+                          event_type="stored", status="ok"),
+        workers_without=metric_sum(
+            text, "dynamo_component_router_kv_event_source_mismatch_workers"),
+        sources_active=metric_sum(text, "dynamo_component_router_kv_zmq_ingress_sources",
+                                  state="active"),
+    )
+
+
+def check_kv_events(started: StartedEnvironment, timeout: float = 60.0) -> KvEvents:
+    """Send a request longer than three KV blocks; wait until the router has stored blocks
+    from the workers' KV events. Raises AssertionError when it has not within `timeout`, or
+    when a serving worker publishes none."""
+    client = OpenAIClient(started.stack.commands[started.frontend].url("http"), timeout=30.0)
+    client.chat(started.served_model_name, long_prompt(3 * block_size(started) + 10),
+                max_tokens=2)
+    deadline = time.monotonic() + timeout
+    while (events := kv_events(started)).stored <= 0:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the router received no KV events within {timeout} s: {events}")
+        time.sleep(0.2)
+    if events.workers_without:
+        raise AssertionError(f"workers without KV events: {events}")
+    return events
 
 
 def _wait_json(url: str, timeout: float, done: Any) -> dict[str, Any]:

@@ -17,20 +17,31 @@ Every container
       no rule below rewrites is an error for Dynamo containers (it would still be bound
       on its original number).
   R3  ``fieldRef`` env values resolve to local stand-ins (pod name = the local name,
-      pod IP = 127.0.0.1); other ``valueFrom`` sources are rejected.
+      pod IP and host IP = 127.0.0.1, as for ``DYN_TCP_RPC_HOST`` /
+      ``DYN_EVENT_PLANE_HOST`` of RDMA workers); other ``valueFrom`` sources are rejected.
   R4  After translation no argv or env value may still contain ``0.0.0.0`` or ``[::]``.
   R5  ``$(VAR)`` references in command, args and env values are expanded from the
       container env (env values from the variables defined before them), as the kubelet does.
+  R6  Probes: ``httpGet`` (HTTP, the path as written, e.g. the frontend's
+      ``/v1/models/<served name>/ready``) and ``tcpSocket`` become URLs on the local port;
+      startup, liveness and readiness probes are waited for in that order. ``exec`` and
+      ``grpc`` probes, and ``httpGet`` over HTTPS, are refused (nothing runs them locally).
 
 Dynamo containers (``python3 -m dynamo.*``)
   D1  ``python3``/``python`` becomes the Dynamo venv's interpreter (the image's python
       has Dynamo; locally the dedicated venv does).
-  D2  Loopback environment, overriding the manifest (see ``LOOPBACK_ENV``): the system
-      (health) server, TCP request plane, TCP response stream and event plane bind
-      0.0.0.0 or the host's address by default. ``DYN_EVENT_PLANE=nats`` is required on
-      top of the host variables: the zmq event plane binds its sockets on 0.0.0.0
-      whatever ``DYN_EVENT_PLANE_HOST`` says. The request plane stays as the manifest
-      says (tcp by default; loopback through ``DYN_TCP_RPC_HOST``).
+  D2  The request and event planes stay as the manifest says (``DYN_REQUEST_PLANE``,
+      ``DYN_EVENT_PLANE``, ``--request-plane``, ``--event-plane``: tcp and zmq for the
+      1.x Deployments, NATS only where the manifest sets it). The bind and advertise
+      addresses are 127.0.0.1 (``LOOPBACK_ENV``: the pod IP locally): the system (health)
+      server, TCP request plane, TCP response stream, event plane and mock bootstrap
+      server. The zmq event plane still binds its PUB sockets on 0.0.0.0 whatever
+      ``DYN_EVENT_PLANE_HOST`` says, so the run happens in a private network namespace
+      that holds only ``lo`` (:mod:`.netns`). Fallback where no such namespace can be made
+      (``LocalContext.private_network`` false): ``DYN_EVENT_PLANE=nats`` (and
+      ``--event-plane nats``) with ``NATS_SERVER`` pointing at a loopback nats-server that
+      run-local starts itself when the environment deploys none. That differs from the
+      cluster; the run says so.
   D3  ``HF_HUB_OFFLINE=1`` (nothing may be downloaded) and ``HOME=<workdir>/home`` (the
       frontend caches model cards under ``~/.cache/dynamo``; keep that out of the user's
       home). ``DYN_SDK_DISABLE_ANSI_LOGGING=1`` keeps the log files plain text.
@@ -40,7 +51,8 @@ Frontend (``-m dynamo.frontend``)
   F1  ``--http-port`` / ``DYN_HTTP_PORT`` rewritten per R2; when neither is given the
       frontend's default 8000 is made explicit with ``--http-port``.
   F2  ``--http-host 127.0.0.1`` / ``DYN_HTTP_HOST=127.0.0.1`` (default is 0.0.0.0).
-  F3  ``--model-path`` (if given) points at the tiny model folder.
+  F3  ``--model-path`` (if given) points at the tiny model folder. Every other flag
+      (``--router-mode``, ``--no-router-kv-events``, ``--migration-limit``, ...) is kept.
 
 vLLM worker (``-m dynamo.vllm``) becomes the mock engine (``-m dynamo.mocker``)
   W1  ``--model X`` -> ``--model-path <tiny model folder>``: the mocker needs only a
@@ -49,11 +61,32 @@ vLLM worker (``-m dynamo.vllm``) becomes the mock engine (``-m dynamo.mocker``)
       clients use in requests.
   W3  Flags the mocker accepts with the same meaning are kept (``MOCKER_FLAGS``): role
       (``--disaggregation-mode``), block size (the KV router hashes with it), scheduler
-      limits, prefix caching, data parallelism. All other vLLM engine flags (tensor
+      limits, prefix caching, data parallelism, planes. All other vLLM engine flags (tensor
       parallelism, ``--kv-transfer-config``, GPU memory, ...) are dropped: the mocker
       rejects unknown flags. Each dropped flag is listed in ``notes``. A flag's values
-      are the following tokens that do not start with ``--``.
+      are the following tokens that do not start with ``--``; vLLM's ``--a_b`` spelling
+      is read as ``--a-b``.
   W4  ``--speedup-ratio 0`` unless given: no simulated compute delay.
+  W5  KV events as vLLM 0.31 + dynamo.vllm 1.6.1 publish them: only with
+      ``--kv-events-config`` (JSON or the dotted ``--kv-events-config.key value`` form)
+      whose ``enable_kv_cache_events`` is true, publisher zmq (the default), prefix caching
+      on. The mocker takes no ``--kv-events-config``; its equivalent is
+      ``--zmq-kv-events-ports P``: the mock engine binds a ZMQ PUB at P in vLLM's wire
+      format and a relay subscribes at 127.0.0.1:P and republishes on the event plane,
+      the path vLLM's engine and dynamo.vllm's relay take in the pod. P is a free local
+      port for the endpoint's port (one per data-parallel rank, consecutive, as vLLM
+      offsets them); ``replay_endpoint`` likewise becomes ``--zmq-replay-ports``; the
+      other keys (``topic``: the relay subscribes to every topic) have no mocker
+      equivalent. The mock sink binds 0.0.0.0: without a private namespace (D2 fallback)
+      the flag is dropped and the mocker publishes on the event plane directly, its
+      default. A mock decode worker publishes no KV events whatever it is given (the
+      mocker's rule; the 1.x decode Deployments set none, and the KV router expects none
+      from decode workers).
+  W6  An aggregated or prefill worker that publishes no KV events by W5's test gets
+      ``--no-enable-prefix-caching``: the mocker publishes KV events by default and this
+      is its only switch to stop (its card then says so, as vLLM's does, and a KV router
+      reports the worker in ``dynamo_component_router_kv_event_source_mismatch_workers``).
+      It also stops the mock engine's prefix reuse, which only changes simulated timing.
 
 etcd (``etcd ...``) and NATS (``nats-server ...``)
   E1  etcd URL flags (``--listen-client-urls``, ``--advertise-client-urls``,
@@ -66,11 +99,13 @@ etcd (``etcd ...``) and NATS (``nats-server ...``)
       command-line flags override the rest: ``-a 127.0.0.1 -p <client> -m <monitor>
       -P <pidfile> -js`` (and ``-sd <dir>`` when the file has no ``store_dir``).
       Cluster/leafnode blocks in the config are not rewritten: the caller's loopback
-      check catches them.
+      check catches them. Started only when the manifests deploy NATS, or for D2's
+      fallback (:data:`FALLBACK_NATS`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -81,17 +116,30 @@ from urllib.parse import urlsplit
 
 from .processes import LOOPBACK, PortAllocator
 
-# D2/D3: environment set on every Dynamo process, whatever the manifest says.
+# D2/D3: environment set on every Dynamo process, whatever the manifest says. The planes
+# themselves are not here: they stay as the manifest says (D2).
 LOOPBACK_ENV: dict[str, str] = {
     "DYN_SYSTEM_HOST": LOOPBACK,  # worker /live, /health, /metrics server
     "DYN_TCP_RPC_HOST": LOOPBACK,  # TCP request plane server (workers)
     "DYN_TCP_RESPONSE_STREAM_HOST": LOOPBACK,  # response stream server (frontend)
     "DYN_EVENT_PLANE_HOST": LOOPBACK,  # advertised event-plane address
     "DYN_HTTP_RPC_HOST": LOOPBACK,  # mocker prefill bootstrap address, if enabled
-    "DYN_EVENT_PLANE": "nats",  # zmq binds 0.0.0.0 regardless of the host variable
     "HF_HUB_OFFLINE": "1",
     "DYN_SDK_DISABLE_ANSI_LOGGING": "1",
 }
+
+# D2 fallback / N1: the nats-server run-local starts when it has no private network namespace
+# and the environment deploys no NATS (a container as the translation reads it).
+FALLBACK_NATS: dict[str, Any] = {
+    "name": "nats",
+    "command": ["nats-server"],
+    "ports": [{"name": "client", "containerPort": 4222},
+              {"name": "monitor", "containerPort": 8222}],
+}
+
+# W5: vLLM's KV-event settings (KVEventsConfig, vLLM 0.31) and defaults.
+KV_EVENTS_FLAG = "--kv-events-config"
+KV_EVENTS_DEFAULT_ENDPOINT = "tcp://*:5557"
 
 # W3: vLLM flags that the mocker accepts with the same meaning (checked against
 # ``python -m dynamo.mocker --help`` and its argument validation, ai-dynamo 1.6.1).
@@ -101,8 +149,7 @@ MOCKER_FLAGS = frozenset(
         "--block-size", "--max-model-len", "--max-num-seqs", "--max-num-batched-tokens",
         "--enable-prefix-caching", "--no-enable-prefix-caching", "--enable-chunked-prefill",
         "--no-enable-chunked-prefill", "--data-parallel-size", "--kv-cache-dtype",
-        "--discovery-backend", "--request-plane", "--response-plane",
-        "--event-plane",  # kept so that D2 can reject zmq
+        "--discovery-backend", "--request-plane", "--response-plane", "--event-plane",
         "--speedup-ratio",  # mocker-only, honoured if a manifest already sets it
     }
 )  # fmt: skip
@@ -140,6 +187,10 @@ class LocalContext:
     workdir: Path
     ports: PortAllocator = field(default_factory=PortAllocator)
     services: dict[tuple[str, int], int] = field(default_factory=dict)
+    private_network: bool = True
+    """The processes run in a network namespace of their own holding only ``lo`` (D2); when
+    false, D2's fallback applies and ``nats_url`` must name a loopback NATS."""
+    nats_url: str | None = None
 
     def expose(self, service: str, port: int, local_port: int) -> None:
         self.services[(service, port)] = local_port
@@ -156,6 +207,13 @@ class LocalCommand:
     liveness_url: str | None
     readiness_url: str | None
     notes: list[str]
+    startup_url: str | None = None
+
+    @property
+    def probe_urls(self) -> list[str]:
+        """The probes in the order the kubelet runs them: startup, liveness, readiness."""
+        urls = (self.startup_url, self.liveness_url, self.readiness_url)
+        return [url for url in urls if url]
 
     def url(self, port_name: str, path: str = "/") -> str:
         return f"http://{LOOPBACK}:{self.named_ports[port_name]}{path}"
@@ -260,14 +318,27 @@ def _allocate_ports(
 
 
 def _probe_url(container: Mapping[str, Any], probe: str, ports: Mapping[int, int]) -> str | None:
-    spec = (container.get(probe) or {}).get("httpGet")
+    """R6: the local URL of a probe (``tcp://host:port`` for a tcpSocket probe)."""
+    spec = container.get(probe)
     if not spec:
         return None
-    port = spec["port"]
+    kinds = [kind for kind in ("httpGet", "tcpSocket", "exec", "grpc") if kind in spec]
+    if kinds not in (["httpGet"], ["tcpSocket"]):
+        raise ValueError(f"{probe}: only httpGet and tcpSocket probes run locally, got {kinds}")
+    action = spec[kinds[0]]
+    if str(action.get("scheme", "HTTP")).upper() != "HTTP":
+        raise ValueError(f"{probe}: scheme {action['scheme']} is not supported locally")
+    port = action["port"]
     if isinstance(port, str) and not port.isdigit():
         by_name = {p.get("name"): int(p["containerPort"]) for p in container.get("ports") or []}
+        if port not in by_name:
+            raise ValueError(f"{probe}: no container port named {port!r}")
         port = by_name[port]
-    return f"http://{LOOPBACK}:{ports[int(port)]}{spec.get('path', '/')}"
+    if int(port) not in ports:
+        raise ValueError(f"{probe}: port {port} is not a declared container port")
+    if kinds == ["tcpSocket"]:
+        return f"tcp://{LOOPBACK}:{ports[int(port)]}"
+    return f"http://{LOOPBACK}:{ports[int(port)]}{action.get('path', '/')}"
 
 
 def _module(argv: Sequence[str]) -> str | None:
@@ -357,6 +428,7 @@ def translate_container(
         liveness_url=_probe_url(container, "livenessProbe", ports),
         readiness_url=_probe_url(container, "readinessProbe", ports),
         notes=notes,
+        startup_url=_probe_url(container, "startupProbe", ports),
     )
 
 
@@ -379,57 +451,182 @@ def _translate_dynamo(
     groups = _split_flags(rest)
 
     if kind == "frontend":
-        out: list[tuple[str, list[str]]] = []
-        has_port = False
-        for flag, values in groups:
-            if flag == "--http-port":  # F1
-                values, has_port = [local_port(values[0], "--http-port")], True
-            elif flag == "--http-host":  # F2
-                values = [LOOPBACK]
-            elif flag == "--model-path":  # F3
-                values = [str(ctx.model_dir)]
-            out.append((flag, values))
-        if "DYN_HTTP_PORT" in env:  # F1
-            env["DYN_HTTP_PORT"] = local_port(env["DYN_HTTP_PORT"], "DYN_HTTP_PORT")
-            has_port = True
-        if not has_port:
-            out.append(("--http-port", [local_port("8000", "default http port")]))
-        if not any(flag == "--http-host" for flag, _ in out):
-            out.append(("--http-host", [LOOPBACK]))
-        env["DYN_HTTP_HOST"] = LOOPBACK  # F2
-        groups = out
+        groups = _translate_frontend(groups, env, ctx, local_port)
     else:
         if module == "dynamo.vllm":
             module = "dynamo.mocker"
             notes.append("W dynamo.vllm -> dynamo.mocker")
-        out = []
-        for flag, values in groups:
-            if flag == "--model" or flag == "--model-path":  # W1
-                out.append(("--model-path", [str(ctx.model_dir)]))
-            elif flag in ("--served-model-name", "--model-name"):  # W2
-                if len(values) > 1:
-                    notes.append(f"W2 --served-model-name: kept {values[0]!r} of {values}")
-                out.append(("--model-name", values[:1]))
-            elif flag in MOCKER_FLAGS:  # W3
-                out.append((flag, values))
-            else:
-                notes.append(f"W3 dropped {' '.join([flag, *values])}")
-        if not any(flag == "--speedup-ratio" for flag, _ in out):  # W4
-            out.append(("--speedup-ratio", ["0"]))
-        groups = out
+        groups = _translate_worker(groups, ctx, notes)
 
     if "DYN_SYSTEM_PORT" in env:  # D4
         env["DYN_SYSTEM_PORT"] = local_port(env["DYN_SYSTEM_PORT"], "DYN_SYSTEM_PORT")
-    for flag, values in groups:  # D2: an event plane given as a flag wins over the env
-        if flag == "--event-plane" and values != ["nats"]:
-            raise ValueError(f"--event-plane {values} binds beyond loopback; use nats")
     home = Path(ctx.workdir) / "home"
     home.mkdir(parents=True, exist_ok=True)
-    for key, value in {**LOOPBACK_ENV, "HOME": str(home)}.items():  # D2, D3
+    forced = {**LOOPBACK_ENV, "HOME": str(home)}
+    if not ctx.private_network:  # D2 fallback
+        if ctx.nats_url is None:
+            raise ValueError("no private network namespace and no NATS for the fallback")
+        forced["DYN_EVENT_PLANE"] = "nats"
+        if "NATS_SERVER" not in env:
+            forced["NATS_SERVER"] = ctx.nats_url
+        for i, (flag, values) in enumerate(groups):
+            if flag == "--event-plane" and values != ["nats"]:
+                groups[i] = (flag, ["nats"])
+                notes.append(f"D2 fallback --event-plane {' '.join(values)} -> nats")
+    for key, value in forced.items():  # D2, D3
         if env.get(key) != value:
             notes.append(f"D2 env {key}={value}" + (f" (was {env[key]!r})" if key in env else ""))
         env[key] = value
     return [*prefix, "-m", module, *_join_flags(groups)], env
+
+
+def _translate_frontend(
+    groups: list[tuple[str, list[str]]],
+    env: dict[str, str],
+    ctx: LocalContext,
+    local_port: Callable[[str, str], str],
+) -> list[tuple[str, list[str]]]:
+    out: list[tuple[str, list[str]]] = []
+    has_port = False
+    for flag, values in groups:
+        if flag == "--http-port":  # F1
+            values, has_port = [local_port(values[0], "--http-port")], True
+        elif flag == "--http-host":  # F2
+            values = [LOOPBACK]
+        elif flag == "--model-path":  # F3
+            values = [str(ctx.model_dir)]
+        out.append((flag, values))
+    if "DYN_HTTP_PORT" in env:  # F1
+        env["DYN_HTTP_PORT"] = local_port(env["DYN_HTTP_PORT"], "DYN_HTTP_PORT")
+        has_port = True
+    if not has_port:
+        out.append(("--http-port", [local_port("8000", "default http port")]))
+    if not any(flag == "--http-host" for flag, _ in out):
+        out.append(("--http-host", [LOOPBACK]))
+    env["DYN_HTTP_HOST"] = LOOPBACK  # F2
+    return out
+
+
+def _translate_worker(
+    groups: list[tuple[str, list[str]]], ctx: LocalContext, notes: list[str]
+) -> list[tuple[str, list[str]]]:
+    out: list[tuple[str, list[str]]] = []
+    kv_events: dict[str, Any] | None = None
+    for raw_flag, values in groups:
+        flag = "--" + raw_flag[2:].replace("_", "-") if raw_flag else raw_flag  # W3 spelling
+        if flag == "--model" or flag == "--model-path":  # W1
+            out.append(("--model-path", [str(ctx.model_dir)]))
+        elif flag in ("--served-model-name", "--model-name"):  # W2
+            if len(values) > 1:
+                notes.append(f"W2 --served-model-name: kept {values[0]!r} of {values}")
+            out.append(("--model-name", values[:1]))
+        elif flag == KV_EVENTS_FLAG:  # W5
+            kv_events = _kv_events_json(values)
+        elif flag.startswith(KV_EVENTS_FLAG + "."):  # W5, dotted form
+            key = flag[len(KV_EVENTS_FLAG) + 1 :].replace("-", "_")
+            kv_events = {**(kv_events or {}), key: _dotted_value(values)}
+        elif flag in MOCKER_FLAGS:  # W3
+            out.append((flag, values))
+        else:
+            notes.append(f"W3 dropped {' '.join([raw_flag, *values])}")
+    if not any(flag == "--speedup-ratio" for flag, _ in out):  # W4
+        out.append(("--speedup-ratio", ["0"]))
+    return _translate_kv_events(out, kv_events, ctx, notes)
+
+
+def _kv_events_json(values: Sequence[str]) -> dict[str, Any]:
+    if len(values) != 1:
+        raise ValueError(f"{KV_EVENTS_FLAG} takes one JSON value, got {list(values)}")
+    try:
+        parsed = json.loads(values[0])
+    except ValueError as exc:
+        raise ValueError(f"{KV_EVENTS_FLAG}: not JSON: {values[0]!r}") from exc
+    if not isinstance(parsed, dict):
+        raise ValueError(f"{KV_EVENTS_FLAG}: not a JSON object: {values[0]!r}")
+    return parsed
+
+
+def _dotted_value(values: Sequence[str]) -> Any:
+    text = values[0] if values else "true"
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _flag_value(groups: Sequence[tuple[str, Sequence[str]]], flag: str) -> str | None:
+    found = [values[0] for f, values in groups if f == flag and values]
+    return found[-1] if found else None
+
+
+def _zmq_port(endpoint: str, what: str) -> int:
+    """The port of a ZMQ ``tcp://host:port`` endpoint."""
+    scheme, _, address = endpoint.partition("://")
+    host, _, port = address.rpartition(":")
+    if scheme != "tcp" or not host or not port.isdigit():
+        raise ValueError(f"{KV_EVENTS_FLAG} {what} {endpoint!r}: expected tcp://host:port")
+    return int(port)
+
+
+def _translate_kv_events(
+    groups: list[tuple[str, list[str]]],
+    config: Mapping[str, Any] | None,
+    ctx: LocalContext,
+    notes: list[str],
+) -> list[tuple[str, list[str]]]:
+    """W5 and W6: the mocker publishes KV events when, and as, vLLM would."""
+    mode = _flag_value(groups, "--disaggregation-mode") or "agg"
+    if any(flag == "--is-prefill-worker" for flag, _ in groups):
+        mode = "prefill"
+    if any(flag == "--is-decode-worker" for flag, _ in groups):
+        mode = "decode"
+    prefix_flags = [f for f, _ in groups if f in ("--enable-prefix-caching",
+                                                   "--no-enable-prefix-caching")]
+    prefix_caching = not prefix_flags or prefix_flags[-1] == "--enable-prefix-caching"
+    enabled = config is not None and config.get("enable_kv_cache_events") in (True, "true")
+    publisher = None if config is None else config.get("publisher", "zmq")
+    publishes = enabled and publisher == "zmq" and prefix_caching
+    shown = "none" if config is None else json.dumps(config, separators=(",", ":"))
+    if config is not None and not publishes:
+        why = ("enable_kv_cache_events is not true" if not enabled
+               else f"publisher {publisher!r}" if publisher != "zmq"
+               else "prefix caching is off")
+        notes.append(f"W5 {KV_EVENTS_FLAG} {shown}: vLLM publishes no KV events ({why})")
+    if mode == "decode":
+        if publishes:
+            notes.append(f"W5 {KV_EVENTS_FLAG} dropped: a mock decode worker publishes none")
+        return groups
+    if not publishes:  # W6
+        kept = [(f, v) for f, v in groups if f not in ("--enable-prefix-caching",
+                                                       "--no-enable-prefix-caching")]
+        notes.append("W6 --no-enable-prefix-caching: no KV events, as vLLM with "
+                     f"{KV_EVENTS_FLAG} {shown}")
+        return [*kept, ("--no-enable-prefix-caching", [])]
+    assert config is not None
+    if not ctx.private_network:
+        notes.append(f"W5 {KV_EVENTS_FLAG} {shown}: the mocker publishes on the event plane "
+                     "directly (its ZMQ sink would bind 0.0.0.0 outside a private namespace)")
+        return groups
+    ranks = int(_flag_value(groups, "--data-parallel-size") or "1")
+    out = list(groups)
+    for key, flag in (("endpoint", "--zmq-kv-events-ports"),
+                      ("replay_endpoint", "--zmq-replay-ports")):
+        endpoint = config.get("endpoint", KV_EVENTS_DEFAULT_ENDPOINT) if key == "endpoint" \
+            else config.get(key)
+        if not endpoint:
+            continue
+        _zmq_port(str(endpoint), key)  # validated; the local port replaces it
+        local = ctx.ports.allocate_consecutive(ranks)
+        if local + ranks - 1 > MAX_LOCAL_PORT:
+            raise ValueError(f"local port {local} above {MAX_LOCAL_PORT}")
+        out.append((flag, [str(local)]))
+        notes.append(f"W5 {KV_EVENTS_FLAG} {key} {endpoint} -> {flag} {local}"
+                     + (f" (+{ranks - 1} for the data-parallel ranks)" if ranks > 1 else ""))
+    ignored = sorted(set(config) - {"enable_kv_cache_events", "publisher", "endpoint",
+                                    "replay_endpoint"})
+    if ignored:
+        notes.append(f"W5 {KV_EVENTS_FLAG} keys without a mocker equivalent: {ignored}")
+    return out
 
 
 def _translate_etcd(
