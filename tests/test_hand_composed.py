@@ -53,29 +53,15 @@ from constructs_lib.v0_1 import (
     PrefillWorkerPool,
     PrefillWorkerPoolProps,
 )
+from tests.support.builders import DECODE_CONFIG_TEXT, SINGLE_CONFIG_TEXT
 
 SKIPPED: set[str] = set()
 
 WORKLOAD: dict[str, Any] = dict(release="r1", full_name="r1-dynamo", namespace="inference",
                                 etcd_endpoints="r1-etcd:2379", nats_url="nats://r1-nats:4222")
-SINGLE = """
-Common:
-  model: /data/m
-  block-size: 64
-  kv-transfer-config: '{"kv_connector":"DynamoNixlConnector"}'
-Frontend: {served_model_name: m, endpoint: dynamo.Processor.chat/completions, port: 8000}
-Processor: {common-configs: [model, block-size]}
-VllmWorker:
-  remote-prefill: true
-  tensor-parallel-size: 2
-  ServiceArgs: {workers: 1, resources: {gpu: 2}}
-  common-configs: [model, block-size, kv-transfer-config]
-PrefillWorker:
-  ServiceArgs: {workers: 2, resources: {gpu: 1}}
-  common-configs: [model, block-size, kv-transfer-config]
-"""
+SINGLE = SINGLE_CONFIG_TEXT
 # Multinode: the frontend pod decodes, a pool of 4-GPU pods prefills.
-DECODE = SINGLE.split("PrefillWorker:")[0]
+DECODE = DECODE_CONFIG_TEXT
 PREFILL = """
 PrefillWorker:
   model: /data/m
