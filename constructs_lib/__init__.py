@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .decode_pool import DecodeWorkerPool, DecodeWorkerPoolProps
     from .dependencies import DependencyCluster, DependencyStack, DependencyStackProps
     from .frontend import FrontendDeployment, FrontendDeploymentProps
+    from .kubernetes_discovery import KubernetesDiscovery, KubernetesDiscoveryProps
     from .network_policy import DynamoNetworkPolicy, DynamoNetworkPolicyProps
     from .node_pool import GpuNodePool, GpuNodePoolProps
     from .pod_monitor import PodMonitor, PodMonitorProps
@@ -45,6 +46,8 @@ _EXPORTS = {
     "FrontendDeploymentProps": "frontend",
     "GpuNodePool": "node_pool",
     "GpuNodePoolProps": "node_pool",
+    "KubernetesDiscovery": "kubernetes_discovery",
+    "KubernetesDiscoveryProps": "kubernetes_discovery",
     "PodMonitor": "pod_monitor",
     "PodMonitorProps": "pod_monitor",
     "PrefillWorkerPool": "prefill_pool",
@@ -62,7 +65,7 @@ __all__ = [
     "DecodeWorkerPool", "DecodeWorkerPoolProps", "DependencyCluster", "DependencyStack",
     "DependencyStackProps", "DynamoChart", "DynamoNetworkPolicy", "DynamoNetworkPolicyProps",
     "DynamoWorkload", "DynamoWorkloadProps", "FrontendDeployment", "FrontendDeploymentProps",
-    "GpuNodePool", "GpuNodePoolProps",
+    "GpuNodePool", "GpuNodePoolProps", "KubernetesDiscovery", "KubernetesDiscoveryProps",
     "PodMonitor", "PodMonitorProps", "PrefillWorkerPool", "PrefillWorkerPoolProps",
     "RdmaPolicy", "RdmaPolicyProps", "RuntimeWorkloadProps", "ServiceMonitor",
     "ServiceMonitorProps", "WorkerPool", "WorkerPoolProps",

@@ -105,6 +105,8 @@ class Plan:
     host_network: bool
     etcd_tls_dns_names: tuple[str, ...] = ()
     """With etcd TLS, the DNS names etcd's server certificate must carry; empty otherwise."""
+    cluster_prerequisites: tuple[str, ...] = ()
+    """What must exist in the cluster beyond the manifests (kubernetes discovery's CRD)."""
 
     @property
     def fits(self) -> bool:
@@ -149,6 +151,7 @@ def plan(scope: Construct, nodes: NodePoolShape | None = None) -> Plan:
     """Place every GPU pod of the Dynamo workloads of `scope`'s chart on `nodes` (or, without a
     declared pool, on the fewest nodes of DEFAULT_GPUS_PER_NODE GPUs)."""
     from .dependencies import DependencyStack
+    from .kubernetes_discovery import KubernetesDiscovery
     from .rules.subjects import subjects_of
     from .workload import DynamoWorkload
 
@@ -189,6 +192,9 @@ def plan(scope: Construct, nodes: NodePoolShape | None = None) -> Plan:
         network_mode=rdma[0].rdma.network_mode if rdma and rdma[0].rdma else None,
         host_network=any(w.host_network for w in workloads),
         etcd_tls_dns_names=tuple(name for stack in stacks for name in stack.etcd_tls_dns_names),
+        cluster_prerequisites=tuple(dict.fromkeys(
+            need for discovery in subjects_of(chart, KubernetesDiscovery)
+            for need in discovery.cluster_prerequisites)),
     )
 
 

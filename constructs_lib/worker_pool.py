@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from constructs import Construct
 
+from ._render import discovery as _discovery
 from ._render import v1 as _v1
 from .model.dynamo_v1 import (
     KvEventsSettings,
@@ -23,6 +24,9 @@ from .rules import Finding
 from .rules.v1 import worker_findings
 from .runtime import RuntimeComponent, RuntimeWorkloadProps
 from .workload import DynamoWorkload, check_annotations, check_replicas
+
+if TYPE_CHECKING:
+    from .kubernetes_discovery import KubernetesDiscovery
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +91,9 @@ class WorkerPool(RuntimeComponent, DynamoWorkload):
         """The runtime planes."""
         self.dynamo_namespace = props.dynamo_namespace
         """DYN_NAMESPACE of the pods."""
+        self.kubernetes_discovery: KubernetesDiscovery | None = props.kubernetes_discovery
+        """The ServiceAccount, RBAC and Service of kubernetes discovery; None with etcd
+        discovery."""
         self.kv_transfer = props.kv_transfer or (
             KvTransferSettings() if disaggregation_mode != "agg" else None)
         """The KV connector; None for an aggregated pool that was given none."""
@@ -104,12 +111,16 @@ class WorkerPool(RuntimeComponent, DynamoWorkload):
             resources=props.resources, probe_settings=props.probes,
             shared_memory=props.shared_memory, resource_defaults=props.resource_defaults,
             model_volume=props.model.volume, extra_env=_address_env(props))
+        discovery = props.kubernetes_discovery
+        # The discovery Service selects the workers by this label; the frontend has none.
+        found_by = _discovery.DISCOVERY_LABELS if discovery is not None else {}
         template = _v1.pod_template(
-            props, labels={**labels, **props.pod_labels, **props.labels},
+            props, labels={**labels, **props.pod_labels, **props.labels, **found_by},
             annotations={**props.pod_annotations, **props.annotations}, container=container,
             selector=self.selector_labels, runtime=props.runtime,
             termination_grace_period_seconds=props.probes.termination_grace_period_seconds,
-            worker=(props.gpus, props.shared_memory, props.model.volume))
+            worker=(props.gpus, props.shared_memory, props.model.volume),
+            service_account=discovery.service_account_name if discovery is not None else None)
         self._emit_deployment(props, name=V1Names(props.full_name).deployment(self.role),
                               labels=labels, replicas=props.replicas, pod_template=template)
 

@@ -31,9 +31,9 @@ if TYPE_CHECKING:
     from ..placement import Plan
 
 # Objects that others refer to are applied first; Dynamo pods last, once etcd and NATS exist.
-_APPLY_ORDER = ["Namespace", "ServiceAccount", "Secret", "ConfigMap", "PersistentVolumeClaim",
-                "Service", "NetworkPolicy", "PodDisruptionBudget", "StatefulSet", "Deployment",
-                "ServiceMonitor", "PodMonitor"]
+_APPLY_ORDER = ["Namespace", "CustomResourceDefinition", "ServiceAccount", "Role", "RoleBinding",
+                "Secret", "ConfigMap", "PersistentVolumeClaim", "Service", "NetworkPolicy",
+                "PodDisruptionBudget", "StatefulSet", "Deployment", "ServiceMonitor", "PodMonitor"]
 
 
 @dataclass(frozen=True)
