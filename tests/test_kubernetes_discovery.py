@@ -35,6 +35,7 @@ from constructs_lib.model import (
 )
 from constructs_lib.model.loader import validate_environment
 from constructs_lib.model.rules import warnings
+from tests.conftest import Synthesized
 from tests.support.builders import env_of, matches, pod_spec
 from tests.support.charts import composed, find, refusals, synthesize_with
 
@@ -314,3 +315,13 @@ def test_installing_the_crd_without_kubernetes_discovery_is_a_warning() -> None:
         "setting"]
     assert composed(env).kubernetes_discovery is None
 
+
+def test_the_shipped_example(synthesized: dict[str, Synthesized]) -> None:
+    result = synthesized["dev-kubernetes-discovery"]
+    assert not [d for d in result.documents if "etcd" in d["metadata"]["name"]]
+    kinds = {d["kind"] for d in result.documents}
+    assert {"CustomResourceDefinition", "Role", "RoleBinding", "ServiceAccount"} <= kinds
+    for deployment in result.all("Deployment"):
+        spec = pod_spec(deployment)
+        assert spec["serviceAccountName"] == "dynamo-dev-kd-discovery"
+        assert env_of(spec["containers"][0])["DYN_DISCOVERY_BACKEND"] == "kubernetes"

@@ -189,10 +189,15 @@ def test_every_dynamo_pod_waits_for_what_it_connects_to(
         name: str, synthesized: dict[str, Synthesized]) -> None:
     for deployment in synthesized[name].all("Deployment"):
         spec = deployment["spec"]["template"]["spec"]
+        main_env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+        if not {"NATS_SERVER", "ETCD_ENDPOINTS"} & set(main_env):
+            # Kubernetes discovery on the tcp and zmq planes: only the API server, always there.
+            assert main_env["DYN_DISCOVERY_BACKEND"] == "kubernetes"
+            assert "initContainers" not in spec
+            continue
         [init] = spec["initContainers"]
         assert init["name"] == _wait_for_dependencies.NAME
         assert init["image"] == spec["containers"][0]["image"]
-        main_env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
         init_env = {e["name"]: e.get("value") for e in init["env"]}
         assert init_env == {k: main_env[k] for k in ("NATS_SERVER", "ETCD_ENDPOINTS")
                             if k in main_env}
