@@ -9,8 +9,8 @@ knows only the resources it is given (`Resource`); anything else is a 404, any o
 server would authorize it by (`ApiCall.verbs`), so that a test can hold the log against a Role
 (`denied`).
 
-Standard library only (plus an optional schema check for applied objects), so that it runs in
-whatever interpreter a test starts it from.
+Standard library only, so that it runs in whatever interpreter a test starts it from; a
+resource may bring a check of the objects applied to it (its CRD's schema).
 """
 
 from __future__ import annotations
@@ -331,9 +331,11 @@ class KubeApiStandIn:
         try:
             body = json.loads(raw)
         except ValueError:
-            import yaml  # an apply body may be YAML; kube-rs sends JSON
-
-            body = yaml.safe_load(raw)
+            # YAML is valid for apply too, but kube-rs sends JSON; anything else is news.
+            self._reply(request, call, HTTPStatus.BAD_REQUEST,
+                        _status(400, "the stand-in reads apply bodies in JSON only"),
+                        verbs=("patch",))
+            return
         call = ApiCall(call.method, call.path, call.query, 0, call.group, call.resource,
                        call.namespace, call.name, body=body, content_type=call.content_type)
         with self._lock:
