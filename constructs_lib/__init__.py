@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .dynamo_graph import DynamoGraphDeployment, DynamoGraphDeploymentProps
     from .frontend import FrontendDeployment, FrontendDeploymentProps
     from .graph_chart import DynamoGraphChart
+    from .kubernetes_discovery import KubernetesDiscovery, KubernetesDiscoveryProps
     from .network_policy import DynamoNetworkPolicy, DynamoNetworkPolicyProps
     from .node_pool import GpuNodePool, GpuNodePoolProps
     from .pod_monitor import PodMonitor, PodMonitorProps
@@ -50,6 +51,8 @@ _EXPORTS = {
     "FrontendDeploymentProps": "frontend",
     "GpuNodePool": "node_pool",
     "GpuNodePoolProps": "node_pool",
+    "KubernetesDiscovery": "kubernetes_discovery",
+    "KubernetesDiscoveryProps": "kubernetes_discovery",
     "PodMonitor": "pod_monitor",
     "PodMonitorProps": "pod_monitor",
     "PrefillWorkerPool": "prefill_pool",
@@ -68,7 +71,7 @@ __all__ = [
     "DependencyStackProps", "DynamoChart", "DynamoGraphChart", "DynamoGraphDeployment",
     "DynamoGraphDeploymentProps", "DynamoNetworkPolicy", "DynamoNetworkPolicyProps",
     "DynamoWorkload", "DynamoWorkloadProps", "FrontendDeployment", "FrontendDeploymentProps",
-    "GpuNodePool", "GpuNodePoolProps",
+    "GpuNodePool", "GpuNodePoolProps", "KubernetesDiscovery", "KubernetesDiscoveryProps",
     "PodMonitor", "PodMonitorProps", "PrefillWorkerPool", "PrefillWorkerPoolProps",
     "RdmaPolicy", "RdmaPolicyProps", "RuntimeWorkloadProps", "ServiceMonitor",
     "ServiceMonitorProps", "WorkerPool", "WorkerPoolProps",

@@ -18,6 +18,7 @@ from ._render import v1 as _v1
 from .decode_pool import DecodeWorkerPool, DecodeWorkerPoolProps
 from .dependencies import DependencyStack, DependencyStackProps
 from .frontend import FrontendDeployment, FrontendDeploymentProps
+from .kubernetes_discovery import KubernetesDiscovery, KubernetesDiscoveryProps
 from .model import file_fields
 from .model.dynamo_v1 import EnvironmentV1, WorkerPoolSettings
 from .model.environment import Environment, FrontendSettings, Mode, PrefillSettings
@@ -43,7 +44,8 @@ from .workload import DynamoWorkload
 
 class DynamoChart(Chart):
     """Dependencies, the frontend, the worker pools and, when the file declares one, the GPU
-    node pool of one environment.
+    node pool of one environment; for Dynamo 1.x with kubernetes discovery, the
+    KubernetesDiscovery its pods use instead of etcd.
 
     Raises RuleViolations, naming the file's fields, when the composed constructs break a rule.
     Construct ids are part of the output's identity; renaming one renames resources.
@@ -110,6 +112,8 @@ class DynamoChart(Chart):
         """The prefill pool, when the deployment has one."""
         self.worker_monitor: PodMonitor | None = None
         """The PodMonitor of the 1.x workers' system ports, when metrics are scraped."""
+        self.kubernetes_discovery: KubernetesDiscovery | None = None
+        """The 1.x pods' ServiceAccount, RBAC and discovery Service, with kubernetes discovery."""
         public_ports: list[int | str]
         if isinstance(env, EnvironmentV1):
             self._compose_v1(env, shared)
@@ -169,8 +173,15 @@ class DynamoChart(Chart):
             ))
 
     def _compose_v1(self, env: EnvironmentV1, shared: dict[str, Any]) -> None:
-        """Dynamo 1.x: the frontend, and a pod per worker in each pool."""
-        shared = dict(shared, runtime=env.runtime)
+        """Dynamo 1.x: the frontend, and a pod per worker in each pool (with kubernetes
+        discovery, the ServiceAccount, RBAC and Service they find each other through)."""
+        if env.runtime.discovery == "kubernetes":
+            self.kubernetes_discovery = KubernetesDiscovery(
+                self, "Discovery", KubernetesDiscoveryProps(
+                    release=env.release, full_name=env.full_name, namespace=env.namespace,
+                    app_name=env.name, worker_port=env.runtime.system_port,
+                    install_crd=env.runtime.install_discovery_crd))
+        shared = dict(shared, runtime=env.runtime, kubernetes_discovery=self.kubernetes_discovery)
         frontend = env.frontend
         self.frontend = FrontendDeployment(self, "Frontend", FrontendDeploymentProps(
             **{**shared, "rdma": None},
@@ -224,6 +235,8 @@ class DynamoChart(Chart):
             names: file_fields.FieldNames
             if subject is self.dependencies:
                 names = file_fields.dependencies(env)
+            elif subject is self.kubernetes_discovery:
+                names = file_fields.kubernetes_discovery(env)
             elif subject is self.node_pool:
                 names = file_fields.nodes(env)
             elif isinstance(env, EnvironmentV1) and isinstance(subject, DynamoWorkload):

@@ -150,6 +150,8 @@ class Plan:
     """With etcd TLS, the DNS names etcd's server certificate must carry; empty otherwise."""
     groups: tuple[WorkerGroups, ...] = ()
     """The LeaderWorkerSets, whose workers each take a group of whole nodes."""
+    cluster_prerequisites: tuple[str, ...] = ()
+    """What must exist in the cluster beyond the manifests (kubernetes discovery's CRD)."""
 
     @property
     def fits(self) -> bool:
@@ -204,6 +206,7 @@ def plan(scope: Construct, nodes: NodePoolShape | None = None) -> Plan:
     from cdk8s import Chart
 
     from .dependencies import DependencyStack
+    from .kubernetes_discovery import KubernetesDiscovery
     from .rules.subjects import subjects_of
     from .workload import DynamoWorkload
 
@@ -247,6 +250,9 @@ def plan(scope: Construct, nodes: NodePoolShape | None = None) -> Plan:
         groups=tuple(WorkerGroups(w.workload_name, w.component, w.pods_per_replica,
                                   w.gpus_per_pod, w.max_replicas, w.locator)
                      for w in workloads if w.pods_per_replica > 1),
+        cluster_prerequisites=tuple(dict.fromkeys(
+            need for discovery in subjects_of(chart, KubernetesDiscovery)
+            for need in discovery.cluster_prerequisites)),
     )
 
 

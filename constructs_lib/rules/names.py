@@ -41,6 +41,7 @@ KIND_RULES: dict[str, tuple[Callable[[str], bool], int, str]] = {
     "PodMonitor": (is_dns_subdomain, 253, _SUBDOMAIN),
     "NetworkPolicy": (is_dns_subdomain, 253, _SUBDOMAIN),
     "PodDisruptionBudget": (is_dns_subdomain, 253, _SUBDOMAIN),
+    "ServiceAccount": (is_dns_subdomain, 253, _SUBDOMAIN),
 }
 """What each kind's name must be, how long it may be, and how to say so."""
 

@@ -11,6 +11,7 @@ from ..errors import show
 from . import Finding, Locator, Stage, tagged
 from .dependencies import nats_is_reachable
 from .gpus import gpu_count
+from .kubernetes_discovery import kubernetes_discovery_is_provided
 from .subjects import subjects_of
 
 if TYPE_CHECKING:
@@ -205,12 +206,16 @@ def frontend_serves_the_workers_model(frontend: FrontendDeployment) -> Iterator[
 
 def frontend_findings(frontend: FrontendDeployment) -> list[Finding]:
     return [*tagged(nats_is_reachable, Stage.SETTING, nats_is_reachable(frontend)),
+            *tagged(kubernetes_discovery_is_provided, Stage.SETTING,
+                    kubernetes_discovery_is_provided(frontend)),
             *tagged(frontend_serves_the_workers_model, Stage.POD,
                     frontend_serves_the_workers_model(frontend))]
 
 
 def worker_findings(pool: WorkerPool) -> list[Finding]:
     found = [*tagged(nats_is_reachable, Stage.SETTING, nats_is_reachable(pool)),
+             *tagged(kubernetes_discovery_is_provided, Stage.SETTING,
+                     kubernetes_discovery_is_provided(pool)),
              *tagged(worker_ports_are_distinct, Stage.SETTING, worker_ports_are_distinct(pool))]
     for rule in (parallelism_matches_worker_gpus, worker_gpus_fill_whole_nodes,
                  decode_and_prefill_serve_the_same_model, disaggregation_has_both_sides,

@@ -35,9 +35,10 @@ if TYPE_CHECKING:
     AnyChart = DynamoChart | DynamoGraphChart
 
 # Objects that others refer to are applied first; Dynamo pods last, once etcd and NATS exist.
-_APPLY_ORDER = ["Namespace", "ServiceAccount", "Secret", "ConfigMap", "PersistentVolumeClaim",
-                "Service", "NetworkPolicy", "PodDisruptionBudget", "StatefulSet", "Deployment",
-                "LeaderWorkerSet", "ServiceMonitor", "PodMonitor"]
+_APPLY_ORDER = ["Namespace", "CustomResourceDefinition", "ServiceAccount", "Role", "RoleBinding",
+                "Secret", "ConfigMap", "PersistentVolumeClaim", "Service", "NetworkPolicy",
+                "PodDisruptionBudget", "StatefulSet", "Deployment", "LeaderWorkerSet",
+                "ServiceMonitor", "PodMonitor"]
 
 
 @dataclass(frozen=True)
