@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,14 @@ from constructs_lib.tools.run_local import (
 )
 from constructs_lib.tools.run_local.client import WorkerIds, iter_sse
 from constructs_lib.tools.run_local.processes import _decode_address, ports_listening
-from constructs_lib.tools.run_local.translate import LOOPBACK_ENV, localize_nats_config
+from constructs_lib.tools.run_local.translate import (
+    LOOPBACK_ENV,
+    RANK_FLAGS,
+    CannotRunLocally,
+    GroupPod,
+    localize_nats_config,
+    with_group_env,
+)
 
 from . import containers as c
 
@@ -280,6 +288,104 @@ def test_kubelet_variable_expansion(ctx: LocalContext) -> None:
     assert cmd.argv[1:] == ["--name", "p0", "--x", "$(POD_NAME)", "--y", "$(UNKNOWN)"]
 
 
+# --------------------------------------------------------------------------- groups (L1, W7)
+
+
+def _leader(lws: dict[str, Any] | None = None) -> c.Container:
+    return c.group_containers(lws or c.group())[0]
+
+
+def test_a_groups_leader_becomes_one_mock_worker(ctx: LocalContext) -> None:
+    """W7: the rank flags go; the engine's role, model and KV events stay; the master port is
+    declared but stays unbound (no R2 error, no rewrite)."""
+    cmd = translate_container("prefill-0", _leader(), ctx, group=GroupPod(2),
+                              pod_name="rel-prefill-0")
+    args = _args(cmd.argv)
+    assert cmd.argv[:3] == ["/venv/bin/python", "-m", "dynamo.mocker"]
+    for flag in RANK_FLAGS:
+        assert flag not in args
+    assert args[args.index("--disaggregation-mode") + 1] == "prefill"
+    assert args[args.index("--model-name") + 1] == c.SERVED_MODEL_NAME
+    assert "--zmq-kv-events-ports" in args  # W5 as for any prefill worker
+    assert "--num-workers" not in args  # a group is one registered worker
+    [note] = [n for n in cmd.notes if n.startswith("W7 ")]
+    assert note == (
+        "W7 dropped --distributed-executor-backend mp --nnodes 2 --master-addr 127.0.0.1 "
+        "--master-port 29500 --node-rank 0: the group (2 pods) runs as its leader, one mock "
+        "worker; port 29500 stays unbound (no torch rendezvous)")
+    assert cmd.ports.keys() == {9090, 29500}
+    assert cmd.readiness_url == f"http://127.0.0.1:{cmd.named_ports['system']}/health"
+
+
+def test_the_controllers_variables_come_first(ctx: LocalContext) -> None:
+    """L1: as LeaderWorkerSet puts them: first in the env (a later value may refer to them), in
+    place of the template's own variables of those names."""
+    leader = _leader(c.group(size=3))
+    leader["env"] = [{"name": "LWS_WORKER_INDEX", "value": "7"},
+                     {"name": "GROUP", "value": "$(LWS_GROUP_SIZE) at $(LWS_LEADER_ADDRESS)"},
+                     *leader["env"]]
+    cmd = translate_container("prefill-0", leader, ctx, group=GroupPod(3), pod_name="p-0")
+    assert (cmd.env["LWS_LEADER_ADDRESS"], cmd.env["LWS_GROUP_SIZE"],
+            cmd.env["LWS_WORKER_INDEX"]) == ("127.0.0.1", "3", "0")
+    assert cmd.env["GROUP"] == "3 at 127.0.0.1"
+    assert list(with_group_env(leader, GroupPod(3))["env"])[:3] == [
+        {"name": "LWS_LEADER_ADDRESS", "value": "127.0.0.1"},
+        {"name": "LWS_GROUP_SIZE", "value": "3"},
+        {"name": "LWS_WORKER_INDEX", "value": "0"}]
+    assert sum(e["name"] == "LWS_WORKER_INDEX" for e in with_group_env(
+        leader, GroupPod(3))["env"]) == 1
+
+
+def _with_args(container: c.Container, args: list[str]) -> c.Container:
+    return {**container, "args": args}
+
+
+def _rank_free(container: c.Container) -> list[str]:
+    """The container's args without vLLM's multi-node flags (each but --headless with a value)."""
+    out, args = [], iter(container["args"])
+    for token in args:
+        if token in RANK_FLAGS:
+            if token != "--headless":
+                next(args)
+        else:
+            out.append(token)
+    return out
+
+
+@pytest.mark.parametrize(("which", "group", "edit", "match"), [
+    ("follower", GroupPod(2, 1), None, r"a headless rank \(--headless\) of a multi-node engine "
+     "runs no Dynamo runtime"),
+    ("follower", GroupPod(2, 1), "no-headless", "rank 1 of a multi-node engine"),
+    ("leader", GroupPod(3), None, "--nnodes 2, but its LeaderWorkerSet's groups have 3 pods"),
+    ("leader", None, None, "--nnodes 2 outside a LeaderWorkerSet group"),
+    ("follower", None, "nnodes-1", r"--node-rank \$\(LWS_WORKER_INDEX\): not a number"),
+    ("leader", GroupPod(2), "no-multinode", "--nnodes 1, but its LeaderWorkerSet's groups have 2"),
+], ids=["headless-follower", "follower-without-headless", "nnodes-not-the-group-size",
+        "leader-outside-a-group", "rank-unexpanded",
+        "group-without-multinode-flags"])
+def test_what_w7_refuses(ctx: LocalContext, which: str, group: GroupPod | None,
+                         edit: str | None, match: str) -> None:
+    leader, follower = c.group_containers(c.group())
+    container = leader if which == "leader" else follower
+    if edit == "no-headless":
+        container = _with_args(container, [a for a in container["args"] if a != "--headless"])
+    elif edit == "nnodes-1":
+        args = list(container["args"])
+        args[args.index("--nnodes") + 1] = "1"
+        container = _with_args(container, args)
+    elif edit == "no-multinode":
+        container = _with_args(container, _rank_free(container))
+    with pytest.raises(CannotRunLocally, match=match):
+        translate_container("w", container, ctx, group=group)
+
+
+def test_a_single_node_rank_outside_a_group_is_just_an_engine(ctx: LocalContext) -> None:
+    args = list(_leader()["args"])
+    args[args.index("--nnodes") + 1] = "1"
+    cmd = translate_container("w", _with_args(_leader(), args), ctx)
+    assert not set(RANK_FLAGS) & set(cmd.argv)
+
+
 @pytest.mark.skipif(
     not HAVE_DYNAMO, reason="Dynamo venv missing: scripts/install-dynamo-runtime.sh"
 )
@@ -309,6 +415,24 @@ def test_mocker_accepts_translated_arguments(ctx: LocalContext, container: c.Con
                                                  str(prefill)]
     assert out.stdout.split(maxsplit=3)[3].strip() == (
         f"[{kv_port}] True zmq" if kv_port else "[] True zmq")
+
+
+@pytest.mark.skipif(
+    not HAVE_DYNAMO, reason="Dynamo venv missing: scripts/install-dynamo-runtime.sh"
+)
+def test_mocker_accepts_a_groups_leader(ctx: LocalContext) -> None:
+    """The mocker's own parser takes W7's leader command line as one worker (``--num-workers``
+    stays 1: a group registers once)."""
+    write_tiny_model(ctx.model_dir)
+    cmd = translate_container("prefill-0", _leader(c.group(size=4)), ctx, group=GroupPod(4))
+    code = ("import sys; sys.argv = ['mocker', *sys.argv[1:]]\n"
+            "from dynamo.mocker.args import parse_args\n"
+            "a = parse_args(); print(a.num_workers, a.is_prefill_worker, a.model_name)")
+    out = subprocess.run([str(dynamo_python()), "-c", code, *cmd.argv[3:]], check=False,
+                         capture_output=True, text=True, timeout=60, env=cmd.env,
+                         cwd=ctx.workdir)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["1", "True", c.SERVED_MODEL_NAME]
 
 
 # --------------------------------------------------------------------------- tokenizer
