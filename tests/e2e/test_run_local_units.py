@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from constructs_lib.tools.run_local import (
     ProcessError,
     ProcessGroup,
     dynamo_python,
+    groups,
     listening_sockets,
     netns,
     non_loopback_listeners,
@@ -28,6 +30,7 @@ from constructs_lib.tools.run_local import (
     write_tiny_model,
 )
 from constructs_lib.tools.run_local.client import WorkerIds, iter_sse
+from constructs_lib.tools.run_local.groups import check_followers
 from constructs_lib.tools.run_local.processes import _decode_address, ports_listening
 from constructs_lib.tools.run_local.translate import (
     LOOPBACK_ENV,
@@ -433,6 +436,112 @@ def test_mocker_accepts_a_groups_leader(ctx: LocalContext) -> None:
                          cwd=ctx.workdir)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["1", "True", c.SERVED_MODEL_NAME]
+
+
+# --------------------------------------------------------------------------- follower checks
+
+
+def _edit(change: Callable[[c.Container, c.Container, dict[str, Any]], None]) -> list[str]:
+    lws = c.group()
+    leader, follower = c.group_containers(lws)
+    change(leader, follower, lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"])
+    return check_followers(lws)
+
+
+def _replace(args: list[str], flag: str, value: str) -> None:
+    args[args.index(flag) + 1] = value
+
+
+def test_followers_that_fit_their_leader_pass() -> None:
+    assert check_followers(c.group()) == []
+    assert check_followers(c.group(size=4, replicas=3)) == []
+    # A group of one pod has no followers to check.
+    lws = c.group()
+    lws["spec"]["leaderWorkerTemplate"]["size"] = 1
+    assert check_followers(lws) == []
+
+
+def _wait_port(port: str) -> Callable[[c.Container, c.Container, dict[str, Any]], None]:
+    def change(leader: c.Container, follower: c.Container, spec: dict[str, Any]) -> None:
+        spec["initContainers"][0]["command"][-1] = port
+    return change
+
+
+FOLLOWER_MISMATCHES: list[tuple[str, Callable[[c.Container, c.Container, dict[str, Any]], None],
+                                str]] = [
+    ("image", lambda _, f, __: f.update(image="nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.5.0"),
+     "image 'nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.5.0', the leader's "
+     "'nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.6.1'"),
+    ("command", lambda _, f, __: f.update(command=["python3", "-m", "dynamo.sglang"]),
+     "command ['python3', '-m', 'dynamo.sglang'], the leader's"),
+    ("model", lambda _, f, __: _replace(f["args"], "--model", "/data/other"),
+     "engine flags differ from the leader's: --model /data/other (the leader's "
+     "/data/some/model)"),
+    ("parallelism", lambda _, f, __: f["args"].extend(["--pipeline-parallel-size", "2"]),
+     "--pipeline-parallel-size 2 (the leader's absent)"),
+    ("master-addr", lambda _, f, __: _replace(f["args"], "--master-addr", "localhost"),
+     "--master-addr localhost (the leader's $(LWS_LEADER_ADDRESS))"),
+    ("not-headless", lambda _, f, __: f["args"].remove("--headless"),
+     "no --headless: the follower would start a Dynamo runtime"),
+    ("rank-zero", lambda _, f, __: _replace(f["args"], "--node-rank", "0"),
+     "--node-rank 0 gives follower 1 of 2 the rank 0"),
+    ("wait-port", _wait_port("29501"),
+     "wait-for-leader waits for the leader's port 29501, but the leader's --master-port is "
+     "29500"),
+    ("master-port", lambda lead, f, __: [_replace(a, "--master-port", "29600")
+                                         for a in (lead["args"], f["args"])],
+     "wait-for-leader waits for the leader's port 29500, but the leader's --master-port is "
+     "29600"),
+    ("no-wait", lambda _, __, spec: spec.pop("initContainers"),
+     "no wait-for-leader init container"),
+    ("liveness-port", lambda _, f, __: f["livenessProbe"]["exec"]["command"].__setitem__(
+        -1, "9091"),
+     "the liveness probe asks the leader's port 9091, but the leader's system port "
+     "(DYN_SYSTEM_PORT) is 9090"),
+    ("liveness-on-itself", lambda _, f, __: f.update(
+        livenessProbe={"tcpSocket": {"port": 9090}}),
+     "the liveness probe does not ask the leader"),
+    ("no-liveness", lambda _, f, __: f.pop("livenessProbe"),
+     "no liveness probe, though the leader has one"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), [(m[1], m[2]) for m in FOLLOWER_MISMATCHES],
+                         ids=[m[0] for m in FOLLOWER_MISMATCHES])
+def test_a_follower_that_does_not_fit_its_leader(
+        change: Callable[[c.Container, c.Container, dict[str, Any]], None],
+        message: str) -> None:
+    """Each check finds its own mismatch, and only that one."""
+    [problem] = _edit(change)
+    assert message in problem
+
+
+def test_a_rank_variable_each_follower_expands_to_its_own() -> None:
+    """A literal rank fits a group of two; with more followers they would share it."""
+    lws = c.group(size=2)
+    _replace(c.group_containers(lws)[1]["args"], "--node-rank", "1")
+    assert check_followers(lws) == []
+    lws = c.group(size=3)
+    _replace(c.group_containers(lws)[1]["args"], "--node-rank", "1")
+    [problem] = check_followers(lws)
+    assert problem.startswith("--node-rank 1 gives follower 2 of 3 the rank 1")
+
+
+def test_probes_off_for_the_whole_group_are_consistent() -> None:
+    def change(leader: c.Container, follower: c.Container, _: dict[str, Any]) -> None:
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            leader.pop(probe)
+        follower.pop("livenessProbe")
+    assert _edit(change) == []
+
+
+def test_the_report_line_for_a_pool_of_groups() -> None:
+    assert groups.describe(c.group(replicas=3), "prefill", ["prefill-0", "prefill-1"]) == (
+        "prefill: LeaderWorkerSet rel-prefill, 2 of 3 groups of 2 pods run as their leader "
+        "(prefill-0, prefill-1); 1 follower per group checked against the leader and not "
+        "started: a headless vLLM rank runs no Dynamo runtime, and the mock engine has no "
+        "multi-node mode")
+    assert "3 followers per group" in groups.describe(c.group(size=4), "decode", ["decode-0"])
 
 
 # --------------------------------------------------------------------------- tokenizer

@@ -9,6 +9,8 @@ Standard library only. The processes it starts run in a separate Dynamo venv
   event plane binds 0.0.0.0), or says why it cannot.
 - :mod:`.translate` turns a Kubernetes container dict into a local command (rules R*, L*,
   D*, F*, W*, E*, N* documented there).
+- :mod:`.groups` reads LeaderWorkerSet pools: each group runs as its leader; the followers
+  are checked against it, not started.
 - :mod:`.client` is a minimal OpenAI client (chat, streaming chat, worker ids).
 - :mod:`.stack` ties them together: the namespace, dependencies first, then the Dynamo
   containers.
