@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .dynamo_graph import DynamoGraphDeployment, DynamoGraphDeploymentProps
     from .frontend import FrontendDeployment, FrontendDeploymentProps
     from .graph_chart import DynamoGraphChart
+    from .kubernetes_discovery import KubernetesDiscovery, KubernetesDiscoveryProps
     from .network_policy import DynamoNetworkPolicy, DynamoNetworkPolicyProps
     from .node_pool import GpuNodePool, GpuNodePoolProps
     from .pod_monitor import PodMonitor, PodMonitorProps
@@ -53,6 +54,8 @@ _EXPORTS = {
     "GrafanaDashboard": "dashboard",
     "GrafanaDashboardProps": "dashboard",
     "GpuNodePoolProps": "node_pool",
+    "KubernetesDiscovery": "kubernetes_discovery",
+    "KubernetesDiscoveryProps": "kubernetes_discovery",
     "PodMonitor": "pod_monitor",
     "PodMonitorProps": "pod_monitor",
     "PrefillWorkerPool": "prefill_pool",
@@ -72,6 +75,7 @@ __all__ = [
     "DynamoGraphDeploymentProps", "DynamoNetworkPolicy", "DynamoNetworkPolicyProps",
     "DynamoWorkload", "DynamoWorkloadProps", "FrontendDeployment", "FrontendDeploymentProps",
     "GpuNodePool", "GpuNodePoolProps", "GrafanaDashboard", "GrafanaDashboardProps",
+    "KubernetesDiscovery", "KubernetesDiscoveryProps",
     "PodMonitor", "PodMonitorProps", "PrefillWorkerPool", "PrefillWorkerPoolProps",
     "RdmaPolicy", "RdmaPolicyProps", "RuntimeWorkloadProps", "ServiceMonitor",
     "ServiceMonitorProps", "WorkerPool", "WorkerPoolProps",

@@ -19,6 +19,7 @@ from .dashboard import GrafanaDashboard, GrafanaDashboardProps
 from .decode_pool import DecodeWorkerPool, DecodeWorkerPoolProps
 from .dependencies import DependencyStack, DependencyStackProps
 from .frontend import FrontendDeployment, FrontendDeploymentProps
+from .kubernetes_discovery import KubernetesDiscovery, KubernetesDiscoveryProps
 from .model import file_fields
 from .model.dynamo_v1 import DecodePoolSettings, EnvironmentV1, PrefillPoolSettings
 from .model.environment import Environment, FrontendSettings, Mode, PrefillSettings
@@ -44,7 +45,8 @@ from .workload import DynamoWorkload
 
 class DynamoChart(Chart):
     """Dependencies, the frontend, the worker pools and, when the file declares one, the GPU
-    node pool of one environment.
+    node pool of one environment; for Dynamo 1.x with kubernetes discovery, the
+    KubernetesDiscovery its pods use instead of etcd.
 
     Raises RuleViolations, naming the file's fields, when the composed constructs break a rule.
     Construct ids are part of the output's identity; renaming one renames resources.
@@ -113,6 +115,8 @@ class DynamoChart(Chart):
         """The PodMonitor of the 1.x workers' system ports, when metrics are scraped."""
         self.dashboard: GrafanaDashboard | None = None
         """The Grafana dashboard of the 1.x deployment, when the file asks for it."""
+        self.kubernetes_discovery: KubernetesDiscovery | None = None
+        """The 1.x pods' ServiceAccount, RBAC and discovery Service, with kubernetes discovery."""
         public_ports: list[int | str]
         if isinstance(env, EnvironmentV1):
             self._compose_v1(env, shared)
@@ -172,8 +176,15 @@ class DynamoChart(Chart):
             ))
 
     def _compose_v1(self, env: EnvironmentV1, shared: dict[str, Any]) -> None:
-        """Dynamo 1.x: the frontend, and a pod per worker in each pool."""
-        shared = dict(shared, runtime=env.runtime)
+        """Dynamo 1.x: the frontend, and a pod per worker in each pool (with kubernetes
+        discovery, the ServiceAccount, RBAC and Service they find each other through)."""
+        if env.runtime.discovery == "kubernetes":
+            self.kubernetes_discovery = KubernetesDiscovery(
+                self, "Discovery", KubernetesDiscoveryProps(
+                    release=env.release, full_name=env.full_name, namespace=env.namespace,
+                    app_name=env.name, worker_port=env.runtime.system_port,
+                    install_crd=env.runtime.install_discovery_crd))
+        shared = dict(shared, runtime=env.runtime, kubernetes_discovery=self.kubernetes_discovery)
         frontend = env.frontend
         self.frontend = FrontendDeployment(self, "Frontend", FrontendDeploymentProps(
             **{**shared, "rdma": None},
@@ -234,6 +245,8 @@ class DynamoChart(Chart):
             names: file_fields.FieldNames
             if subject is self.dependencies:
                 names = file_fields.dependencies(env)
+            elif subject is self.kubernetes_discovery:
+                names = file_fields.kubernetes_discovery(env)
             elif subject is self.node_pool:
                 names = file_fields.nodes(env)
             elif isinstance(env, EnvironmentV1) and isinstance(subject, DynamoWorkload):

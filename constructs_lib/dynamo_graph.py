@@ -18,6 +18,7 @@ from .frontend import FrontendDeployment
 from .model.base import is_dns_label
 from .model.dynamo_graph import RUNTIME_VERSION
 from .model.naming import MANAGED_BY
+from .runtime import RuntimeComponent
 from .worker_pool import WorkerPool
 from .workload import DynamoWorkload
 
@@ -119,6 +120,7 @@ class DynamoGraphDeployment(Construct):
             nodes_per_worker=_nodes_said(workload),
             gpus_per_node=props.gpus_per_node,
             where=workload.node.path,
+            own_service_account=_discovery_account(workload),
         ) for workload, component_type in workloads]
         if props.runtime_version is None:
             for component in components:
@@ -220,4 +222,11 @@ def _nodes_said(workload: DynamoWorkload) -> int | None:
     whose pods each take a node's share), or None: the graph's `gpus_per_node` decides."""
     if isinstance(workload, WorkerPool) and workload.nodes_per_worker > 1:
         return workload.nodes_per_worker
+    return None
+
+
+def _discovery_account(workload: DynamoWorkload) -> str | None:
+    """The ServiceAccount of the workload's own kubernetes discovery, if it has one."""
+    if isinstance(workload, RuntimeComponent) and workload.kubernetes_discovery is not None:
+        return workload.kubernetes_discovery.service_account_name
     return None

@@ -23,6 +23,8 @@ from .workload import DynamoWorkload, check_annotations, check_replicas
 if TYPE_CHECKING:
     import cdk8s_plus_27 as kplus
 
+    from .kubernetes_discovery import KubernetesDiscovery
+
 COMPONENT = "frontend"
 _DEFAULTS = FrontendV1Settings()
 
@@ -83,6 +85,8 @@ class FrontendDeployment(RuntimeComponent, DynamoWorkload):
         """The runtime planes."""
         self.dynamo_namespace = props.dynamo_namespace
         """DYN_NAMESPACE of the pods."""
+        self.kubernetes_discovery: KubernetesDiscovery | None = props.kubernetes_discovery
+        """The ServiceAccount and RBAC of kubernetes discovery; None with etcd discovery."""
         names = V1Names(props.full_name)
         self.component = COMPONENT
         self.service_name = names.frontend_service
@@ -98,7 +102,8 @@ class FrontendDeployment(RuntimeComponent, DynamoWorkload):
             props, labels={**labels, **props.pod_labels, **props.labels},
             annotations={**props.pod_annotations, **props.annotations}, container=container,
             selector=self.selector_labels, runtime=props.runtime,
-            termination_grace_period_seconds=props.probes.termination_grace_period_seconds)
+            termination_grace_period_seconds=props.probes.termination_grace_period_seconds,
+            service_account=_service_account(props))
         self.service_selector = {**self.selector_labels, **props.pod_labels, **props.labels}
         """The labels the Service selects pods by."""
         self.service: KubeObject = emit(self, "Service", {
@@ -141,3 +146,8 @@ class FrontendDeployment(RuntimeComponent, DynamoWorkload):
 
     def findings(self) -> list[Finding]:
         return frontend_findings(self)
+
+
+def _service_account(props: RuntimeWorkloadProps) -> str | None:
+    discovery = props.kubernetes_discovery
+    return discovery.service_account_name if discovery is not None else None

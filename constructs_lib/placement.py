@@ -194,6 +194,8 @@ class Plan:
     """The LeaderWorkerSets, whose workers each take a group of whole nodes."""
     autoscaled: tuple[AutoscaledPods, ...] = ()
     """The workloads an autoscaler scales, placed at their maximum."""
+    cluster_prerequisites: tuple[str, ...] = ()
+    """What must exist in the cluster beyond the manifests (kubernetes discovery's CRD)."""
 
     @property
     def fits(self) -> bool:
@@ -279,6 +281,7 @@ def plan(scope: Construct, nodes: NodePoolShape | None = None, *,
     from cdk8s import Chart
 
     from .dependencies import DependencyStack
+    from .kubernetes_discovery import KubernetesDiscovery
     from .rules.subjects import subjects_of
     from .workload import DynamoWorkload
 
@@ -324,6 +327,9 @@ def plan(scope: Construct, nodes: NodePoolShape | None = None, *,
                                   min_replicas=_autoscaler_minimum(w))
                      for w in workloads if w.pods_per_replica > 1),
         autoscaled=tuple(autoscaled_pods(workloads)),
+        cluster_prerequisites=tuple(dict.fromkeys(
+            need for discovery in subjects_of(chart, KubernetesDiscovery)
+            for need in discovery.cluster_prerequisites)),
     )
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from constructs import Construct
 
 from ._render import autoscaling as _autoscaling
+from ._render import discovery as _discovery
 from ._render import multinode as _multinode
 from ._render import v1 as _v1
 from ._render.k8s import KubeObject, Manifest, emit
@@ -29,6 +30,9 @@ from .rules import Finding
 from .rules.v1 import worker_findings
 from .runtime import RuntimeComponent, RuntimeWorkloadProps
 from .workload import DynamoWorkload, check_annotations, check_replicas
+
+if TYPE_CHECKING:
+    from .kubernetes_discovery import KubernetesDiscovery
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +142,9 @@ class WorkerPool(RuntimeComponent, DynamoWorkload):
         """The runtime planes."""
         self.dynamo_namespace = props.dynamo_namespace
         """DYN_NAMESPACE of the pods."""
+        self.kubernetes_discovery: KubernetesDiscovery | None = props.kubernetes_discovery
+        """The ServiceAccount, RBAC and Service of kubernetes discovery; None with etcd
+        discovery."""
         self.kv_transfer = props.kv_transfer or (
             KvTransferSettings() if disaggregation_mode != "agg" else None)
         """The KV connector; None for an aggregated pool that was given none."""
@@ -162,24 +169,31 @@ class WorkerPool(RuntimeComponent, DynamoWorkload):
             resources=props.resources, probe_settings=props.probes,
             shared_memory=props.shared_memory, resource_defaults=props.resource_defaults,
             model_volume=props.model.volume, extra_env=extra_env)
+        discovery = props.kubernetes_discovery
         pod: dict[str, Any] = dict(
             labels={**labels, **props.pod_labels, **props.labels},
             annotations={**props.pod_annotations, **props.annotations},
             selector=self.selector_labels, runtime=props.runtime,
             termination_grace_period_seconds=props.probes.termination_grace_period_seconds,
-            worker=(gpus, props.shared_memory, props.model.volume))
+            worker=(gpus, props.shared_memory, props.model.volume),
+            service_account=discovery.service_account_name if discovery is not None else None)
+        # The discovery Service selects the pods that register (a Deployment's, a group's
+        # leader) by this label; the frontend and a group's headless followers have none.
+        registers = {**pod, "labels": {**pod["labels"], **(
+            _discovery.DISCOVERY_LABELS if discovery is not None else {})}}
         name = V1Names(props.full_name).deployment(self.role)
         scaling = self.autoscaling
         autoscaled = ((scaling.min_replicas, scaling.max_replicas)
                       if scaling.enabled and scaling.max_replicas else None)
         self.leader_worker_set = None
         if nodes == 1:
-            template = _v1.pod_template(props, container=container, **pod)
+            template = _v1.pod_template(props, container=container, **registers)
             self._emit_deployment(props, name=name, labels=labels, replicas=props.replicas,
                                   pod_template=template, autoscaled=autoscaled)
         else:
             self._emit_leader_worker_set(props, name=name, labels=labels, container=container,
-                                         pod=pod, autoscaled=autoscaled)
+                                         leader_pod=registers, follower_pod=pod,
+                                         autoscaled=autoscaled)
         self.autoscaler = None
         self.adapter_rules = None
         if scaling.enabled:
@@ -187,17 +201,19 @@ class WorkerPool(RuntimeComponent, DynamoWorkload):
 
     def _emit_leader_worker_set(self, props: WorkerPoolProps, *, name: str,
                                 labels: Mapping[str, str], container: dict[str, Any],
-                                pod: dict[str, Any], autoscaled: tuple[int, int] | None) -> None:
+                                leader_pod: dict[str, Any], follower_pod: dict[str, Any],
+                                autoscaled: tuple[int, int] | None) -> None:
         nodes = self.nodes_per_worker
         # The rendezvous port on the leader, declared so that the plan sees it taken on the
         # node in the host network.
         container["ports"].append({"name": _multinode.MASTER_PORT_NAME,
                                    "containerPort": _multinode.MASTER_PORT, "protocol": "TCP"})
-        leader = _v1.pod_template(props, container=container, **pod)
+        leader = _v1.pod_template(props, container=container, **leader_pod)
         follower = _v1.pod_template(props, container=_multinode.follower_container(
             container, args=[*self.worker_arguments,
                              *_multinode.arguments(nodes, leader=False)],
-            system_port=props.runtime.system_port, probes=props.probes), **pod)
+            system_port=props.runtime.system_port, probes=props.probes),
+            **{**follower_pod, "service_account": None})  # a headless rank never calls the API
         # A headless rank never talks to etcd or NATS: it waits for its leader instead.
         _multinode.with_init_containers(follower["spec"], [_multinode.wait_for_leader(
             image=props.image.reference, pull_policy=props.image.pull_policy,

@@ -94,6 +94,7 @@ class DynamoWorkloadProps:
 
     def __post_init__(self) -> None:
         stack = self.dependencies
+        etcd = self.discovers_through_etcd
         if stack is not None:
             given = [name for name in ("etcd_endpoints", "nats_url", "etcd_client_tls_secret")
                      if getattr(self, name) is not None]
@@ -101,13 +102,26 @@ class DynamoWorkloadProps:
                 raise ValueError(f"{', '.join(given)} given together with dependencies, which "
                                  "says where etcd and NATS are; give one or the other")
             # Frozen: the stack's addresses become the props the renderers read.
-            object.__setattr__(self, "etcd_endpoints", stack.etcd_endpoints)
+            object.__setattr__(self, "etcd_endpoints", stack.etcd_endpoints if etcd else None)
             object.__setattr__(self, "nats_url", stack.nats_url)
-            object.__setattr__(self, "etcd_client_tls_secret", stack.etcd_client_tls_secret)
+            object.__setattr__(self, "etcd_client_tls_secret",
+                               stack.etcd_client_tls_secret if etcd else None)
+        elif not etcd:
+            given = [name for name in ("etcd_endpoints", "etcd_client_tls_secret")
+                     if getattr(self, name) is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)} given, but runtime.discovery is "
+                                 "kubernetes, which uses no etcd; remove it, or set "
+                                 "runtime=RuntimeSettings(discovery='etcd')")
         elif self.etcd_endpoints is None:
             raise ValueError("etcd_endpoints not given: pass dependencies=<a DependencyStack>, "
                              "or the address of an external etcd (and nats_url where NATS is "
                              "used)")
+
+    @property
+    def discovers_through_etcd(self) -> bool:
+        """The pods find each other through etcd (Dynamo v0.1 always does)."""
+        return True
 
     def selector_labels(self, component: str) -> dict[str, str]:
         """The labels a Deployment selects its pods by; identical to the seed chart's."""
@@ -371,6 +385,11 @@ class DynamoWorkload(Construct, RuleSubject):
     def nats_use(self) -> str:
         """What the pods use NATS for, to say why it is needed."""
         return "Dynamo v0.1's prefill queue and events"
+
+    @property
+    def needs_etcd(self) -> bool:
+        """The pods find each other through etcd (Dynamo v0.1 always)."""
+        return True
 
     @property
     def uses_rdma(self) -> bool:

@@ -13,6 +13,11 @@ import yaml
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
+# Loaded before any test module creates a workload (some do while pytest collects): a workload
+# created before cdk8s-plus-27 is loaded is no kplus IScalable or IPodSelector, and the modules
+# that compose with kplus share their process with the others.
+import cdk8s_plus_27  # noqa: F401
+
 from constructs_lib.model import Environment
 from constructs_lib.tools import synth
 

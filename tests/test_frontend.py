@@ -205,9 +205,14 @@ def test_shipped_dynamo_pods_take_no_privileges_they_do_not_need(
         spec = deployment["spec"]["template"]["spec"]
         rdma = "tke.cloud.tencent.com/networks" in deployment["spec"]["template"]["metadata"].get(
             "annotations", {})
-        assert spec["automountServiceAccountToken"] is False
+        # Kubernetes discovery calls the API as the release's own ServiceAccount; nothing else
+        # needs a token.
+        env = {e["name"]: e.get("value") for e in spec["containers"][0].get("env", [])}
+        calls_the_api = env.get("DYN_DISCOVERY_BACKEND") == "kubernetes"
+        assert spec["automountServiceAccountToken"] is calls_the_api
+        assert ("serviceAccountName" in spec) is calls_the_api
         assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-        for container in spec["containers"] + spec["initContainers"]:
+        for container in spec["containers"] + spec.get("initContainers", []):
             security = container["securityContext"]
             assert "privileged" not in security
             assert security["allowPrivilegeEscalation"] is False

@@ -5,7 +5,8 @@ the bad-environment corpus: `app.synth()` refuses each with a line `<construct p
 The v0.1 rules are broken with `constructs_lib.v0_1` constructs, the dependency rules with a
 DependencyStack, placement with a GpuNodePool, and `clients_are_admitted` by a host-network
 workload that is given a stack's addresses instead of the stack. The Dynamo 1.x constructs' own
-rules get their cases with the 1.x redesign."""
+rules are broken with 1.x constructs (`kubernetes_discovery_is_provided` by a pool that uses
+kubernetes discovery without being given the KubernetesDiscovery)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from constructs_lib import (
     DependencyStackProps,
     GpuNodePool,
     GpuNodePoolProps,
+    KubernetesDiscovery,
+    KubernetesDiscoveryProps,
     RdmaPolicy,
     RdmaPolicyProps,
 )
@@ -55,29 +58,15 @@ from constructs_lib.v0_1 import (
     PrefillWorkerPool,
     PrefillWorkerPoolProps,
 )
+from tests.support.builders import DECODE_CONFIG_TEXT, SINGLE_CONFIG_TEXT
 
 SKIPPED: set[str] = set()
 
 WORKLOAD: dict[str, Any] = dict(release="r1", full_name="r1-dynamo", namespace="inference",
                                 etcd_endpoints="r1-etcd:2379", nats_url="nats://r1-nats:4222")
-SINGLE = """
-Common:
-  model: /data/m
-  block-size: 64
-  kv-transfer-config: '{"kv_connector":"DynamoNixlConnector"}'
-Frontend: {served_model_name: m, endpoint: dynamo.Processor.chat/completions, port: 8000}
-Processor: {common-configs: [model, block-size]}
-VllmWorker:
-  remote-prefill: true
-  tensor-parallel-size: 2
-  ServiceArgs: {workers: 1, resources: {gpu: 2}}
-  common-configs: [model, block-size, kv-transfer-config]
-PrefillWorker:
-  ServiceArgs: {workers: 2, resources: {gpu: 1}}
-  common-configs: [model, block-size, kv-transfer-config]
-"""
+SINGLE = SINGLE_CONFIG_TEXT
 # Multinode: the frontend pod decodes, a pool of 4-GPU pods prefills.
-DECODE = SINGLE.split("PrefillWorker:")[0]
+DECODE = DECODE_CONFIG_TEXT
 PREFILL = """
 PrefillWorker:
   model: /data/m
@@ -174,6 +163,22 @@ def group_on_nodes(count: int, **decode: Any) -> Build:
     return build
 
 
+def found_through_kubernetes(*, forget_on_decode: bool = False) -> Build:
+    """A 1.x frontend and an aggregated decode pool that find each other through the
+    Kubernetes API (no etcd), given the KubernetesDiscovery, or the pool not."""
+    def build(chart: cdk8s.Chart) -> None:
+        discovery = KubernetesDiscovery(chart, "discovery", KubernetesDiscoveryProps(
+            release="r1", full_name="r1-dynamo"))
+        common: dict[str, Any] = dict(release="r1", full_name="r1-dynamo", namespace="inference",
+                                      runtime=RuntimeSettings(discovery="kubernetes"))
+        V1FrontendDeployment(chart, "frontend", V1FrontendDeploymentProps(
+            **common, served_model_name="m", kubernetes_discovery=discovery))
+        DecodeWorkerPool(chart, "decode", DecodeWorkerPoolProps(
+            **common, model=MODEL, disaggregated=False,
+            kubernetes_discovery=None if forget_on_decode else discovery))
+    return build
+
+
 def too_few_gpus_per_node(chart: cdk8s.Chart) -> None:
     GpuNodePool(chart, "nodes", GpuNodePoolProps(count=1, gpus_per_node=2))
     frontend(chart)
@@ -246,6 +251,12 @@ CASES: dict[str, tuple[Build, str]] = {
                            "nats_url": "nats://n:4222"}),
         "hand/decode: nats_url: not given, but the request plane (nats) need NATS: give the "
         "NATS to use (nats://host:port), or dependencies=<a DependencyStack that deploys NATS>"),
+    "kubernetes_discovery_is_provided": (
+        found_through_kubernetes(forget_on_decode=True),
+        "hand/decode: kubernetes_discovery: not given, but runtime.discovery is kubernetes: the "
+        "pods need a ServiceAccount allowed to watch EndpointSlices and write "
+        "DynamoWorkerMetadata, and the workers a Service whose EndpointSlices mark them ready; "
+        "give kubernetes_discovery=<a KubernetesDiscovery>"),
     "worker_ports_are_distinct": (
         v1(prefill={"kv_events": KvEventsSettings(port=9090)}),
         "hand/prefill: kv_events.port: 9090: runtime.system_port of the worker pod is 9090 "
@@ -346,6 +357,7 @@ def test_the_cases_are_sound_apart_from_their_mistake(tmp_path: Path) -> None:
         group_on_nodes(3),
         # Autoscaled LeaderWorkerSet groups: 2 groups of 2 nodes and the prefill pod on 5.
         group_on_nodes(5, autoscaling=DecodeAutoscaling(mode="keda", max_replicas=2)),
+        found_through_kubernetes(),
         lambda chart: (GpuNodePool(chart, "nodes", GpuNodePoolProps(count=1, gpus_per_node=4)),
                        frontend(chart)),
     ]

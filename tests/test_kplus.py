@@ -26,24 +26,12 @@ from constructs_lib.v0_1 import (
 )
 from constructs_lib.workload import DynamoWorkload
 from tests.conftest import ROOT
+from tests.support.builders import DECODE_CONFIG as DECODE
 from tests.support.builders import matches, pod_spec
 from tests.support.charts import composed
 from tests.support.environments import checked
 
 WORKLOAD: dict[str, Any] = dict(release="r1", full_name="r1-dynamo", namespace="inference")
-DECODE = ServeConfig.model_validate(yaml.safe_load("""
-Common:
-  model: /data/m
-  block-size: 64
-  kv-transfer-config: '{"kv_connector":"DynamoNixlConnector"}'
-Frontend: {served_model_name: m, endpoint: dynamo.Processor.chat/completions, port: 8000}
-Processor: {common-configs: [model, block-size]}
-VllmWorker:
-  remote-prefill: true
-  tensor-parallel-size: 2
-  ServiceArgs: {workers: 1, resources: {gpu: 2}}
-  common-configs: [model, block-size, kv-transfer-config]
-"""))
 PREFILL = ServeConfig.model_validate(yaml.safe_load("""
 PrefillWorker:
   model: /data/m

@@ -3,9 +3,10 @@
 What can be proven without a multi-node GPU cluster: every LeaderWorkerSet the shipped
 environments produce is a valid custom resource (its CRD, strictly), the group arithmetic adds
 up, the leader and the followers are wired to each other (flags, ports, probes, the wait), the
-followers' wait and liveness check work against a local listener, and the constructs refuse
-what cannot work. tests/test_multinode_parsers.py runs both command lines through the pinned
-runtime's parsers.
+followers' wait and liveness check work against a local listener, the constructs refuse
+what cannot work, and run-local takes each group's leader and checks its followers (refusing
+what it cannot start; tests/e2e runs it). tests/test_multinode_parsers.py runs both command
+lines through the pinned runtime's parsers.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -431,11 +432,86 @@ def test_nodes_smaller_than_the_pool_says_are_refused() -> None:
         "give it the nodes' size, 4")
 
 
-def test_run_local_refuses_workers_that_span_nodes(capsys: pytest.CaptureFixture[str]) -> None:
-    from constructs_lib.tools.cli import EXIT_INPUT_ERROR, main
+def _run_local_with(monkeypatch: pytest.MonkeyPatch,
+                    edit: Callable[[list[dict[str, Any]]], None]) -> int:
+    """run-local on deepseek-r1-v1 with its synthesized manifests edited by `edit`."""
+    from constructs_lib.tools.cli import main
+    from constructs_lib.tools.run_local import synthesized
     from tests.conftest import ENVIRONMENTS
 
-    assert main(["run-local", str(ENVIRONMENTS / "deepseek-r1-v1.yaml")]) == EXIT_INPUT_ERROR
-    err = capsys.readouterr().err.splitlines()
-    assert [line.split(": ", 2)[1] for line in err] == ["decode.gpus", "prefill.gpus"]
-    assert "which run-local cannot start (the mock engine has no multi-node mode)" in err[0]
+    read = synthesized.read_manifests
+
+    def edited(folder: Path) -> list[dict[str, Any]]:
+        documents = read(folder)
+        edit(documents)
+        return documents
+
+    monkeypatch.setattr(synthesized, "read_manifests", edited)
+    return main(["run-local", str(ENVIRONMENTS / "deepseek-r1-v1.yaml")])
+
+
+def test_run_local_refuses_a_group_it_cannot_start(capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a leaderTemplate a group's leader runs the followers' template: a headless
+    rank, which registers nothing; run-local says so in one line and starts nothing."""
+    from constructs_lib.tools.cli import EXIT_INPUT_ERROR
+
+    def edit(documents: list[dict[str, Any]]) -> None:
+        for lws in documents:
+            if lws["kind"] == "LeaderWorkerSet" and lws["metadata"]["name"].endswith("-decode"):
+                del lws["spec"]["leaderWorkerTemplate"]["leaderTemplate"]
+
+    assert _run_local_with(monkeypatch, edit) == EXIT_INPUT_ERROR
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.endswith(
+        "deepseek-r1-v1.yaml: decode: LeaderWorkerSet deepseek-r1-dynamo-decode: run-local "
+        "cannot start it: a headless rank (--headless) of a multi-node engine runs no Dynamo "
+        "runtime (it neither registers nor serves; dynamo.vllm returns before starting one): "
+        "only its group's leader, rank 0, runs locally, as one mock worker for the whole group")
+
+
+def test_run_local_stops_at_followers_that_do_not_fit_their_leader(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    def edit(documents: list[dict[str, Any]]) -> None:
+        for lws in documents:
+            if lws["kind"] == "LeaderWorkerSet" and lws["metadata"]["name"].endswith("-prefill"):
+                _, worker = templates(lws)
+                worker["spec"]["initContainers"][0]["command"][-1] = "29501"
+
+    assert _run_local_with(monkeypatch, edit) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        "run-local: prefill: LeaderWorkerSet deepseek-r1-dynamo-prefill: followers: "
+        "wait-for-leader waits for the leader's port 29501, but the leader's --master-port is "
+        "29500: the followers would wait until their budget ends"]
+
+
+def test_run_local_runs_each_groups_leader_and_checks_its_followers(
+        synthesized: dict[str, Synthesized], tmp_path: Path) -> None:
+    """What run-local does with the shipped pools (tests/e2e runs it): one mock worker per
+    group, from the leader's template; the followers fit their leader, and one started on its
+    own would be refused (a headless rank registers nothing)."""
+    from constructs_lib.tools.run_local import CannotRunLocally, LocalContext, translate_container
+    from constructs_lib.tools.run_local.groups import check_followers
+    from constructs_lib.tools.run_local.synthesized import worker_pools
+    from constructs_lib.tools.run_local.translate import RANK_FLAGS, GroupPod
+
+    pools = worker_pools(synthesized["deepseek-r1-v1"].documents)
+    assert {(c, p.name, p.is_group, p.replicas) for c, p in pools.items()} == {
+        ("decode", "deepseek-r1-dynamo-decode", True, 1),
+        ("prefill", "deepseek-r1-dynamo-prefill", True, 1)}
+    context = LocalContext(python="python3", model_dir=tmp_path / "m", workdir=tmp_path)
+    for component, pool in pools.items():
+        assert check_followers(pool.workload) == []
+        assert pool.group == GroupPod(size=2)
+        leader = translate_container(f"{component}-0", pool.container, context,
+                                     pod_name=pool.pod_name(0), group=pool.group)
+        assert leader.argv[1:3] == ["-m", "dynamo.mocker"]
+        assert not set(RANK_FLAGS) & set(leader.argv)
+        assert flag(leader.argv, "--disaggregation-mode") == component
+        assert leader.env["LWS_LEADER_ADDRESS"] == "127.0.0.1"
+        _, worker = templates(pool.workload)
+        with pytest.raises(CannotRunLocally, match="headless rank"):
+            translate_container("follower", container(worker), context,
+                                group=GroupPod(size=2, index=1))

@@ -98,3 +98,19 @@ def test_the_readme_s_hand_composed_refusal_is_what_synth_says(tmp_path: Path) -
     assert ("[llama/decode] engine.tensor-parallel-size: tensor-parallel-size 4 needs 4 GPUs "
             "per worker, but gpus gives each decode worker 2") in result.stderr
     assert not list(tmp_path.glob("out/*/*.k8s.yaml")) and not list(tmp_path.glob("out/*.yaml"))
+
+
+def test_the_readme_s_discovery_refusal_is_what_synth_says(tmp_path: Path) -> None:
+    example = next(e for e in EXAMPLES if "KubernetesDiscovery(chart" in e)
+    given = "DecodeWorkerPoolProps(\n    **release,"
+    assert given in example
+    script = tmp_path / "forgotten.py"
+    script.write_text(example.replace(
+        given, 'DecodeWorkerPoolProps(\n    **{**release, "kubernetes_discovery": None},'))
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode != 0
+    assert ("[qwen/decode] kubernetes_discovery: not given, but runtime.discovery is kubernetes: "
+            in result.stderr)
+    assert "`[qwen/decode] kubernetes_discovery: not given, but runtime.discovery is " \
+        "kubernetes: ...`" in " ".join((ROOT / "README.md").read_text().split())

@@ -72,11 +72,13 @@ def port(server: socketserver.BaseServer) -> int:
     return int(server.server_address[1])
 
 
-def wait(etcd_endpoints: str, nats_url: str | None,
+def wait(etcd_endpoints: str | None, nats_url: str | None,
          budget: int = 0) -> subprocess.CompletedProcess[str]:
-    """Run the wait (for etcd alone when `nats_url` is None); with the default budget of 0 it
-    checks once and then gives up."""
-    declared = [{"name": "ETCD_ENDPOINTS", "value": etcd_endpoints}]
+    """Run the wait (for etcd alone when `nats_url` is None, NATS alone when `etcd_endpoints`
+    is); with the default budget of 0 it checks once and then gives up."""
+    declared = []
+    if etcd_endpoints is not None:
+        declared.append({"name": "ETCD_ENDPOINTS", "value": etcd_endpoints})
     if nats_url is not None:
         declared.append({"name": "NATS_SERVER", "value": nats_url})
     command = _wait_for_dependencies.container(image="dynamo", pull_policy="IfNotPresent",
@@ -168,15 +170,34 @@ def test_without_nats_it_waits_for_etcd_alone(etcd: FakeEtcd) -> None:
     assert gone.stderr == "gave up after 0 s waiting for etcd (127.0.0.1:9)\n"
 
 
+def test_without_etcd_it_waits_for_nats_alone(nats: FakeNats) -> None:
+    done = wait(None, f"nats://127.0.0.1:{port(nats)}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"NATS answers at 127.0.0.1:{port(nats)}"]
+    gone = wait(None, "nats://127.0.0.1:9")
+    assert gone.returncode == 1
+    assert gone.stderr == "gave up after 0 s waiting for NATS (nats://127.0.0.1:9)\n"
+
+
+def test_a_wait_for_nothing_is_not_made() -> None:
+    with pytest.raises(ValueError, match="waits for nothing"):
+        _wait_for_dependencies.script(etcd=False, nats=False)
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_dynamo_pod_waits_for_what_it_connects_to(
         name: str, synthesized: dict[str, Synthesized]) -> None:
     for deployment in synthesized[name].all("Deployment"):
         spec = deployment["spec"]["template"]["spec"]
+        main_env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+        if not {"NATS_SERVER", "ETCD_ENDPOINTS"} & set(main_env):
+            # Kubernetes discovery on the tcp and zmq planes: only the API server, always there.
+            assert main_env["DYN_DISCOVERY_BACKEND"] == "kubernetes"
+            assert "initContainers" not in spec
+            continue
         [init] = spec["initContainers"]
         assert init["name"] == _wait_for_dependencies.NAME
         assert init["image"] == spec["containers"][0]["image"]
-        main_env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
         init_env = {e["name"]: e.get("value") for e in init["env"]}
         assert init_env == {k: main_env[k] for k in ("NATS_SERVER", "ETCD_ENDPOINTS")
                             if k in main_env}

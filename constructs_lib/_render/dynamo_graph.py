@@ -9,7 +9,8 @@ What is taken out, and why (see also the README, "DynamoGraphDeployment"):
   NATS or would override its choice go, and so does the init container that waits for etcd.
 - The service account token: the pods read the Kubernetes API for discovery, so the template
   no longer turns the token off (`automountServiceAccountToken`); the operator gives the pods a
-  service account with the permissions discovery needs.
+  service account with the permissions discovery needs, so the one of our own kubernetes
+  discovery (`KubernetesDiscovery`, which a graph does not write) is not named either.
 - `/dev/shm`: the operator mounts its own shared memory volume (`sharedMemorySize`) and drops
   any other mount at `/dev/shm`; the pod's own size moves there (`"0"`, none, for a pod
   without one, as the frontend's).
@@ -75,13 +76,16 @@ _SEMVER_TAG = re.compile(
 def component(*, name: str, component_type: str, pod_template: Mapping[str, Any],
               replicas: int | None, scaling_adapter: bool, runtime_version: str | None,
               nodes_per_worker: int | None, gpus_per_node: int | None,
-              where: str) -> Manifest:
+              where: str, own_service_account: str | None = None) -> Manifest:
     """One component (`name`, `type`, `replicas`, `podTemplate`, ...) from a copy of the pod
     template a construct emitted. `nodes_per_worker`: as the pool says; else a pod with more
     GPUs than `gpus_per_node` is split over as many nodes as it needs. `where` names the
-    construct in errors."""
+    construct in errors. `own_service_account`: the library's discovery ServiceAccount, which
+    the pods lose for the operator's."""
     template = copy.deepcopy(dict(pod_template))
     spec = template["spec"]
+    if own_service_account is not None and spec.get("serviceAccountName") == own_service_account:
+        del spec["serviceAccountName"]
     init = [c for c in spec.pop("initContainers", []) if c["name"] != _wait.NAME]
     if init:
         spec["initContainers"] = init

@@ -25,9 +25,10 @@ def restrict(container: dict[str, Any], props: DynamoWorkloadProps) -> None:
 
 def harden_pod(spec: dict[str, Any], props: DynamoWorkloadProps, *,
                dependency_env: list[dict[str, str]], selector: Mapping[str, str]) -> None:
-    """Add the wait for etcd and NATS (reading the same endpoints as Dynamo, `dependency_env`),
-    the pod's security settings and its placement to a pod spec that has its containers."""
-    if props.dependency_wait.enabled:
+    """Add the wait for etcd and NATS (reading the same endpoints as Dynamo, `dependency_env`;
+    none when that is empty), the pod's security settings and its placement to a pod spec that
+    has its containers."""
+    if props.dependency_wait.enabled and dependency_env:
         init = _wait_for_dependencies.container(
             image=props.image.reference,
             pull_policy=props.image.pull_policy,

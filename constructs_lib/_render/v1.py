@@ -18,6 +18,7 @@ from ..model.dynamo_v1 import (
 from ..model.environment import ModelVolume, Resources
 from ..model.hardening import ResourceDefaults, SharedMemorySettings
 from ..workload import DynamoWorkloadProps
+from . import discovery as _discovery
 from .escape_hatches import GPU_RESOURCE, add_extended_resource
 from .pod_hardening import debug_env, harden_pod, restrict
 from .sizing import container_resources, shared_memory_size
@@ -45,14 +46,18 @@ def etcd_tls_env(secret: str | None) -> list[dict[str, Any]]:
 
 
 def runtime_env(props: DynamoWorkloadProps, runtime: RuntimeSettings) -> list[dict[str, Any]]:
-    """How a component finds the others: its Dynamo namespace, discovery through etcd, and the
-    request and event planes (NATS only when one of them uses it)."""
+    """How a component finds the others: its Dynamo namespace, discovery (through etcd, or the
+    Kubernetes API as the pod it is), and the request and event planes (NATS only when one of
+    them uses it)."""
+    if runtime.needs_etcd:
+        found_by = [{"name": "ETCD_ENDPOINTS", "value": _with_scheme(props.etcd_endpoints or "")},
+                    *etcd_tls_env(props.etcd_client_tls_secret)]
+    else:
+        found_by = _discovery.pod_env()
     env: list[dict[str, Any]] = [
         {"name": "DYN_NAMESPACE", "value": runtime.dynamo_namespace or props.full_name},
-        # Plain manifests have no NVIDIA operator, so discovery goes through etcd.
         {"name": "DYN_DISCOVERY_BACKEND", "value": runtime.discovery},
-        {"name": "ETCD_ENDPOINTS", "value": _with_scheme(props.etcd_endpoints or "")},
-        *etcd_tls_env(props.etcd_client_tls_secret),
+        *found_by,
         {"name": "DYN_REQUEST_PLANE", "value": runtime.request_plane},
         {"name": "DYN_EVENT_PLANE", "value": runtime.event_plane},
     ]
@@ -63,10 +68,13 @@ def runtime_env(props: DynamoWorkloadProps, runtime: RuntimeSettings) -> list[di
 
 def dependency_env(props: DynamoWorkloadProps, runtime: RuntimeSettings) -> list[dict[str, str]]:
     """What the wait for the dependencies reads: the same endpoints as the runtime, and never
-    the client key (it only checks that an https etcd accepts a connection)."""
-    env = [{"name": "ETCD_ENDPOINTS", "value": _with_scheme(props.etcd_endpoints or "")}]
+    the client key (it only checks that an https etcd accepts a connection). Empty when the
+    pods use neither etcd nor NATS: the API server of kubernetes discovery is always there."""
+    env = []
     if runtime.needs_nats:
-        env.insert(0, {"name": "NATS_SERVER", "value": props.nats_url or ""})
+        env.append({"name": "NATS_SERVER", "value": props.nats_url or ""})
+    if runtime.needs_etcd:
+        env.append({"name": "ETCD_ENDPOINTS", "value": _with_scheme(props.etcd_endpoints or "")})
     return env
 
 
@@ -197,9 +205,11 @@ def pod_template(props: DynamoWorkloadProps, *, labels: Mapping[str, str],
                  annotations: Mapping[str, str], container: dict[str, Any],
                  selector: Mapping[str, str], runtime: RuntimeSettings,
                  termination_grace_period_seconds: int,
-                 worker: tuple[int, SharedMemorySettings, ModelVolume] | None = None
-                 ) -> dict[str, Any]:
-    """The pod template; `worker` (GPUs, /dev/shm settings, model volume) for a worker pod."""
+                 worker: tuple[int, SharedMemorySettings, ModelVolume] | None = None,
+                 service_account: str | None = None) -> dict[str, Any]:
+    """The pod template; `worker` (GPUs, /dev/shm settings, model volume) for a worker pod;
+    `service_account` for pods that call the Kubernetes API (kubernetes discovery), which then
+    mount its token."""
     spec: dict[str, Any] = {}
     if props.image_pull_secrets:
         spec["imagePullSecrets"] = [{"name": secret} for secret in props.image_pull_secrets]
@@ -214,6 +224,10 @@ def pod_template(props: DynamoWorkloadProps, *, labels: Mapping[str, str],
         spec["volumes"] = volumes
     spec["terminationGracePeriodSeconds"] = termination_grace_period_seconds
     harden_pod(spec, props, dependency_env=dependency_env(props, runtime), selector=selector)
+    if service_account is not None:
+        spec["serviceAccountName"] = service_account
+        # The runtime authenticates to the API server with the token.
+        spec["automountServiceAccountToken"] = True
     template: dict[str, Any] = {"metadata": {"labels": dict(labels)}, "spec": spec}
     if annotations:
         template["metadata"]["annotations"] = dict(annotations)

@@ -1,4 +1,4 @@
-"""The init container that holds Dynamo back until etcd (and NATS, where it is used) answers.
+"""The init container that holds Dynamo back until etcd and NATS, those of them it uses, answer.
 
 Dynamo v0.1 connects to etcd and NATS once, at start, and exits when they do not answer; a pod
 started together with its dependencies then crash-loops until they are up (ai-dynamo/dynamo#1699,
@@ -115,26 +115,48 @@ _ETCD_ONLY = {
 }
 
 
-def script(*, nats: bool) -> str:
-    """The wait, for etcd and NATS or for etcd alone."""
-    if nats:
+# Dynamo 1.x with kubernetes discovery and a plane on NATS uses no etcd: wait for NATS alone.
+_NATS_ONLY = {
+    "etcd=${ETCD_ENDPOINTS:?ETCD_ENDPOINTS is not set}\n": "",
+    "etcd_up= nats_up= report_at=0": "nats_up= report_at=0",
+    """  if [[ -z $etcd_up ]] && answered=$(first_answering etcd_answers "$etcd"); then
+    etcd_up=1; echo "etcd answers at $answered"
+  fi
+""": "",
+    "if [[ -n $etcd_up && -n $nats_up ]]; then exit 0; fi":
+        "if [[ -n $nats_up ]]; then exit 0; fi",
+    """  waiting=$([[ -z $etcd_up ]] && printf 'etcd (%s) ' "$(without_credentials "$etcd")"
+            [[ -z $nats_up ]] && printf 'NATS (%s)' "$(without_credentials "$nats")")""":
+        '  waiting="NATS ($(without_credentials "$nats"))"',
+}
+
+
+def script(*, etcd: bool = True, nats: bool) -> str:
+    """The wait, for etcd and NATS, or for either alone."""
+    if not (etcd or nats):
+        raise ValueError("a wait for neither etcd nor NATS waits for nothing")
+    if etcd and nats:
         return SCRIPT
+    changes, name = (_ETCD_ONLY, "_ETCD_ONLY") if etcd else (_NATS_ONLY, "_NATS_ONLY")
     text = SCRIPT
-    for old, new in _ETCD_ONLY.items():
+    for old, new in changes.items():
         if old not in text:
-            raise AssertionError(f"the wait script changed; update _ETCD_ONLY ({old[:40]!r})")
+            raise AssertionError(f"the wait script changed; update {name} ({old[:40]!r})")
         text = text.replace(old, new)
     return text
 
 
 def container(*, image: str, pull_policy: str, env: list[dict[str, Any]],
               timeout_seconds: int) -> dict[str, Any]:
-    nats = any(variable["name"] == "NATS_SERVER" for variable in env)
+    """The init container, waiting for what `env` names (ETCD_ENDPOINTS, NATS_SERVER)."""
+    names = {variable["name"] for variable in env}
     init: dict[str, Any] = {
         "name": NAME,
         "image": image,
         "imagePullPolicy": pull_policy,
-        "command": ["bash", "-c", script(nats=nats), NAME, str(timeout_seconds)],
+        "command": ["bash", "-c", script(etcd="ETCD_ENDPOINTS" in names,
+                                         nats="NATS_SERVER" in names),
+                    NAME, str(timeout_seconds)],
         "env": env,
         "resources": {kind: dict(values) for kind, values in RESOURCES.items()},
     }

@@ -9,9 +9,9 @@ and say why where this library differs.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field, model_validator
 
 from .autoscaling import DecodeAutoscaling, PrefillAutoscaling
 from .base import (
@@ -156,9 +156,20 @@ class RuntimeSettings(StrictModel):
     dynamo_namespace: DnsLabel | None = None
     """DYN_NAMESPACE: the logical namespace the components discover each other in. Default: the
     deployment's full name."""
-    discovery: Literal["etcd"] = "etcd"
-    """DYN_DISCOVERY_BACKEND. etcd, the release's own or the one `dependencies` names. (The
-    `kubernetes` backend needs the Dynamo operator's CRDs; see the README.) Default: etcd."""
+    discovery: Literal["etcd", "kubernetes"] = "etcd"
+    """DYN_DISCOVERY_BACKEND: how the frontend finds the workers. etcd: the release's own, or
+    the one `dependencies.etcd` names. kubernetes: the Kubernetes API, with no etcd at all; each
+    worker writes a DynamoWorkerMetadata object (its endpoints and model) and counts once the
+    EndpointSlice of the release's discovery Service marks its pod ready. The release then gets
+    a ServiceAccount, a Role and a RoleBinding for that, and the cluster must have the
+    `dynamoworkermetadatas.nvidia.com` CRD (NVIDIA's CRD chart, or `install_discovery_crd`).
+    Default: etcd."""
+    install_discovery_crd: bool = False
+    """With discovery kubernetes: emit the `dynamoworkermetadatas.nvidia.com`
+    CustomResourceDefinition too. It is cluster-wide: applying it needs cluster-admin, and
+    deleting this release's manifests would delete it, and every release's DynamoWorkerMetadata,
+    with them. Leave it false where NVIDIA's CRD chart (or another release) installs it.
+    Default: false."""
     request_plane: Literal["tcp", "nats"] = "tcp"
     """DYN_REQUEST_PLANE: how requests reach a worker. tcp needs no NATS. Default: tcp."""
     event_plane: Literal["zmq", "nats"] = "zmq"
@@ -173,6 +184,10 @@ class RuntimeSettings(StrictModel):
     @property
     def needs_nats(self) -> bool:
         return self.request_plane == "nats" or self.event_plane == "nats"
+
+    @property
+    def needs_etcd(self) -> bool:
+        return self.discovery == "etcd"
 
 
 def nodes_per_worker(gpus: int, gpus_per_node: int | None) -> int:
@@ -263,9 +278,11 @@ class MonitoringSettings(StrictModel):
 
 
 class DependencySettingsV1(DependencySettings):
-    """etcd for discovery; NATS only when a runtime plane uses it."""
+    """etcd for discovery through etcd; NATS only when a runtime plane uses it."""
 
     etcd: EtcdSettings = EtcdSettings()
+    """Default: one etcd member with 20Gi of storage; none with `runtime.discovery: kubernetes`,
+    where nothing uses etcd (and an etcd setting is refused)."""
     nats: NatsSettings = NatsSettings(enabled=False)
     """Default: not deployed (Dynamo 1.x's tcp request plane and zmq event plane need none)."""
 
@@ -300,6 +317,29 @@ class EnvironmentV1(EnvironmentBase):
     """Used with `output: dynamo-graph`. Default: the runtime version from the image tag, no
     scaling adapters."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_etcd_for_kubernetes_discovery(cls, data: Any) -> Any:
+        """Kubernetes discovery needs no etcd: unless the file says otherwise (which a rule then
+        refuses), none is deployed."""
+        if not isinstance(data, dict) or _discovery(data.get("runtime")) != "kubernetes":
+            return data
+        dependencies = data.get("dependencies")
+        if isinstance(dependencies, BaseModel):
+            dependencies = _given(dependencies)
+        if dependencies is None:
+            dependencies = {}
+        if not isinstance(dependencies, dict):
+            return data
+        etcd = dependencies.get("etcd")
+        if isinstance(etcd, BaseModel):
+            etcd = _given(etcd)
+        if etcd is None:
+            etcd = {}
+        if not isinstance(etcd, dict) or "enabled" in etcd:
+            return data
+        return {**data, "dependencies": {**dependencies, "etcd": {**etcd, "enabled": False}}}
+
     @property
     def disaggregated(self) -> bool:
         return self.prefill is not None
@@ -309,3 +349,15 @@ class EnvironmentV1(EnvironmentBase):
         """The workers publish KV events: the router routes on them."""
         router = self.frontend.router
         return router.mode == "kv" and router.kv_events
+
+
+def _discovery(runtime: Any) -> Any:
+    if isinstance(runtime, RuntimeSettings):
+        return runtime.discovery
+    return runtime.get("discovery") if isinstance(runtime, dict) else None
+
+
+def _given(model: BaseModel) -> dict[str, Any]:
+    """The fields a settings object was given, as the file would have written them, so that
+    what was set stays told apart from the defaults."""
+    return {name: getattr(model, name) for name in model.model_fields_set}

@@ -55,6 +55,22 @@ def dependencies(env: EnvironmentBase) -> FieldNames:
     return field
 
 
+def kubernetes_discovery(env: EnvironmentBase) -> FieldNames:
+    """The KubernetesDiscovery's props: names from the naming field, the rest from `runtime`."""
+    def field(prop: str) -> str:
+        head = prop.split(".", 1)[0]
+        if head in ("full_name", "name"):
+            return naming_field(env)
+        if head == "install_crd":
+            return "runtime.install_discovery_crd"
+        if head == "worker_port":
+            return "runtime.system_port"
+        if head in ("release", "namespace"):
+            return head
+        return "runtime.discovery"
+    return field
+
+
 def nodes(env: EnvironmentBase) -> FieldNames:
     """The GpuNodePool's props: the `nodes` section."""
     return lambda prop: f"nodes.{prop}"

@@ -194,7 +194,9 @@ class SecuritySettings(StrictModel):
     seccomp_profile: Literal["RuntimeDefault", "Unconfined"] = "RuntimeDefault"
     """Default: RuntimeDefault."""
     automount_service_account_token: bool = False
-    """Dynamo v0.1 never calls the Kubernetes API. Default: false."""
+    """Neither Dynamo v0.1 nor Dynamo 1.x with etcd discovery calls the Kubernetes API. With
+    `runtime.discovery: kubernetes` the 1.x pods call it, and mount their ServiceAccount's
+    token whatever this says (false is then refused). Default: false."""
 
 
 class NetworkPolicySettings(StrictModel):

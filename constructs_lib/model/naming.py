@@ -115,6 +115,11 @@ class V1Names:
         """The NetworkPolicy of every Dynamo pod of the release."""
         return self.full_name
 
+    @property
+    def discovery(self) -> str:
+        """The ServiceAccount, Role, RoleBinding and headless Service of kubernetes discovery."""
+        return f"{self.full_name}-discovery"
+
 
 @dataclass(frozen=True)
 class DependencyNames:

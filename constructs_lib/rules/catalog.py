@@ -6,6 +6,7 @@ PROBLEM_RULES: tuple[str, ...] = (
     # Settings
     "dependencies_are_reachable",
     "nats_is_reachable",
+    "kubernetes_discovery_is_provided",
     "etcd_tls_applies_to_the_own_etcd",
     "generated_names_are_valid",
     "ports_are_distinct",
@@ -30,8 +31,9 @@ PROBLEM_RULES: tuple[str, ...] = (
 )
 
 ONLY_WHEN_COMPOSED_BY_HAND: frozenset[str] = frozenset({
-    "clients_are_admitted", "nats_is_reachable", "disaggregation_has_both_sides",
-    "kv_router_gets_kv_events", "frontend_serves_the_workers_model"})
+    "clients_are_admitted", "nats_is_reachable", "kubernetes_discovery_is_provided",
+    "disaggregation_has_both_sides", "kv_router_gets_kv_events",
+    "frontend_serves_the_workers_model"})
 """Rules a chart composed from an environment file cannot break: it wires the constructs
 itself."""
 

@@ -17,14 +17,17 @@ if TYPE_CHECKING:
 
 
 def dependencies_are_reachable(stack: DependencyStack, chart: Chart) -> Iterator[Finding]:
-    """A dependency that is not deployed must be named by an override: etcd always, NATS when
-    a workload of the chart that uses this stack needs it."""
+    """A dependency that is not deployed must be named by an override: etcd unless every
+    workload of the chart that uses this stack finds the others through the Kubernetes API,
+    NATS when one of them needs it."""
     from ..workload import DynamoWorkload
 
     etcd, nats, where = stack.etcd_settings, stack.nats_settings, stack.locator.field
-    nats_needed = any(w.needs_nats for w in subjects_of(chart, DynamoWorkload)
-                      if w.connects_to(stack) or w.dependencies is stack)
-    if not etcd.enabled and not etcd.endpoints_override:
+    clients = [w for w in subjects_of(chart, DynamoWorkload)
+               if w.connects_to(stack) or w.dependencies is stack]
+    nats_needed = any(w.needs_nats for w in clients)
+    etcd_needed = not clients or any(w.needs_etcd for w in clients)
+    if not etcd.enabled and not etcd.endpoints_override and etcd_needed:
         yield Finding(where("etcd.enabled"),
                       f"false, but {where('etcd.endpoints_override')} is not set: the Dynamo "
                       "pods would have no etcd; set it to the etcd to use (host:port)")

@@ -41,6 +41,7 @@ KIND_RULES: dict[str, tuple[Callable[[str], bool], int, str]] = {
     "PodMonitor": (is_dns_subdomain, 253, _SUBDOMAIN),
     "NetworkPolicy": (is_dns_subdomain, 253, _SUBDOMAIN),
     "PodDisruptionBudget": (is_dns_subdomain, 253, _SUBDOMAIN),
+    "ServiceAccount": (is_dns_subdomain, 253, _SUBDOMAIN),
     "HorizontalPodAutoscaler": (is_dns_subdomain, 253, _SUBDOMAIN),
     # KEDA labels the HPA it creates with `scaledobject.keda.sh/name: <name>`.
     "ScaledObject": (is_dns_label, 63,

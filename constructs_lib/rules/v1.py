@@ -12,6 +12,7 @@ from . import Finding, Locator, Stage, tagged
 from .capacity import autoscaling_maximum_fits_nodes
 from .dependencies import nats_is_reachable
 from .gpus import gpu_count
+from .kubernetes_discovery import kubernetes_discovery_is_provided
 from .subjects import subjects_of
 
 if TYPE_CHECKING:
@@ -224,12 +225,16 @@ def frontend_serves_the_workers_model(frontend: FrontendDeployment) -> Iterator[
 
 def frontend_findings(frontend: FrontendDeployment) -> list[Finding]:
     return [*tagged(nats_is_reachable, Stage.SETTING, nats_is_reachable(frontend)),
+            *tagged(kubernetes_discovery_is_provided, Stage.SETTING,
+                    kubernetes_discovery_is_provided(frontend)),
             *tagged(frontend_serves_the_workers_model, Stage.POD,
                     frontend_serves_the_workers_model(frontend))]
 
 
 def worker_findings(pool: WorkerPool) -> list[Finding]:
     found = [*tagged(nats_is_reachable, Stage.SETTING, nats_is_reachable(pool)),
+             *tagged(kubernetes_discovery_is_provided, Stage.SETTING,
+                     kubernetes_discovery_is_provided(pool)),
              *tagged(worker_ports_are_distinct, Stage.SETTING, worker_ports_are_distinct(pool)),
              *tagged(autoscaling_signal_is_exported, Stage.SETTING,
                      autoscaling_signal_is_exported(pool))]

@@ -120,6 +120,9 @@ def _etcd_tls(plan: Plan) -> list[str]:
             *(f"  - {name}" for name in plan.etcd_tls_dns_names)]
 
 
+_PREREQUISITES = "What the cluster must have besides these manifests:"
+
+
 def text(plan: Plan, environment: str) -> str:
     """The plan as an aligned table with its facts below, for `python -m constructs_lib plan`."""
     rows = [tuple(c.upper() for c in _COLUMNS), *_rows(plan)]
@@ -133,6 +136,8 @@ def text(plan: Plan, environment: str) -> str:
                       "replicas):", *(f"  - {line}" for line in autoscaled)]
     if tls := _etcd_tls(plan):
         lines += ["", *tls]
+    if plan.cluster_prerequisites:
+        lines += ["", _PREREQUISITES, *(f"  - {need}" for need in plan.cluster_prerequisites)]
     return "\n".join(lines) + "\n"
 
 
@@ -156,6 +161,9 @@ def markdown(plan: Plan, environment: str) -> str:
     if tls := _etcd_tls(plan):
         lines += ["", "## etcd TLS", "", tls[0], "",
                   *(f"- `{name}`" for name in plan.etcd_tls_dns_names)]
+    if plan.cluster_prerequisites:
+        lines += ["", "## Cluster prerequisites", "", _PREREQUISITES, "",
+                  *(f"- {need}" for need in plan.cluster_prerequisites)]
     lines += ["", "Generated at synth time from the environment file; "
                   f"`python -m constructs_lib plan {environment}` prints the same plan."]
     return "\n".join(lines) + "\n"

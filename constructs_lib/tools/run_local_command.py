@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ from ..errors import ConfigError, Problem
 
 if TYPE_CHECKING:
     from .run_local.netns import Isolation
+    from .run_local.synthesized import WorkerPool
 
 
 def run(args: argparse.Namespace, environment_path: Path) -> int:
@@ -33,7 +35,7 @@ def run(args: argparse.Namespace, environment_path: Path) -> int:
 def _run(args: argparse.Namespace, environment_path: Path, isolation: Isolation) -> int:
     from ..model.dynamo_v1 import EnvironmentV1
     from . import synth
-    from .run_local import LocalStack, dynamo_python
+    from .run_local import LocalStack, dynamo_python, groups
     from .run_local.synthesized import (
         check_kv_events,
         instances,
@@ -41,6 +43,7 @@ def _run(args: argparse.Namespace, environment_path: Path, isolation: Isolation)
         router_uses_kv_events,
         smoke_test,
         start,
+        worker_pools,
     )
 
     environments = synth.load_all([environment_path])
@@ -49,23 +52,27 @@ def _run(args: argparse.Namespace, environment_path: Path, isolation: Isolation)
         raise ConfigError([Problem(str(environment_path), "dynamo",
                                    f"run-local runs Dynamo 1.x environments; this one is "
                                    f"{environment.dynamo.value}")])
-    spanning = _workers_spanning_nodes(environment)
-    if spanning:
-        raise ConfigError([Problem(str(environment_path), f"{role}.gpus", (
-            f"{gpus}, more than a node of nodes.gpus_per_node has: such workers run as "
-            "LeaderWorkerSet groups across nodes, which run-local cannot start (the mock "
-            "engine has no multi-node mode); try an environment whose workers fit a node"))
-            for role, gpus in spanning])
-    python = dynamo_python()
-    if not python.exists():
-        print(f"run-local: the Dynamo runtime is not installed ({python}); "
-              "run scripts/install-dynamo-runtime.sh", file=sys.stderr)
-        return 1
     replicas = None if args.replicas == "all" else int(args.replicas)
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="dynamo-run-local-") as workdir:
         synth.synthesize(environments, Path(workdir) / "dist", output_format="manifests")
         documents = read_manifests(Path(workdir) / "dist" / name)
+        pools = worker_pools(documents)
+        refusals = _cannot_run(pools, Path(workdir) / "check", str(environment_path))
+        if refusals:
+            raise ConfigError(refusals)
+        mismatches = [f"{component}: LeaderWorkerSet {pool.name}: followers: {problem}"
+                      for component, pool in sorted(pools.items()) if pool.is_group
+                      for problem in groups.check_followers(pool.workload)]
+        if mismatches:
+            for mismatch in mismatches:
+                print(f"run-local: {mismatch}", file=sys.stderr)
+            return 1
+        python = dynamo_python()
+        if not python.exists():
+            print(f"run-local: the Dynamo runtime is not installed ({python}); "
+                  "run scripts/install-dynamo-runtime.sh", file=sys.stderr)
+            return 1
         with LocalStack(Path(workdir) / "run", python=str(python), timeout=args.timeout,
                         network=isolation) as stack:
             fallback = stack.fallback_message()
@@ -85,6 +92,10 @@ def _run(args: argparse.Namespace, environment_path: Path, isolation: Isolation)
                  else "in this host's network")
         print(f"{name}: {len(stack.commands)} processes on 127.0.0.1 {where}, "
               "all probes ready")
+        for component, pool in sorted(pools.items()):
+            if pool.is_group:
+                print("  " + groups.describe(pool.workload, component,
+                                             started.workers.get(component, [])))
         print(f"  /v1/models: {', '.join(result.models)}")
         for label, workers in (("chat", result.chat_workers), ("stream", result.stream_workers)):
             if workers is None:
@@ -108,15 +119,21 @@ def _run(args: argparse.Namespace, environment_path: Path, isolation: Isolation)
     return 1 if failures else 0
 
 
-def _workers_spanning_nodes(environment: object) -> list[tuple[str, int]]:
-    """The pools (role, GPUs per worker) whose workers are LeaderWorkerSet groups."""
-    from ..model.dynamo_v1 import EnvironmentV1, nodes_per_worker
+def _cannot_run(pools: Mapping[str, WorkerPool], workdir: Path, source: str) -> list[Problem]:
+    """One problem per worker pool whose process run-local cannot start, found by translating
+    its container before anything starts (the translation is what refuses)."""
+    from .run_local import CannotRunLocally, LocalContext, translate_container
 
-    assert isinstance(environment, EnvironmentV1)
-    per_node = environment.nodes.gpus_per_node if environment.nodes is not None else None
-    pools = [("decode", environment.decode), ("prefill", environment.prefill)]
-    return [(role, pool.gpus) for role, pool in pools
-            if pool is not None and nodes_per_worker(pool.gpus, per_node) > 1]
+    context = LocalContext(python="python3", model_dir=workdir / "model", workdir=workdir)
+    problems: list[Problem] = []
+    for component, pool in sorted(pools.items()):
+        try:
+            translate_container(pool.name, pool.container, context,
+                                pod_name=pool.pod_name(0), group=pool.group)
+        except CannotRunLocally as exc:
+            problems.append(Problem(source, component, (
+                f"{pool.workload['kind']} {pool.name}: run-local cannot start it: {exc}")))
+    return problems
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -128,7 +145,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
         "scripts/install-dynamo-runtime.sh).")
     parser.add_argument("environment", help="a name in environments/ or a file")
     parser.add_argument("--replicas", default="1",
-                        help="worker processes per Deployment: a number or 'all' (default: 1)")
+                        help="worker processes per Deployment, and groups per LeaderWorkerSet "
+                        "(each runs as its leader): a number or 'all' (default: 1)")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds to wait for each process and answer (default: 60)")
     parser.add_argument("--host-network", action="store_true",

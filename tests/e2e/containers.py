@@ -9,7 +9,12 @@ for the NATS rules and the fallback), ``DYN_HEALTH_CHECK_ENABLED``, RDMA host va
 
 from __future__ import annotations
 
+import copy
 from typing import Any
+
+from constructs_lib._render import multinode
+from constructs_lib.model.dynamo_v1 import RuntimeProbes
+from constructs_lib.model.hardening import UpdateStrategy
 
 RELEASE = "rel"
 NAMESPACE = "e2e"
@@ -157,3 +162,33 @@ def worker(mode: str) -> Container:
 
 DECODE = worker("decode")
 PREFILL = worker("prefill")
+
+
+def group(mode: str = "prefill", size: int = 2, replicas: int = 1) -> dict[str, Any]:
+    """A LeaderWorkerSet of ``replicas`` groups of ``size`` pods running one ``mode`` worker
+    each, wired as the library wires them (constructs_lib._render.multinode): the leader with
+    the Dynamo runtime, system and master ports and probes; headless followers that wait for
+    the leader's master port and whose liveness asks the leader's system port."""
+    lead = worker(mode)
+    lead["args"] = [*_worker_args(mode), *multinode.arguments(size, leader=True)]
+    lead["ports"] = [*lead["ports"], {"name": multinode.MASTER_PORT_NAME,
+                                      "containerPort": multinode.MASTER_PORT}]
+    follower = multinode.follower_container(
+        lead, args=[*_worker_args(mode), *multinode.arguments(size, leader=False)],
+        system_port=9090, probes=RuntimeProbes())
+    labels = {"app.kubernetes.io/dynamo-component": mode}
+    wait = multinode.wait_for_leader(image=lead["image"], pull_policy="IfNotPresent",
+                                     timeout_seconds=7200)
+    return copy.deepcopy(multinode.leader_worker_set(
+        f"{RELEASE}-{mode}", NAMESPACE, labels, replicas=replicas, size=size,
+        leader={"metadata": {"labels": labels}, "spec": {"containers": [lead]}},
+        worker={"metadata": {"labels": labels},
+                "spec": {"initContainers": [wait], "containers": [follower]}},
+        update_strategy=UpdateStrategy()))
+
+
+def group_containers(lws: dict[str, Any]) -> tuple[Container, Container]:
+    """The leader's and the followers' worker containers of :func:`group` (to edit in place)."""
+    spec = lws["spec"]["leaderWorkerTemplate"]
+    return (spec["leaderTemplate"]["spec"]["containers"][0],
+            spec["workerTemplate"]["spec"]["containers"][0])

@@ -10,7 +10,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,7 @@ from constructs_lib.tools.run_local import (
     ProcessError,
     ProcessGroup,
     dynamo_python,
+    groups,
     listening_sockets,
     netns,
     non_loopback_listeners,
@@ -27,8 +30,16 @@ from constructs_lib.tools.run_local import (
     write_tiny_model,
 )
 from constructs_lib.tools.run_local.client import WorkerIds, iter_sse
+from constructs_lib.tools.run_local.groups import check_followers
 from constructs_lib.tools.run_local.processes import _decode_address, ports_listening
-from constructs_lib.tools.run_local.translate import LOOPBACK_ENV, localize_nats_config
+from constructs_lib.tools.run_local.translate import (
+    LOOPBACK_ENV,
+    RANK_FLAGS,
+    CannotRunLocally,
+    GroupPod,
+    localize_nats_config,
+    with_group_env,
+)
 
 from . import containers as c
 
@@ -280,6 +291,104 @@ def test_kubelet_variable_expansion(ctx: LocalContext) -> None:
     assert cmd.argv[1:] == ["--name", "p0", "--x", "$(POD_NAME)", "--y", "$(UNKNOWN)"]
 
 
+# --------------------------------------------------------------------------- groups (L1, W7)
+
+
+def _leader(lws: dict[str, Any] | None = None) -> c.Container:
+    return c.group_containers(lws or c.group())[0]
+
+
+def test_a_groups_leader_becomes_one_mock_worker(ctx: LocalContext) -> None:
+    """W7: the rank flags go; the engine's role, model and KV events stay; the master port is
+    declared but stays unbound (no R2 error, no rewrite)."""
+    cmd = translate_container("prefill-0", _leader(), ctx, group=GroupPod(2),
+                              pod_name="rel-prefill-0")
+    args = _args(cmd.argv)
+    assert cmd.argv[:3] == ["/venv/bin/python", "-m", "dynamo.mocker"]
+    for flag in RANK_FLAGS:
+        assert flag not in args
+    assert args[args.index("--disaggregation-mode") + 1] == "prefill"
+    assert args[args.index("--model-name") + 1] == c.SERVED_MODEL_NAME
+    assert "--zmq-kv-events-ports" in args  # W5 as for any prefill worker
+    assert "--num-workers" not in args  # a group is one registered worker
+    [note] = [n for n in cmd.notes if n.startswith("W7 ")]
+    assert note == (
+        "W7 dropped --distributed-executor-backend mp --nnodes 2 --master-addr 127.0.0.1 "
+        "--master-port 29500 --node-rank 0: the group (2 pods) runs as its leader, one mock "
+        "worker; port 29500 stays unbound (no torch rendezvous)")
+    assert cmd.ports.keys() == {9090, 29500}
+    assert cmd.readiness_url == f"http://127.0.0.1:{cmd.named_ports['system']}/health"
+
+
+def test_the_controllers_variables_come_first(ctx: LocalContext) -> None:
+    """L1: as LeaderWorkerSet puts them: first in the env (a later value may refer to them), in
+    place of the template's own variables of those names."""
+    leader = _leader(c.group(size=3))
+    leader["env"] = [{"name": "LWS_WORKER_INDEX", "value": "7"},
+                     {"name": "GROUP", "value": "$(LWS_GROUP_SIZE) at $(LWS_LEADER_ADDRESS)"},
+                     *leader["env"]]
+    cmd = translate_container("prefill-0", leader, ctx, group=GroupPod(3), pod_name="p-0")
+    assert (cmd.env["LWS_LEADER_ADDRESS"], cmd.env["LWS_GROUP_SIZE"],
+            cmd.env["LWS_WORKER_INDEX"]) == ("127.0.0.1", "3", "0")
+    assert cmd.env["GROUP"] == "3 at 127.0.0.1"
+    assert list(with_group_env(leader, GroupPod(3))["env"])[:3] == [
+        {"name": "LWS_LEADER_ADDRESS", "value": "127.0.0.1"},
+        {"name": "LWS_GROUP_SIZE", "value": "3"},
+        {"name": "LWS_WORKER_INDEX", "value": "0"}]
+    assert sum(e["name"] == "LWS_WORKER_INDEX" for e in with_group_env(
+        leader, GroupPod(3))["env"]) == 1
+
+
+def _with_args(container: c.Container, args: list[str]) -> c.Container:
+    return {**container, "args": args}
+
+
+def _rank_free(container: c.Container) -> list[str]:
+    """The container's args without vLLM's multi-node flags (each but --headless with a value)."""
+    out, args = [], iter(container["args"])
+    for token in args:
+        if token in RANK_FLAGS:
+            if token != "--headless":
+                next(args)
+        else:
+            out.append(token)
+    return out
+
+
+@pytest.mark.parametrize(("which", "group", "edit", "match"), [
+    ("follower", GroupPod(2, 1), None, r"a headless rank \(--headless\) of a multi-node engine "
+     "runs no Dynamo runtime"),
+    ("follower", GroupPod(2, 1), "no-headless", "rank 1 of a multi-node engine"),
+    ("leader", GroupPod(3), None, "--nnodes 2, but its LeaderWorkerSet's groups have 3 pods"),
+    ("leader", None, None, "--nnodes 2 outside a LeaderWorkerSet group"),
+    ("follower", None, "nnodes-1", r"--node-rank \$\(LWS_WORKER_INDEX\): not a number"),
+    ("leader", GroupPod(2), "no-multinode", "--nnodes 1, but its LeaderWorkerSet's groups have 2"),
+], ids=["headless-follower", "follower-without-headless", "nnodes-not-the-group-size",
+        "leader-outside-a-group", "rank-unexpanded",
+        "group-without-multinode-flags"])
+def test_what_w7_refuses(ctx: LocalContext, which: str, group: GroupPod | None,
+                         edit: str | None, match: str) -> None:
+    leader, follower = c.group_containers(c.group())
+    container = leader if which == "leader" else follower
+    if edit == "no-headless":
+        container = _with_args(container, [a for a in container["args"] if a != "--headless"])
+    elif edit == "nnodes-1":
+        args = list(container["args"])
+        args[args.index("--nnodes") + 1] = "1"
+        container = _with_args(container, args)
+    elif edit == "no-multinode":
+        container = _with_args(container, _rank_free(container))
+    with pytest.raises(CannotRunLocally, match=match):
+        translate_container("w", container, ctx, group=group)
+
+
+def test_a_single_node_rank_outside_a_group_is_just_an_engine(ctx: LocalContext) -> None:
+    args = list(_leader()["args"])
+    args[args.index("--nnodes") + 1] = "1"
+    cmd = translate_container("w", _with_args(_leader(), args), ctx)
+    assert not set(RANK_FLAGS) & set(cmd.argv)
+
+
 @pytest.mark.skipif(
     not HAVE_DYNAMO, reason="Dynamo venv missing: scripts/install-dynamo-runtime.sh"
 )
@@ -309,6 +418,130 @@ def test_mocker_accepts_translated_arguments(ctx: LocalContext, container: c.Con
                                                  str(prefill)]
     assert out.stdout.split(maxsplit=3)[3].strip() == (
         f"[{kv_port}] True zmq" if kv_port else "[] True zmq")
+
+
+@pytest.mark.skipif(
+    not HAVE_DYNAMO, reason="Dynamo venv missing: scripts/install-dynamo-runtime.sh"
+)
+def test_mocker_accepts_a_groups_leader(ctx: LocalContext) -> None:
+    """The mocker's own parser takes W7's leader command line as one worker (``--num-workers``
+    stays 1: a group registers once)."""
+    write_tiny_model(ctx.model_dir)
+    cmd = translate_container("prefill-0", _leader(c.group(size=4)), ctx, group=GroupPod(4))
+    code = ("import sys; sys.argv = ['mocker', *sys.argv[1:]]\n"
+            "from dynamo.mocker.args import parse_args\n"
+            "a = parse_args(); print(a.num_workers, a.is_prefill_worker, a.model_name)")
+    out = subprocess.run([str(dynamo_python()), "-c", code, *cmd.argv[3:]], check=False,
+                         capture_output=True, text=True, timeout=60, env=cmd.env,
+                         cwd=ctx.workdir)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["1", "True", c.SERVED_MODEL_NAME]
+
+
+# --------------------------------------------------------------------------- follower checks
+
+
+def _edit(change: Callable[[c.Container, c.Container, dict[str, Any]], None]) -> list[str]:
+    lws = c.group()
+    leader, follower = c.group_containers(lws)
+    change(leader, follower, lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"])
+    return check_followers(lws)
+
+
+def _replace(args: list[str], flag: str, value: str) -> None:
+    args[args.index(flag) + 1] = value
+
+
+def test_followers_that_fit_their_leader_pass() -> None:
+    assert check_followers(c.group()) == []
+    assert check_followers(c.group(size=4, replicas=3)) == []
+    # A group of one pod has no followers to check.
+    lws = c.group()
+    lws["spec"]["leaderWorkerTemplate"]["size"] = 1
+    assert check_followers(lws) == []
+
+
+def _wait_port(port: str) -> Callable[[c.Container, c.Container, dict[str, Any]], None]:
+    def change(leader: c.Container, follower: c.Container, spec: dict[str, Any]) -> None:
+        spec["initContainers"][0]["command"][-1] = port
+    return change
+
+
+FOLLOWER_MISMATCHES: list[tuple[str, Callable[[c.Container, c.Container, dict[str, Any]], None],
+                                str]] = [
+    ("image", lambda _, f, __: f.update(image="nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.5.0"),
+     "image 'nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.5.0', the leader's "
+     "'nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.6.1'"),
+    ("command", lambda _, f, __: f.update(command=["python3", "-m", "dynamo.sglang"]),
+     "command ['python3', '-m', 'dynamo.sglang'], the leader's"),
+    ("model", lambda _, f, __: _replace(f["args"], "--model", "/data/other"),
+     "engine flags differ from the leader's: --model /data/other (the leader's "
+     "/data/some/model)"),
+    ("parallelism", lambda _, f, __: f["args"].extend(["--pipeline-parallel-size", "2"]),
+     "--pipeline-parallel-size 2 (the leader's absent)"),
+    ("master-addr", lambda _, f, __: _replace(f["args"], "--master-addr", "localhost"),
+     "--master-addr localhost (the leader's $(LWS_LEADER_ADDRESS))"),
+    ("not-headless", lambda _, f, __: f["args"].remove("--headless"),
+     "no --headless: the follower would start a Dynamo runtime"),
+    ("rank-zero", lambda _, f, __: _replace(f["args"], "--node-rank", "0"),
+     "--node-rank 0 gives follower 1 of 2 the rank 0"),
+    ("wait-port", _wait_port("29501"),
+     "wait-for-leader waits for the leader's port 29501, but the leader's --master-port is "
+     "29500"),
+    ("master-port", lambda lead, f, __: [_replace(a, "--master-port", "29600")
+                                         for a in (lead["args"], f["args"])],
+     "wait-for-leader waits for the leader's port 29500, but the leader's --master-port is "
+     "29600"),
+    ("no-wait", lambda _, __, spec: spec.pop("initContainers"),
+     "no wait-for-leader init container"),
+    ("liveness-port", lambda _, f, __: f["livenessProbe"]["exec"]["command"].__setitem__(
+        -1, "9091"),
+     "the liveness probe asks the leader's port 9091, but the leader's system port "
+     "(DYN_SYSTEM_PORT) is 9090"),
+    ("liveness-on-itself", lambda _, f, __: f.update(
+        livenessProbe={"tcpSocket": {"port": 9090}}),
+     "the liveness probe does not ask the leader"),
+    ("no-liveness", lambda _, f, __: f.pop("livenessProbe"),
+     "no liveness probe, though the leader has one"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), [(m[1], m[2]) for m in FOLLOWER_MISMATCHES],
+                         ids=[m[0] for m in FOLLOWER_MISMATCHES])
+def test_a_follower_that_does_not_fit_its_leader(
+        change: Callable[[c.Container, c.Container, dict[str, Any]], None],
+        message: str) -> None:
+    """Each check finds its own mismatch, and only that one."""
+    [problem] = _edit(change)
+    assert message in problem
+
+
+def test_a_rank_variable_each_follower_expands_to_its_own() -> None:
+    """A literal rank fits a group of two; with more followers they would share it."""
+    lws = c.group(size=2)
+    _replace(c.group_containers(lws)[1]["args"], "--node-rank", "1")
+    assert check_followers(lws) == []
+    lws = c.group(size=3)
+    _replace(c.group_containers(lws)[1]["args"], "--node-rank", "1")
+    [problem] = check_followers(lws)
+    assert problem.startswith("--node-rank 1 gives follower 2 of 3 the rank 1")
+
+
+def test_probes_off_for_the_whole_group_are_consistent() -> None:
+    def change(leader: c.Container, follower: c.Container, _: dict[str, Any]) -> None:
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            leader.pop(probe)
+        follower.pop("livenessProbe")
+    assert _edit(change) == []
+
+
+def test_the_report_line_for_a_pool_of_groups() -> None:
+    assert groups.describe(c.group(replicas=3), "prefill", ["prefill-0", "prefill-1"]) == (
+        "prefill: LeaderWorkerSet rel-prefill, 2 of 3 groups of 2 pods run as their leader "
+        "(prefill-0, prefill-1); 1 follower per group checked against the leader and not "
+        "started: a headless vLLM rank runs no Dynamo runtime, and the mock engine has no "
+        "multi-node mode")
+    assert "3 followers per group" in groups.describe(c.group(size=4), "decode", ["decode-0"])
 
 
 # --------------------------------------------------------------------------- tokenizer

@@ -150,9 +150,7 @@ def client(stack: LocalStack) -> OpenAIClient:
 
 
 def _container(run: Run, component: str) -> dict[str, Any]:
-    deployment = run.started.deployments[component]
-    container: dict[str, Any] = deployment["spec"]["template"]["spec"]["containers"][0]
-    return container
+    return run.started.pools[component].container
 
 
 def _env(container: dict[str, Any]) -> dict[str, Any]:

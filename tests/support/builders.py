@@ -9,7 +9,7 @@ import yaml
 
 from constructs_lib.model import ServeConfig
 
-SINGLE_CONFIG = ServeConfig.model_validate(yaml.safe_load("""
+SINGLE_CONFIG_TEXT = """
 Common:
   model: /data/m
   block-size: 64
@@ -28,7 +28,12 @@ VllmWorker:
 PrefillWorker:
   ServiceArgs: {workers: 2, resources: {gpu: 1}}
   common-configs: [model, block-size, kv-transfer-config]
-"""))
+"""
+"""A v0.1 single-mode serve config: a decode worker on 2 GPUs, two prefill workers on 1."""
+SINGLE_CONFIG = ServeConfig.model_validate(yaml.safe_load(SINGLE_CONFIG_TEXT))
+DECODE_CONFIG_TEXT = SINGLE_CONFIG_TEXT.split("PrefillWorker:")[0]
+"""The same without its prefill workers: a multinode frontend's config."""
+DECODE_CONFIG = ServeConfig.model_validate(yaml.safe_load(DECODE_CONFIG_TEXT))
 
 PREFILL_CONFIG = ServeConfig.model_validate(yaml.safe_load("""
 PrefillWorker:

@@ -34,12 +34,14 @@ def warnings(env: Environment) -> list[Finding]:
     return _run(ADVICE_RULES, env)
 
 
-from . import advice, autoscaling, etcd_tls, limits, structure  # noqa: E402
+from . import advice, autoscaling, discovery, etcd_tls, limits, structure  # noqa: E402
 
 FILE_RULES: tuple[Rule, ...] = (
     structure.mode_matches_roles,
     structure.prefill_pool_runs_prefill_workers,
     etcd_tls.etcd_tls_needs_dynamo_v1,
+    discovery.kubernetes_discovery_uses_no_etcd,
+    discovery.kubernetes_discovery_mounts_the_token,
     limits.pods_within_limits,
     limits.pod_annotations_fit,
     autoscaling.autoscaled_pool_leaves_replicas_out,
@@ -47,6 +49,7 @@ FILE_RULES: tuple[Rule, ...] = (
 ADVICE_RULES: tuple[Rule, ...] = (
     advice.rdma_settings_without_rdma,
     advice.overridden_dependencies_still_deployed,
+    advice.discovery_crd_without_kubernetes_discovery,
 )
 
 __all__ = ["ADVICE_RULES", "FILE_RULES", "Finding", "RuleViolations", "problems", "warnings"]

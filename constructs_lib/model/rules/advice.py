@@ -35,3 +35,15 @@ def overridden_dependencies_still_deployed(env: Environment) -> Iterator[Finding
                       f"{nats.server_override}, so the pods use that NATS, but "
                       "dependencies.nats.enabled is true and deploys one that nothing uses; "
                       "set enabled: false")
+
+
+def discovery_crd_without_kubernetes_discovery(env: Environment) -> Iterator[Finding]:
+    """The CRD holds what kubernetes discovery writes; with etcd discovery it is not emitted."""
+    from ..dynamo_v1 import EnvironmentV1
+
+    if (isinstance(env, EnvironmentV1) and env.runtime.install_discovery_crd
+            and env.runtime.discovery != "kubernetes"):
+        yield Finding("runtime.install_discovery_crd",
+                      f"true, but runtime.discovery is {env.runtime.discovery}: the CRD serves "
+                      "kubernetes discovery only and is not emitted; set discovery: kubernetes "
+                      "or remove this setting")

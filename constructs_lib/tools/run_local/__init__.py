@@ -7,8 +7,10 @@ Standard library only. The processes it starts run in a separate Dynamo venv
 - :mod:`.processes` starts, waits for and stops processes; free ports; loopback check.
 - :mod:`.netns` puts a run into a private network namespace holding only ``lo`` (the zmq
   event plane binds 0.0.0.0), or says why it cannot.
-- :mod:`.translate` turns a Kubernetes container dict into a local command (rules R*, D*,
-  F*, W*, E*, N* documented there).
+- :mod:`.translate` turns a Kubernetes container dict into a local command (rules R*, L*,
+  D*, F*, W*, E*, N* documented there).
+- :mod:`.groups` reads LeaderWorkerSet pools: each group runs as its leader; the followers
+  are checked against it, not started.
 - :mod:`.client` is a minimal OpenAI client (chat, streaming chat, worker ids).
 - :mod:`.stack` ties them together: the namespace, dependencies first, then the Dynamo
   containers.
@@ -33,13 +35,19 @@ from .processes import (
 )
 from .stack import LocalStack
 from .tokenizer import write_tiny_model
-from .translate import LocalCommand, LocalContext, translate_container
+from .translate import (
+    CannotRunLocally,
+    GroupPod,
+    LocalCommand,
+    LocalContext,
+    translate_container,
+)
 
 __all__ = [
-    "ChatResult", "ClientError", "Listener", "LocalCommand", "LocalContext", "LocalStack",
-    "OpenAIClient", "PortAllocator", "ProcessError", "ProcessGroup", "StreamResult",
-    "WorkerIds", "dynamo_python", "listening_sockets", "netns", "non_loopback_listeners",
-    "translate_container", "write_tiny_model",
+    "CannotRunLocally", "ChatResult", "ClientError", "GroupPod", "Listener", "LocalCommand",
+    "LocalContext", "LocalStack", "OpenAIClient", "PortAllocator", "ProcessError",
+    "ProcessGroup", "StreamResult", "WorkerIds", "dynamo_python", "listening_sockets",
+    "netns", "non_loopback_listeners", "translate_container", "write_tiny_model",
 ]  # fmt: skip
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

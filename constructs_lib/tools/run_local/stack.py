@@ -37,7 +37,13 @@ from .processes import (
     ports_listening,
 )
 from .tokenizer import write_tiny_model
-from .translate import FALLBACK_NATS, LocalCommand, LocalContext, translate_container
+from .translate import (
+    FALLBACK_NATS,
+    GroupPod,
+    LocalCommand,
+    LocalContext,
+    translate_container,
+)
 
 
 class LocalStack:
@@ -130,12 +136,15 @@ class LocalStack:
             self.ctx.nats_url = f"nats://{LOOPBACK}:{command.ports[4222]}"
         return command
 
-    def start(self, name: str, container: Mapping[str, Any]) -> LocalCommand:
-        """Translate and start a Dynamo container (frontend or worker); does not wait."""
+    def start(self, name: str, container: Mapping[str, Any], pod_name: str | None = None,
+              group: GroupPod | None = None) -> LocalCommand:
+        """Translate and start a Dynamo container (frontend or worker); does not wait.
+        ``pod_name`` and ``group`` as for :func:`.translate.translate_container`."""
         if not self.ctx.private_network and self.ctx.nats_url is None:
             # D2 fallback: the event plane needs a NATS the environment may not deploy.
             self.start_dependency("nats", FALLBACK_NATS, services=[])
-        command = translate_container(name, container, self.ctx)
+        command = translate_container(name, container, self.ctx, pod_name=pod_name,
+                                      group=group)
         if command.kind not in ("frontend", "worker"):
             raise ValueError(f"{name} is a {command.kind}; use start_dependency")
         self._start(command)

@@ -1,8 +1,10 @@
 """Start a synthesized Dynamo 1.x environment on 127.0.0.1 and smoke-test it.
 
 Reads the manifests exactly as `synth` wrote them: etcd and NATS from their StatefulSets (and
-NATS's ConfigMap), the frontend and workers from their Deployments, and each Service from the
-port it targets. Only what a laptop cannot do is substituted (see translate.py).
+NATS's ConfigMap), the frontend and workers from their Deployments, workers larger than a node
+from their LeaderWorkerSets (one process per group, its leader's: see groups.py), and each
+Service from the port it targets. Only what a laptop cannot do is substituted (see
+translate.py).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from typing import Any
 
 import yaml
 
+from . import groups
 from .client import OpenAIClient, WorkerIds
 from .processes import http_get
 from .stack import LocalStack
+from .translate import GroupPod
 
 COMPONENT_LABEL = "app.kubernetes.io/dynamo-component"
 PROMPT = [{"role": "user", "content": "Say hello to the mock engine"}]
@@ -53,6 +57,53 @@ def _first_container(workload: dict[str, Any]) -> dict[str, Any]:
     return container
 
 
+@dataclass(frozen=True)
+class WorkerPool:
+    """A worker Deployment, or a LeaderWorkerSet whose groups each run as their leader."""
+
+    component: str
+    workload: dict[str, Any]
+    """The Deployment or LeaderWorkerSet, as synthesized."""
+
+    @property
+    def name(self) -> str:
+        return str(self.workload["metadata"]["name"])
+
+    @property
+    def is_group(self) -> bool:
+        return bool(self.workload["kind"] == groups.KIND)
+
+    @property
+    def replicas(self) -> int:
+        """Pods of a Deployment, groups of a LeaderWorkerSet (1 when an autoscaler owns the
+        count and the manifest leaves it out, the API's default)."""
+        return int(self.workload["spec"].get("replicas", 1))
+
+    @property
+    def container(self) -> dict[str, Any]:
+        """The container each local process of the pool runs: a group's leader's."""
+        if self.is_group:
+            return groups.main_container(groups.templates(self.workload)[0])
+        return _first_container(self.workload)
+
+    @property
+    def group(self) -> GroupPod | None:
+        return GroupPod(groups.group_size(self.workload)) if self.is_group else None
+
+    def pod_name(self, index: int) -> str | None:
+        """What ``metadata.name`` is for the pod of local process `index` (None: the process
+        name): a group's leader is ``<set>-<group>``."""
+        return f"{self.name}-{index}" if self.is_group else None
+
+
+def worker_pools(documents: list[dict[str, Any]]) -> dict[str, WorkerPool]:
+    """Component (decode, prefill) -> its worker Deployment or LeaderWorkerSet."""
+    return {d["metadata"]["labels"][COMPONENT_LABEL]: WorkerPool(
+                d["metadata"]["labels"][COMPONENT_LABEL], d)
+            for d in documents if d["kind"] in ("Deployment", groups.KIND)
+            and d["metadata"].get("labels", {}).get(COMPONENT_LABEL) not in (None, "frontend")}
+
+
 @dataclass
 class StartedEnvironment:
     stack: LocalStack
@@ -60,8 +111,8 @@ class StartedEnvironment:
     workers: dict[str, list[str]] = field(default_factory=dict)
     """Component (decode, prefill) -> local process names."""
     served_model_name: str = ""
-    deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Component -> its worker Deployment, as synthesized."""
+    pools: dict[str, WorkerPool] = field(default_factory=dict)
+    """Component -> its worker pool, as synthesized."""
 
 
 def start_dependencies(stack: LocalStack, documents: list[dict[str, Any]]) -> None:
@@ -81,17 +132,22 @@ def start_dependencies(stack: LocalStack, documents: list[dict[str, Any]]) -> No
                                nats_config_text=config, pod_name=f"{name}-0")
 
 
+def frontend_deployment(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    for document in documents:
+        if document["kind"] == "Deployment" and \
+                document["metadata"].get("labels", {}).get(COMPONENT_LABEL) == "frontend":
+            return document
+    raise ValueError("no Dynamo 1.x frontend Deployment: run-local needs a 1.x environment")
+
+
 def start_frontend(stack: LocalStack, documents: list[dict[str, Any]]) -> StartedEnvironment:
-    """Start the frontend (does not wait); the returned environment knows the worker
-    Deployments, for :func:`start_workers`."""
-    deployments = {d["metadata"]["labels"][COMPONENT_LABEL]: d
-                   for d in documents if d["kind"] == "Deployment"}
-    if "frontend" not in deployments:
-        raise ValueError("no Dynamo 1.x frontend Deployment: run-local needs a 1.x environment")
-    frontend = deployments.pop("frontend")
-    started = StartedEnvironment(stack, frontend="frontend", deployments=deployments)
-    for deployment in deployments.values():
-        arguments = _first_container(deployment)["args"]
+    """Start the frontend (does not wait); the returned environment knows the worker pools,
+    for :func:`start_workers`."""
+    frontend = frontend_deployment(documents)
+    pools = worker_pools(documents)
+    started = StartedEnvironment(stack, frontend="frontend", pools=pools)
+    for pool in pools.values():
+        arguments = pool.container["args"]
         if "--served-model-name" in arguments:
             started.served_model_name = arguments[arguments.index("--served-model-name") + 1]
     stack.start("frontend", _first_container(frontend))
@@ -100,19 +156,19 @@ def start_frontend(stack: LocalStack, documents: list[dict[str, Any]]) -> Starte
 
 def start_workers(started: StartedEnvironment, replicas: int | None = 1,
                   components: list[str] | None = None) -> list[str]:
-    """Start up to `replicas` processes (all when None) of each worker Deployment (or of
-    `components`); does not wait. Returns the names started."""
+    """Start up to `replicas` processes (all when None) of each worker pool (or of
+    `components`): a Deployment's pods, a LeaderWorkerSet's groups (each as its leader, W7 of
+    translate.py); does not wait. Returns the names started."""
     names: list[str] = []
-    for component, deployment in sorted(started.deployments.items()):
+    for component, pool in sorted(started.pools.items()):
         if components is not None and component not in components:
             continue
-        # An autoscaled Deployment carries no replicas: Kubernetes starts one.
-        count = deployment["spec"].get("replicas", 1)
-        count = count if replicas is None else min(count, replicas)
+        count = pool.replicas if replicas is None else min(pool.replicas, replicas)
         running = started.workers.setdefault(component, [])
         for i in range(len(running), len(running) + count):
             name = f"{component}-{i}"
-            started.stack.start(name, _first_container(deployment))
+            started.stack.start(name, pool.container, pod_name=pool.pod_name(i),
+                                group=pool.group)
             running.append(name)
             names.append(name)
     return names
@@ -137,8 +193,8 @@ def wait_discovered(started: StartedEnvironment) -> None:
 
 def start(stack: LocalStack, documents: list[dict[str, Any]],
           replicas: int | None = 1) -> StartedEnvironment:
-    """Start dependencies, the frontend and up to `replicas` of each worker Deployment
-    (all of them when None); waits for every synthesized probe and until the frontend has
+    """Start dependencies, the frontend and up to `replicas` of each worker pool (all of
+    them when None); waits for every synthesized probe and until the frontend has
     discovered every worker."""
     start_dependencies(stack, documents)
     started = start_frontend(stack, documents)

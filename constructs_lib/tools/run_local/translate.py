@@ -26,6 +26,14 @@ Every container
       ``/v1/models/<served name>/ready``) and ``tcpSocket`` become URLs on the local port;
       startup, liveness and readiness probes are waited for in that order. ``exec`` and
       ``grpc`` probes, and ``httpGet`` over HTTPS, are refused (nothing runs them locally).
+  L1  A pod of a LeaderWorkerSet group (``group``): the set's controller (LWS 0.6 and
+      later) puts ``LWS_LEADER_ADDRESS``, ``LWS_GROUP_SIZE`` and ``LWS_WORKER_INDEX`` first in
+      every container's env, replacing variables of those names, so R5 expands them in the
+      arguments and in later env values. Locally the leader's address is 127.0.0.1 (in the
+      cluster, the leader pod's name under the set's headless Service), the group size the
+      set's ``size`` and the index the pod's rank (0: the leader).
+
+Everything a translation refuses (a manifest it cannot run) raises :class:`CannotRunLocally`.
 
 Dynamo containers (``python3 -m dynamo.*``)
   D1  ``python3``/``python`` becomes the Dynamo venv's interpreter (the image's python
@@ -87,6 +95,21 @@ vLLM worker (``-m dynamo.vllm``) becomes the mock engine (``-m dynamo.mocker``)
       is its only switch to stop (its card then says so, as vLLM's does, and a KV router
       reports the worker in ``dynamo_component_router_kv_event_source_mismatch_workers``).
       It also stops the mock engine's prefix reuse, which only changes simulated timing.
+  W7  Multi-node ranks (vLLM's mp executor across the pods of a LeaderWorkerSet group, L1).
+      Seen from Dynamo a group is one worker: its leader (``--node-rank 0``) registers,
+      serves the request plane, publishes the KV events and answers the probes, while the
+      headless ranks (``--headless``) only run vLLM's engine processes for it (dynamo.vllm
+      1.6.1 returns before starting the Dynamo runtime). So the leader becomes one mocker
+      and ``--nnodes``, ``--node-rank``, ``--master-addr``, ``--master-port`` and
+      ``--distributed-executor-backend`` are dropped; the mocker has no multi-node notion to
+      give them to (``--num-workers`` starts that many separately registered workers, which
+      is what a group is not; ``--ais-tp-size`` only feeds its AIS latency model, unused with
+      W4). The master port (a declared container port) stays unbound: the mock engine opens
+      no torch rendezvous, and no follower runs to join one. Refused: a headless rank or one
+      other than 0 (a mocker in its place would register a second worker for the same
+      engine; the followers are checked instead, see groups.py), ``--nnodes``
+      that is not the group's size, and ``--nnodes`` above 1 outside a group (its other ranks
+      have nowhere to run).
 
 etcd (``etcd ...``) and NATS (``nats-server ...``)
   E1  etcd URL flags (``--listen-client-urls``, ``--advertise-client-urls``,
@@ -171,6 +194,31 @@ NATS_LOCAL_FLAGS = (
 )  # fmt: skip
 
 MAX_LOCAL_PORT = 32767
+
+
+class CannotRunLocally(ValueError):
+    """A container the translation cannot run on 127.0.0.1, and why."""
+
+
+# L1: what a LeaderWorkerSet's controller puts in every container of a group's pods.
+LWS_LEADER_ADDRESS = "LWS_LEADER_ADDRESS"
+LWS_GROUP_SIZE = "LWS_GROUP_SIZE"
+LWS_WORKER_INDEX = "LWS_WORKER_INDEX"
+
+# W7: vLLM's multi-node flags (the mp executor), each dropped for the mocker. ``--headless``
+# takes no value; the others one.
+RANK_FLAGS = ("--nnodes", "--node-rank", "--master-addr", "--master-port", "--headless",
+              "--distributed-executor-backend")
+
+
+@dataclass(frozen=True)
+class GroupPod:
+    """A pod of a LeaderWorkerSet group (L1, W7)."""
+
+    size: int
+    """Pods per group: the set's ``leaderWorkerTemplate.size``."""
+    index: int = 0
+    """The pod's rank in its group; 0 is the leader."""
 
 
 @dataclass
@@ -266,13 +314,13 @@ def _env_dict(container: Mapping[str, Any], pod_name: str, notes: list[str]) -> 
                 "spec.nodeName": "localhost",
             }.get(ref or "")
             if local is None:
-                raise ValueError(f"env {name}: unsupported valueFrom {item['valueFrom']}")
+                raise CannotRunLocally(f"env {name}: unsupported valueFrom {item['valueFrom']}")
             env[name] = local
             notes.append(f"R3 env {name} from {ref} -> {local}")
         else:
             env[name] = ""
     if container.get("envFrom"):
-        raise ValueError("envFrom is not supported by the local translation")
+        raise CannotRunLocally("envFrom is not supported by the local translation")
     return env
 
 
@@ -324,18 +372,19 @@ def _probe_url(container: Mapping[str, Any], probe: str, ports: Mapping[int, int
         return None
     kinds = [kind for kind in ("httpGet", "tcpSocket", "exec", "grpc") if kind in spec]
     if kinds not in (["httpGet"], ["tcpSocket"]):
-        raise ValueError(f"{probe}: only httpGet and tcpSocket probes run locally, got {kinds}")
+        raise CannotRunLocally(
+            f"{probe}: only httpGet and tcpSocket probes run locally, got {kinds}")
     action = spec[kinds[0]]
     if str(action.get("scheme", "HTTP")).upper() != "HTTP":
-        raise ValueError(f"{probe}: scheme {action['scheme']} is not supported locally")
+        raise CannotRunLocally(f"{probe}: scheme {action['scheme']} is not supported locally")
     port = action["port"]
     if isinstance(port, str) and not port.isdigit():
         by_name = {p.get("name"): int(p["containerPort"]) for p in container.get("ports") or []}
         if port not in by_name:
-            raise ValueError(f"{probe}: no container port named {port!r}")
+            raise CannotRunLocally(f"{probe}: no container port named {port!r}")
         port = by_name[port]
     if int(port) not in ports:
-        raise ValueError(f"{probe}: port {port} is not a declared container port")
+        raise CannotRunLocally(f"{probe}: port {port} is not a declared container port")
     if kinds == ["tcpSocket"]:
         return f"tcp://{LOOPBACK}:{ports[int(port)]}"
     return f"http://{LOOPBACK}:{ports[int(port)]}{action.get('path', '/')}"
@@ -359,7 +408,7 @@ def _kind(argv: Sequence[str]) -> str:
         return "etcd"
     if program == "nats-server":
         return "nats"
-    raise ValueError(f"don't know how to run {argv!r} locally")
+    raise CannotRunLocally(f"don't know how to run {argv!r} locally")
 
 
 # --------------------------------------------------------------------------- entry point
@@ -371,15 +420,19 @@ def translate_container(
     ctx: LocalContext,
     nats_config_text: str | None = None,
     pod_name: str | None = None,
+    group: GroupPod | None = None,
 ) -> LocalCommand:
     """Translate one container.
 
     ``name`` names the local process (log file, data directories); ``pod_name`` is what
     ``metadata.name`` resolves to (default ``name``; a StatefulSet's first pod is
     ``<statefulset>-0``); ``nats_config_text`` is the NATS config file (from its ConfigMap),
-    written localized to ``<workdir>/<name>.conf``.
+    written localized to ``<workdir>/<name>.conf``; ``group``: the container is in a pod of a
+    LeaderWorkerSet group (L1, W7).
     """
     notes: list[str] = []
+    if group is not None:
+        container = with_group_env(container, group, notes)
     env = _env_dict(container, pod_name or name, notes)
     raw = [str(x) for x in (container.get("command") or []) + (container.get("args") or [])]
     argv = [_expand(x, env) for x in raw]  # R5
@@ -397,8 +450,14 @@ def translate_container(
         notes.append(f"R2 {what} {number} -> {ports[number]}")
         return str(ports[number])
 
+    def unbound(number: int) -> None:
+        """A declared port a rule leaves without a listener (W7's master port)."""
+        if number in ports:
+            consumed.add(number)
+
     if kind in ("frontend", "worker"):
-        argv, env = _translate_dynamo(kind, argv, env, ctx, notes, local_port)
+        argv, env = _translate_dynamo(kind, argv, env, ctx, notes, local_port,
+                                      group=group, unbound=unbound)
     elif kind == "etcd":
         argv, env = _translate_etcd(name, argv, env, ctx, ports, notes, consumed)
     else:
@@ -412,11 +471,11 @@ def translate_container(
     if unconsumed:
         message = f"container ports {unconsumed} are not rewritten by any rule"
         if kind in ("frontend", "worker"):
-            raise ValueError(f"{name}: {message}")
+            raise CannotRunLocally(f"{name}: {message}")
         notes.append(f"R2 {message} (not started locally)")
     leftovers = [x for x in [*argv, *env.values()] if _ANY_ADDRESS.search(x)]
     if leftovers:  # R4
-        raise ValueError(f"{name}: still binds 0.0.0.0 after translation: {leftovers}")
+        raise CannotRunLocally(f"{name}: still binds 0.0.0.0 after translation: {leftovers}")
 
     return LocalCommand(
         name=name,
@@ -439,11 +498,13 @@ def _translate_dynamo(
     ctx: LocalContext,
     notes: list[str],
     local_port: Callable[[str, str], str],
+    group: GroupPod | None = None,
+    unbound: Callable[[int], None] = lambda _: None,
 ) -> tuple[list[str], dict[str, str]]:
     try:
         m_index = argv.index("-m")
     except ValueError as exc:
-        raise ValueError(f"expected 'python3 -m dynamo.X', got {argv!r}") from exc
+        raise CannotRunLocally(f"expected 'python3 -m dynamo.X', got {argv!r}") from exc
     prefix, module, rest = argv[:m_index], argv[m_index + 1], argv[m_index + 2 :]
     if os.path.basename(prefix[0]) in ("python", "python3"):  # D1
         prefix = [ctx.python, *prefix[1:]]
@@ -456,6 +517,7 @@ def _translate_dynamo(
         if module == "dynamo.vllm":
             module = "dynamo.mocker"
             notes.append("W dynamo.vllm -> dynamo.mocker")
+        groups = _translate_ranks(groups, group, notes, unbound)
         groups = _translate_worker(groups, ctx, notes)
 
     if "DYN_SYSTEM_PORT" in env:  # D4
@@ -507,6 +569,64 @@ def _translate_frontend(
     return out
 
 
+def with_group_env(
+    container: Mapping[str, Any], group: GroupPod, notes: list[str] | None = None
+) -> dict[str, Any]:
+    """L1: the container with the LeaderWorkerSet controller's variables first in its env."""
+    controller = {LWS_LEADER_ADDRESS: LOOPBACK, LWS_GROUP_SIZE: str(group.size),
+                  LWS_WORKER_INDEX: str(group.index)}
+    kept = [item for item in container.get("env") or [] if item["name"] not in controller]
+    if notes is not None:
+        notes.append("L1 env " + ", ".join(f"{k}={v}" for k, v in controller.items()))
+    return {**container,
+            "env": [*({"name": k, "value": v} for k, v in controller.items()), *kept]}
+
+
+def _translate_ranks(
+    groups: list[tuple[str, list[str]]],
+    group: GroupPod | None,
+    notes: list[str],
+    unbound: Callable[[int], None],
+) -> list[tuple[str, list[str]]]:
+    """W7: a group's leader becomes one mock worker; any other rank is refused."""
+    found = {flag: values for flag, values in groups if flag in RANK_FLAGS}
+    if not found and group is None:
+        return groups
+    size = group.size if group is not None else 1
+    nodes_text = (found.get("--nnodes") or ["1"])[0]
+    rank_text = (found.get("--node-rank") or ["0"])[0]
+    if not nodes_text.isdigit():
+        raise CannotRunLocally(f"--nnodes {nodes_text}: not a number")
+    if not rank_text.isdigit():
+        raise CannotRunLocally(
+            f"--node-rank {rank_text}: not a number ($({LWS_WORKER_INDEX}) outside a "
+            "LeaderWorkerSet group stays unexpanded)")
+    nodes, rank = int(nodes_text), int(rank_text)
+    if group is None and nodes > 1:
+        raise CannotRunLocally(
+            f"--nnodes {nodes} outside a LeaderWorkerSet group: its other {nodes - 1} ranks "
+            "would have nowhere to run")
+    if nodes != size:
+        raise CannotRunLocally(
+            f"--nnodes {nodes}, but its LeaderWorkerSet's groups have {size} pods: the engine "
+            "would wait for ranks that never come, or leave pods out")
+    if "--headless" in found or rank != 0:
+        what = "a headless rank (--headless)" if "--headless" in found else f"rank {rank}"
+        raise CannotRunLocally(
+            f"{what} of a multi-node engine runs no Dynamo runtime (it neither registers nor "
+            "serves; dynamo.vllm returns before starting one): only its group's leader, rank "
+            "0, runs locally, as one mock worker for the whole group")
+    master = found.get("--master-port")
+    if master and master[0].isdigit():
+        unbound(int(master[0]))
+    if found:
+        shown = " ".join(f"{flag} {' '.join(values)}".strip() for flag, values in found.items())
+        notes.append(f"W7 dropped {shown}: the group ({size} pods) runs as its leader, one "
+                     "mock worker" + (f"; port {master[0]} stays unbound (no torch "
+                                      "rendezvous)" if master else ""))
+    return [(flag, values) for flag, values in groups if flag not in RANK_FLAGS]
+
+
 def _translate_worker(
     groups: list[tuple[str, list[str]]], ctx: LocalContext, notes: list[str]
 ) -> list[tuple[str, list[str]]]:
@@ -536,13 +656,13 @@ def _translate_worker(
 
 def _kv_events_json(values: Sequence[str]) -> dict[str, Any]:
     if len(values) != 1:
-        raise ValueError(f"{KV_EVENTS_FLAG} takes one JSON value, got {list(values)}")
+        raise CannotRunLocally(f"{KV_EVENTS_FLAG} takes one JSON value, got {list(values)}")
     try:
         parsed = json.loads(values[0])
     except ValueError as exc:
-        raise ValueError(f"{KV_EVENTS_FLAG}: not JSON: {values[0]!r}") from exc
+        raise CannotRunLocally(f"{KV_EVENTS_FLAG}: not JSON: {values[0]!r}") from exc
     if not isinstance(parsed, dict):
-        raise ValueError(f"{KV_EVENTS_FLAG}: not a JSON object: {values[0]!r}")
+        raise CannotRunLocally(f"{KV_EVENTS_FLAG}: not a JSON object: {values[0]!r}")
     return parsed
 
 
@@ -564,7 +684,7 @@ def _zmq_port(endpoint: str, what: str) -> int:
     scheme, _, address = endpoint.partition("://")
     host, _, port = address.rpartition(":")
     if scheme != "tcp" or not host or not port.isdigit():
-        raise ValueError(f"{KV_EVENTS_FLAG} {what} {endpoint!r}: expected tcp://host:port")
+        raise CannotRunLocally(f"{KV_EVENTS_FLAG} {what} {endpoint!r}: expected tcp://host:port")
     return int(port)
 
 
@@ -647,7 +767,7 @@ def _translate_etcd(
     def rewrite_url(url: str) -> str:
         parsed = urlsplit(url)
         if parsed.port is None:
-            raise ValueError(f"etcd URL without port: {url!r}")
+            raise CannotRunLocally(f"etcd URL without port: {url!r}")
         if parsed.port not in ports:
             ports[parsed.port] = ctx.ports.allocate()
         consumed.add(parsed.port)
