@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .chart import DynamoChart
+    from .dashboard import GrafanaDashboard, GrafanaDashboardProps
     from .decode_pool import DecodeWorkerPool, DecodeWorkerPoolProps
     from .dependencies import DependencyCluster, DependencyStack, DependencyStackProps
     from .dynamo_graph import DynamoGraphDeployment, DynamoGraphDeploymentProps
@@ -50,6 +51,8 @@ _EXPORTS = {
     "FrontendDeployment": "frontend",
     "FrontendDeploymentProps": "frontend",
     "GpuNodePool": "node_pool",
+    "GrafanaDashboard": "dashboard",
+    "GrafanaDashboardProps": "dashboard",
     "GpuNodePoolProps": "node_pool",
     "KubernetesDiscovery": "kubernetes_discovery",
     "KubernetesDiscoveryProps": "kubernetes_discovery",
@@ -71,7 +74,8 @@ __all__ = [
     "DependencyStackProps", "DynamoChart", "DynamoGraphChart", "DynamoGraphDeployment",
     "DynamoGraphDeploymentProps", "DynamoNetworkPolicy", "DynamoNetworkPolicyProps",
     "DynamoWorkload", "DynamoWorkloadProps", "FrontendDeployment", "FrontendDeploymentProps",
-    "GpuNodePool", "GpuNodePoolProps", "KubernetesDiscovery", "KubernetesDiscoveryProps",
+    "GpuNodePool", "GpuNodePoolProps", "GrafanaDashboard", "GrafanaDashboardProps",
+    "KubernetesDiscovery", "KubernetesDiscoveryProps",
     "PodMonitor", "PodMonitorProps", "PrefillWorkerPool", "PrefillWorkerPoolProps",
     "RdmaPolicy", "RdmaPolicyProps", "RuntimeWorkloadProps", "ServiceMonitor",
     "ServiceMonitorProps", "WorkerPool", "WorkerPoolProps",

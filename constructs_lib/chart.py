@@ -15,12 +15,13 @@ from constructs import Construct
 from . import placement
 from ._render import v01 as _v01
 from ._render import v1 as _v1
+from .dashboard import GrafanaDashboard, GrafanaDashboardProps
 from .decode_pool import DecodeWorkerPool, DecodeWorkerPoolProps
 from .dependencies import DependencyStack, DependencyStackProps
 from .frontend import FrontendDeployment, FrontendDeploymentProps
 from .kubernetes_discovery import KubernetesDiscovery, KubernetesDiscoveryProps
 from .model import file_fields
-from .model.dynamo_v1 import EnvironmentV1, WorkerPoolSettings
+from .model.dynamo_v1 import DecodePoolSettings, EnvironmentV1, PrefillPoolSettings
 from .model.environment import Environment, FrontendSettings, Mode, PrefillSettings
 from .network_policy import DynamoNetworkPolicy, DynamoNetworkPolicyProps
 from .node_pool import GpuNodePool, GpuNodePoolProps
@@ -112,6 +113,8 @@ class DynamoChart(Chart):
         """The prefill pool, when the deployment has one."""
         self.worker_monitor: PodMonitor | None = None
         """The PodMonitor of the 1.x workers' system ports, when metrics are scraped."""
+        self.dashboard: GrafanaDashboard | None = None
+        """The Grafana dashboard of the 1.x deployment, when the file asks for it."""
         self.kubernetes_discovery: KubernetesDiscovery | None = None
         """The 1.x pods' ServiceAccount, RBAC and discovery Service, with kubernetes discovery."""
         public_ports: list[int | str]
@@ -204,11 +207,18 @@ class DynamoChart(Chart):
         # Decode workers of disaggregated serving are picked by load: they publish no KV events.
         self.decode = DecodeWorkerPool(self, "Decode", DecodeWorkerPoolProps(
             **shared, **_pool_settings(env, env.decode), kv_transfer=kv_transfer,
-            kv_events=None if env.disaggregated else kv_events, disaggregated=env.disaggregated))
+            kv_events=None if env.disaggregated else kv_events, disaggregated=env.disaggregated,
+            autoscaling=env.decode.autoscaling))
         if env.prefill is not None:
             self.prefill = PrefillWorkerPool(self, "Prefill", PrefillWorkerPoolProps(
                 **shared, **_pool_settings(env, env.prefill), kv_transfer=kv_transfer,
-                kv_events=kv_events))
+                kv_events=kv_events, autoscaling=env.prefill.autoscaling))
+        dashboard = env.monitoring.dashboard
+        if dashboard.enabled:
+            self.dashboard = GrafanaDashboard(self, "Dashboard", GrafanaDashboardProps(
+                frontend=self.frontend, namespace=dashboard.namespace, labels=dashboard.labels,
+                folder=dashboard.folder, title=dashboard.title,
+                disaggregated=env.disaggregated))
         monitor = env.monitoring.service_monitor
         if monitor.enabled:
             self.worker_monitor = PodMonitor(self, "WorkerMonitor", PodMonitorProps(
@@ -280,10 +290,13 @@ class DynamoChart(Chart):
         return placement.plan(self, self.node_pool)
 
 
-def _pool_settings(env: EnvironmentV1, pool: WorkerPoolSettings) -> dict[str, Any]:
+def _pool_settings(env: EnvironmentV1,
+                   pool: DecodePoolSettings | PrefillPoolSettings) -> dict[str, Any]:
     """What a pool section (over the shared model and engine sections) says about its pods;
     a worker with more GPUs than a node of `nodes` spans nodes."""
-    return dict(model=env.model, gpus=pool.gpus, replicas=pool.replicas,
+    # An autoscaled pool's replicas are its autoscaler's (the file refuses a count next to it).
+    replicas = 1 if pool.autoscaling.enabled else pool.replicas
+    return dict(model=env.model, gpus=pool.gpus, replicas=replicas,
                 shared_memory=env.shared_memory,
                 gpus_per_node=env.nodes.gpus_per_node if env.nodes is not None else None,
                 engine=env.engine.merged(pool.engine), resources=pool.resources,

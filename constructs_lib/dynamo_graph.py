@@ -3,13 +3,16 @@ Dynamo operator (`nvidia.com/v1beta1`), built from the pods those constructs emi
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cdk8s import Chart
 from constructs import Construct
 
 from ._render import dynamo_graph as _graph
+from ._render.autoscaling import ScaleTarget
 from ._render.k8s import KubeObject, Manifest, emit, metadata
 from .frontend import FrontendDeployment
 from .model.base import is_dns_label
@@ -43,7 +46,9 @@ class DynamoGraphDeploymentProps:
     it there); an image tagged otherwise needs it."""
     scaling_adapters: Collection[str] = ()
     """Names of the components whose replicas a DynamoGraphDeploymentScalingAdapter owns
-    (`scalingAdapter: {}`); a workload a kplus autoscaler targets gets one too. Default: none."""
+    (`scalingAdapter: {}`); a workload a kplus autoscaler targets gets one too, and so does a
+    pool that autoscales itself (`autoscaling`), whose autoscaler then scales the adapter.
+    Default: none."""
     gpus_per_node: int | None = None
     """GPUs per node: a worker whose pod asks for more runs as `multinode.nodeCount` pods of a
     node's share each, when its pool says nothing of nodes (`nodes_per_worker`). Default: none
@@ -78,6 +83,12 @@ class DynamoGraphDeployment(Construct):
     construct emitted, without what the operator provides: discovery (etcd, NATS and the
     variables that name them), the wait for etcd, `/dev/shm`.
 
+    A pool that autoscales itself (its `autoscaling` prop) becomes a component with a scaling
+    adapter and no replicas, and its KEDA ScaledObject (or HPA, with the ConfigMap of its
+    prometheus-adapter rule) is emitted here, aimed at the DynamoGraphDeploymentScalingAdapter
+    the operator creates for the component (`<name>-<component>`), which scales the component
+    as the pool's own autoscaler scaled its Deployment or LeaderWorkerSet.
+
     It reads the workloads' pod templates when it is created, so create it after their
     changes (`add_env`, sidecars, a kplus autoscaler); the workloads belong in a chart that is
     not synthesized (`DynamoGraphChart` composes one for an environment)."""
@@ -86,6 +97,12 @@ class DynamoGraphDeployment(Construct):
     """The DynamoGraphDeployment."""
     name: str
     """The graph's name."""
+    autoscalers: dict[str, KubeObject]
+    """The ScaledObject or HorizontalPodAutoscaler of each component whose pool autoscales
+    itself, by component name."""
+    adapter_rules: dict[str, KubeObject]
+    """The ConfigMap of the prometheus-adapter rule of each component scaled by an HPA, by
+    component name."""
 
     def __init__(self, scope: Construct, id: str, props: DynamoGraphDeploymentProps) -> None:
         super().__init__(scope, id)
@@ -120,6 +137,37 @@ class DynamoGraphDeployment(Construct):
             "spec": {"backendFramework": "vllm", "components": components},
         })
         self.node.default_child = self.graph
+        self.autoscalers = {}
+        self.adapter_rules = {}
+        for pool in props.workers:
+            if pool.autoscaling.enabled:
+                self._autoscale(pool, props.namespace)
+
+    def _autoscale(self, pool: WorkerPool, namespace: str | None) -> None:
+        """The pool's autoscaler, aimed at its component's scaling adapter. The autoscaler's
+        queries read the frontend's series by namespace and model, which the operator leaves
+        as they were; its Dynamo namespace is the operator's, `<namespace>-<name>`."""
+        adapter = _graph.scaling_adapter_name(self.name, pool.component)
+        if not is_dns_label(adapter):
+            raise ValueError(
+                f"{self.node.path}: {pool.node.path} autoscales, and its autoscaler is named "
+                f"after the scaling adapter {adapter!r}, which must be a DNS label of at most "
+                "63 characters (KEDA puts it in a label); shorten the graph's name")
+        kubernetes_namespace = namespace or Chart.of(self).namespace or "default"
+        labels = pool.workload_object.manifest["metadata"].get("labels", {})
+        target = ScaleTarget(name=adapter, namespace=kubernetes_namespace,
+                             role="decode" if pool.role == "decode" else "prefill",
+                             labels=labels, api_version=_graph.SCALING_ADAPTER_API_VERSION,
+                             kind=_graph.SCALING_ADAPTER_KIND)
+        scope = dataclasses.replace(pool.metric_scope, namespace=kubernetes_namespace,
+                                    dynamo_namespace=f"{kubernetes_namespace}-{self.name}")
+        autoscaler, rules = pool.autoscaler_manifests(target, scope, namespace=namespace,
+                                                      labels=labels)
+        self.autoscalers[pool.component] = emit(self, f"{pool.component}-autoscaler",
+                                                autoscaler)
+        if rules is not None:
+            self.adapter_rules[pool.component] = emit(self, f"{pool.component}-adapter-rules",
+                                                      rules)
 
     @property
     def components(self) -> list[Manifest]:

@@ -12,7 +12,9 @@ from . import placement
 from ._render import v1 as _v1
 from ._render.dynamo_graph import image_has_version
 from .chart import DynamoChart
+from .dashboard import GrafanaDashboard, GrafanaDashboardProps
 from .dynamo_graph import DynamoGraphDeployment, props_from_chart
+from .frontend import FrontendDeployment
 from .model import AnyEnvironment
 from .model.dynamo_graph import Output
 from .model.dynamo_v1 import EnvironmentV1
@@ -24,7 +26,9 @@ class DynamoGraphChart(Chart):
     """The DynamoGraphDeployment of a Dynamo 1.x environment (and the NetworkPolicy of its
     pods): what `output: dynamo-graph` synthesizes. etcd, NATS, the Services, disruption
     budgets and monitors of the plain manifests are not written; the operator provides
-    discovery, the frontend's Service and its own PodMonitors.
+    discovery, the frontend's Service and its own PodMonitors. An autoscaled pool's ScaledObject
+    or HPA (and its prometheus-adapter rule) is, aimed at its component's scaling adapter, and
+    so is the Grafana dashboard, reading the operator's Dynamo namespace.
 
     The environment is composed as a DynamoChart first, in an App of its own that is never
     synthesized: its rules run as for plain manifests, and the graph's pod templates are that
@@ -49,6 +53,16 @@ class DynamoGraphChart(Chart):
             self.manifests, runtime_version=settings.runtime_version,
             scaling_adapters=tuple(settings.scaling_adapters)))
         """The DynamoGraphDeployment."""
+        self.dashboard: GrafanaDashboard | None = None
+        """The Grafana dashboard, when the file asks for it."""
+        dashboard = environment.monitoring.dashboard
+        frontend = self.manifests.frontend
+        if dashboard.enabled and isinstance(frontend, FrontendDeployment):
+            self.dashboard = GrafanaDashboard(self, "Dashboard", GrafanaDashboardProps(
+                frontend=frontend, namespace=dashboard.namespace, labels=dashboard.labels,
+                folder=dashboard.folder, title=dashboard.title,
+                disaggregated=environment.disaggregated,
+                dynamo_namespace=f"{environment.namespace}-{self.graph.name}"))
         self.network_policy: DynamoNetworkPolicy | None = None
         """What may connect to the graph's pods (they carry the plain manifests' labels),
         unless the file turns NetworkPolicies off. The workers' system port is open too: the

@@ -10,7 +10,11 @@ from constructs import Construct
 from . import placement
 from .dependencies import DependencyStack
 from .rules import Finding, Stage, tagged
-from .rules.capacity import deployment_fits_nodes, worker_groups_fit_nodes
+from .rules.capacity import (
+    blamed_on_autoscaling,
+    deployment_fits_nodes,
+    worker_groups_fit_nodes,
+)
 from .rules.subjects import RuleSubject, subjects_of, take_part
 from .workload import DynamoWorkload
 
@@ -59,10 +63,13 @@ class GpuNodePool(Construct, RuleSubject):
         plan = self.plan()
         # A group that no node layout can hold is the problem to fix; the pods it leaves out
         # would only restate it.
-        return (tagged(worker_groups_fit_nodes, Stage.PLACEMENT,
-                       worker_groups_fit_nodes(plan, self.locator))
-                or tagged(deployment_fits_nodes, Stage.PLACEMENT,
-                          deployment_fits_nodes(plan, self.locator)))
+        groups = tagged(worker_groups_fit_nodes, Stage.PLACEMENT,
+                        worker_groups_fit_nodes(plan, self.locator))
+        # An autoscaled pool whose maximum alone breaks the fit names its max_replicas itself.
+        if groups or blamed_on_autoscaling(self):
+            return groups
+        return tagged(deployment_fits_nodes, Stage.PLACEMENT,
+                      deployment_fits_nodes(plan, self.locator))
 
     def problems(self) -> list[Finding]:
         """The pods that find no node; nothing while another construct of the chart has

@@ -18,7 +18,7 @@ refused for it.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -65,6 +65,9 @@ class PodReplica:
     """Pods of its replica: more than 1 for a LeaderWorkerSet group."""
     rank: int = 0
     """Its rank in the group: 0 for the leader (and for a Deployment's pods)."""
+    min_replicas: int | None = None
+    """When an autoscaler owns the workload's replicas, the fewest it keeps (`replicas` is
+    then its maximum); None for a fixed count."""
 
     @property
     def in_group(self) -> bool:
@@ -74,6 +77,16 @@ class PodReplica:
     def member(self) -> str:
         """Which pod of its group it is: `leader`, or `rank 1`."""
         return "leader" if self.rank == 0 else f"rank {self.rank}"
+
+    @property
+    def autoscaled(self) -> bool:
+        return self.min_replicas is not None
+
+    @property
+    def above_minimum(self) -> bool:
+        """A pod the autoscaler runs only when it scales the workload up (every pod of a
+        group beyond the minimum)."""
+        return self.min_replicas is not None and self.replica > self.min_replicas
 
     @property
     def label(self) -> str:
@@ -115,6 +128,8 @@ class WorkerGroups:
     """Groups (its autoscaler's maximum, when one owns the count)."""
     locator: Any = field(default=None, compare=False, repr=False)
     """How findings name the props of the workload that emitted it."""
+    min_replicas: int | None = None
+    """The fewest groups its autoscaler keeps; None for a fixed count."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +141,33 @@ class Node:
     @property
     def used(self) -> int:
         return sum(p.gpus for p in self.pods)
+
+
+@dataclass(frozen=True)
+class AutoscaledPods:
+    """A workload whose replicas an autoscaler owns: the plan places its maximum."""
+
+    deployment: str
+    """The workload's name (a Deployment, or a LeaderWorkerSet)."""
+    min_replicas: int
+    max_replicas: int
+    """Replicas: pods of a Deployment, groups of a LeaderWorkerSet."""
+    gpus: int
+    """GPUs per pod."""
+    autoscaler: str
+    """The autoscaler, its signal and target, in a few words."""
+    max_field: str | None = None
+    """Where the maximum is set (e.g. `decode.autoscaling.max_replicas`); None when it is not a
+    prop of the workload (a cdk8s-plus-27 HorizontalPodAutoscaler)."""
+    group_size: int = 1
+    """Pods of one replica: more than 1 for a LeaderWorkerSet, whose autoscaler adds and
+    removes whole groups."""
+    component: str = ""
+    """The workload's component (decode, prefill): its name in a DynamoGraphDeployment."""
+
+    @property
+    def gpus_per_replica(self) -> int:
+        return self.gpus * self.group_size
 
 
 @dataclass(frozen=True)
@@ -150,6 +192,8 @@ class Plan:
     """With etcd TLS, the DNS names etcd's server certificate must carry; empty otherwise."""
     groups: tuple[WorkerGroups, ...] = ()
     """The LeaderWorkerSets, whose workers each take a group of whole nodes."""
+    autoscaled: tuple[AutoscaledPods, ...] = ()
+    """The workloads an autoscaler scales, placed at their maximum."""
     cluster_prerequisites: tuple[str, ...] = ()
     """What must exist in the cluster beyond the manifests (kubernetes discovery's CRD)."""
 
@@ -170,12 +214,20 @@ class Plan:
         return tuple(p for n in self.nodes for p in n.pods) + self.unplaced
 
 
-def pod_replicas(workloads: Sequence[DynamoWorkload]) -> list[PodReplica]:
+ReplicaCount = Callable[["DynamoWorkload"], "int | None"]
+"""Replicas to plan a workload with instead of its own (None: its own)."""
+
+
+def pod_replicas(workloads: Sequence[DynamoWorkload],
+                 count_of: ReplicaCount | None = None) -> list[PodReplica]:
     """Every Dynamo pod the workloads run, as their Deployments (and LeaderWorkerSets) declare
-    them, in order: a group's leader, then its other ranks."""
+    them, in order: a group's leader, then its other ranks. An autoscaled workload counts at
+    its autoscaler's maximum, unless `count_of` says otherwise."""
     replicas = []
     for workload in workloads:
-        count = workload.max_replicas
+        minimum = _autoscaler_minimum(workload)
+        override = count_of(workload) if count_of is not None else None
+        count = workload.max_replicas if override is None else override
         work = workload.gpu_work()
         gpus = workload.gpus_per_pod
         size = workload.pods_per_replica
@@ -194,13 +246,36 @@ def pod_replicas(workloads: Sequence[DynamoWorkload]) -> list[PodReplica]:
                     rdma=workload.uses_rdma,
                     group_size=size,
                     rank=rank,
+                    min_replicas=minimum,
                 ))
     return replicas
 
 
-def plan(scope: Construct, nodes: NodePoolShape | None = None) -> Plan:
+def _autoscaler_minimum(workload: DynamoWorkload) -> int | None:
+    """The fewest replicas of an autoscaled workload (kplus's default 1 when its autoscaler
+    says none); None for a fixed count."""
+    if workload.replicas is not None:
+        return None
+    return workload.autoscaler_min_replicas or 1
+
+
+def autoscaled_pods(workloads: Sequence[DynamoWorkload]) -> list[AutoscaledPods]:
+    """The workloads an autoscaler scales, with its range."""
+    return [AutoscaledPods(deployment=w.workload_name,
+                           min_replicas=w.autoscaler_min_replicas or 1,
+                           max_replicas=w.max_replicas, gpus=w.gpus_per_pod,
+                           autoscaler=w.autoscaler_summary or "an autoscaler",
+                           max_field=w.autoscaler_max_field(),
+                           group_size=w.pods_per_replica, component=w.component)
+            for w in workloads if w.replicas is None]
+
+
+def plan(scope: Construct, nodes: NodePoolShape | None = None, *,
+         count_of: ReplicaCount | None = None) -> Plan:
     """Place every GPU pod of the Dynamo workloads of `scope`'s chart on `nodes` (or, without a
-    declared pool, on the fewest nodes of DEFAULT_GPUS_PER_NODE GPUs)."""
+    declared pool, on the fewest nodes of DEFAULT_GPUS_PER_NODE GPUs). Autoscaled workloads
+    count at their autoscaler's maximum; `count_of` may plan a workload with other replicas
+    (the rules try autoscaled pools at other counts)."""
     # Imported here: the summary of a synth reads Plans, and importing cdk8s starts jsii's Node,
     # which must happen only once jsii_session has set how (see new_app).
     from cdk8s import Chart
@@ -212,7 +287,7 @@ def plan(scope: Construct, nodes: NodePoolShape | None = None) -> Plan:
 
     chart = Chart.of(scope)
     workloads = subjects_of(chart, DynamoWorkload)
-    replicas = pod_replicas(workloads)
+    replicas = pod_replicas(workloads, count_of)
     gpu_pods = [p for p in replicas if p.gpus > 0]
     others = [f"{p.label} (no GPU)" for p in replicas if p.gpus == 0]
     stacks = subjects_of(chart, DependencyStack)
@@ -248,8 +323,10 @@ def plan(scope: Construct, nodes: NodePoolShape | None = None) -> Plan:
         host_network=any(w.host_network for w in workloads),
         etcd_tls_dns_names=tuple(name for stack in stacks for name in stack.etcd_tls_dns_names),
         groups=tuple(WorkerGroups(w.workload_name, w.component, w.pods_per_replica,
-                                  w.gpus_per_pod, w.max_replicas, w.locator)
+                                  w.gpus_per_pod, w.max_replicas, w.locator,
+                                  min_replicas=_autoscaler_minimum(w))
                      for w in workloads if w.pods_per_replica > 1),
+        autoscaled=tuple(autoscaled_pods(workloads)),
         cluster_prerequisites=tuple(dict.fromkeys(
             need for discovery in subjects_of(chart, KubernetesDiscovery)
             for need in discovery.cluster_prerequisites)),

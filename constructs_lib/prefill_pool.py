@@ -6,12 +6,24 @@ from dataclasses import dataclass
 
 from constructs import Construct
 
-from .worker_pool import WorkerPool, WorkerPoolProps
+from .model.autoscaling import PrefillAutoscaling
+from .worker_pool import WorkerPool, WorkerPoolProps, check_autoscaling
 
 
 @dataclass(frozen=True, kw_only=True)
 class PrefillWorkerPoolProps(WorkerPoolProps):
-    """The props of a prefill pool (those of every worker pool)."""
+    """The props of a prefill pool: those of every worker pool, and its autoscaling."""
+
+    autoscaling: PrefillAutoscaling = PrefillAutoscaling()
+    """Scale the pool with a KEDA ScaledObject or an HPA on the frontend's prefill dispatch
+    queue (`dispatch_queue`) or time to first token (`ttft_p95`); the Deployment (or the
+    LeaderWorkerSet, whose groups it scales) then has no `replicas` (leave `replicas` at its
+    default) and the placement plan counts `max_replicas` workers. Default: off (fixed
+    `replicas`)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_autoscaling(self, self.autoscaling)
 
 
 class PrefillWorkerPool(WorkerPool):
@@ -26,4 +38,5 @@ class PrefillWorkerPool(WorkerPool):
             raise TypeError(f"{type(props).__module__}.{type(props).__name__} given; the Dynamo "
                             "1.x PrefillWorkerPool takes constructs_lib.PrefillWorkerPoolProps "
                             "(for Dynamo v0.1, use constructs_lib.v0_1.PrefillWorkerPool)")
-        super().__init__(scope, id, props, disaggregation_mode="prefill")
+        super().__init__(scope, id, props, disaggregation_mode="prefill",
+                         autoscaling=props.autoscaling)

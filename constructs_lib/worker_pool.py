@@ -8,10 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from constructs import Construct
 
+from ._render import autoscaling as _autoscaling
 from ._render import discovery as _discovery
 from ._render import multinode as _multinode
 from ._render import v1 as _v1
-from ._render.k8s import KubeObject
+from ._render.k8s import KubeObject, Manifest, emit
+from ._render.metrics import MetricScope
+from .model.autoscaling import DecodeAutoscaling, PoolAutoscaling, PrefillAutoscaling
 from .model.dynamo_v1 import (
     KvEventsSettings,
     KvTransferSettings,
@@ -82,6 +85,15 @@ class WorkerPoolProps(RuntimeWorkloadProps):
                              f"{per_node!r}")
 
 
+def check_autoscaling(props: WorkerPoolProps, autoscaling: PoolAutoscaling) -> None:
+    """An autoscaled pool takes its replica count from the autoscaler alone."""
+    if autoscaling.enabled and props.replicas != 1:
+        raise ValueError(
+            f"replicas {props.replicas} given with autoscaling mode {autoscaling.mode}: the "
+            "autoscaler sets the replicas (from autoscaling.min_replicas to max_replicas) and "
+            "the manifests carry none; leave replicas out and set min_replicas")
+
+
 class WorkerPool(RuntimeComponent, DynamoWorkload):
     """A Deployment of `python3 -m dynamo.vllm` workers of one role (the base of
     DecodeWorkerPool and PrefillWorkerPool); a LeaderWorkerSet when each worker needs more
@@ -101,11 +113,21 @@ class WorkerPool(RuntimeComponent, DynamoWorkload):
     worker_arguments: list[str]
     """`python3 -m dynamo.vllm`'s arguments of each worker, without the multi-node flags the
     pods of a LeaderWorkerSet group add (executor, node count and rank, leader address)."""
+    autoscaler: KubeObject | None
+    """The KEDA ScaledObject or the HorizontalPodAutoscaler that owns the replicas (a
+    LeaderWorkerSet's groups); None when autoscaling is off."""
+    adapter_rules: KubeObject | None
+    """With an HPA: the ConfigMap holding the prometheus-adapter rule that serves its External
+    metric (`config.yaml`, the adapter's configuration file; `values.yaml`, the same rule for
+    the adapter's Helm chart). None otherwise."""
 
     def __init__(self, scope: Construct, id: str, props: WorkerPoolProps, *,
-                 disaggregation_mode: str) -> None:
+                 disaggregation_mode: str, autoscaling: PoolAutoscaling | None = None) -> None:
         super().__init__(scope, id, props)
         self._props = props
+        self.autoscaling: PoolAutoscaling = autoscaling or (
+            DecodeAutoscaling() if self.role == "decode" else PrefillAutoscaling())
+        """How the pool scales (`mode` off: fixed `replicas`)."""
         self.disaggregation_mode = disaggregation_mode
         """`--disaggregation-mode`: decode, prefill, or agg (both phases here)."""
         self.model = props.model
@@ -160,22 +182,38 @@ class WorkerPool(RuntimeComponent, DynamoWorkload):
         registers = {**pod, "labels": {**pod["labels"], **(
             _discovery.DISCOVERY_LABELS if discovery is not None else {})}}
         name = V1Names(props.full_name).deployment(self.role)
+        scaling = self.autoscaling
+        autoscaled = ((scaling.min_replicas, scaling.max_replicas)
+                      if scaling.enabled and scaling.max_replicas else None)
         self.leader_worker_set = None
         if nodes == 1:
             template = _v1.pod_template(props, container=container, **registers)
             self._emit_deployment(props, name=name, labels=labels, replicas=props.replicas,
-                                  pod_template=template)
-            return
+                                  pod_template=template, autoscaled=autoscaled)
+        else:
+            self._emit_leader_worker_set(props, name=name, labels=labels, container=container,
+                                         leader_pod=registers, follower_pod=pod,
+                                         autoscaled=autoscaled)
+        self.autoscaler = None
+        self.adapter_rules = None
+        if scaling.enabled:
+            self._emit_autoscaler(labels)
+
+    def _emit_leader_worker_set(self, props: WorkerPoolProps, *, name: str,
+                                labels: Mapping[str, str], container: dict[str, Any],
+                                leader_pod: dict[str, Any], follower_pod: dict[str, Any],
+                                autoscaled: tuple[int, int] | None) -> None:
+        nodes = self.nodes_per_worker
         # The rendezvous port on the leader, declared so that the plan sees it taken on the
         # node in the host network.
         container["ports"].append({"name": _multinode.MASTER_PORT_NAME,
                                    "containerPort": _multinode.MASTER_PORT, "protocol": "TCP"})
-        leader = _v1.pod_template(props, container=container, **registers)
+        leader = _v1.pod_template(props, container=container, **leader_pod)
         follower = _v1.pod_template(props, container=_multinode.follower_container(
             container, args=[*self.worker_arguments,
                              *_multinode.arguments(nodes, leader=False)],
             system_port=props.runtime.system_port, probes=props.probes),
-            **{**pod, "service_account": None})  # a headless rank never calls the API
+            **{**follower_pod, "service_account": None})  # a headless rank never calls the API
         # A headless rank never talks to etcd or NATS: it waits for its leader instead.
         _multinode.with_init_containers(follower["spec"], [_multinode.wait_for_leader(
             image=props.image.reference, pull_policy=props.image.pull_policy,
@@ -185,8 +223,92 @@ class WorkerPool(RuntimeComponent, DynamoWorkload):
             worker=follower, update_strategy=props.update_strategy)
         self._emit_workload(props, "LeaderWorkerSet", manifest,
                             template_paths=_multinode.TEMPLATE_PATHS, labels=labels,
-                            replicas=props.replicas)
+                            replicas=props.replicas, autoscaled=autoscaled)
         self.leader_worker_set = self.workload_object
+
+    # -- autoscaling -----------------------------------------------------------------------------
+
+    @property
+    def metric_scope(self) -> MetricScope:
+        """The series of this pool's deployment in Prometheus: its namespace, model and Dynamo
+        namespace, as the autoscaler's queries select them."""
+        return MetricScope(namespace=self._effective_namespace or "default",
+                           dynamo_namespace=self.dynamo_namespace, model=self.model.name,
+                           disaggregated=self.disaggregation_mode != "agg")
+
+    @property
+    def scale_target(self) -> _autoscaling.ScaleTarget:
+        """The workload, as the autoscaler's `scaleTargetRef`: the Deployment, or the
+        LeaderWorkerSet, whose scale subresource adds and removes whole groups."""
+        manifest = self.workload_object.manifest
+        labels = manifest["metadata"].get("labels", {})
+        return _autoscaling.ScaleTarget(
+            name=self.workload_name, namespace=self._effective_namespace or "default",
+            role="decode" if self.role == "decode" else "prefill", labels=labels,
+            api_version=manifest["apiVersion"], kind=manifest["kind"])
+
+    @property
+    def adapter_rule(self) -> dict[str, Any] | None:
+        """With an HPA, the prometheus-adapter `externalRules` entry that serves its metric;
+        None otherwise."""
+        if self.autoscaling.mode != "hpa":
+            return None
+        return _autoscaling.prometheus_adapter_rule(self.scale_target, self.autoscaling,
+                                                    self.metric_scope)
+
+    def autoscaler_manifests(self, target: _autoscaling.ScaleTarget, scope: MetricScope, *,
+                             namespace: str | None, labels: Mapping[str, str]
+                             ) -> tuple[Manifest, Manifest | None]:
+        """The pool's autoscaler (ScaledObject or HPA) aimed at `target`, its queries within
+        `scope`, and with an HPA the ConfigMap of the prometheus-adapter rule serving its
+        metric (else None); in `namespace` (None: left to the chart). The pool's own target is
+        its workload (`scale_target`); a DynamoGraphDeployment's is the component's scaling
+        adapter."""
+        [manifest] = _autoscaling.autoscaler(target, self.autoscaling, scope)
+        if not namespace:
+            manifest["metadata"].pop("namespace", None)
+        if self.autoscaling.mode != "hpa":
+            return manifest, None
+        rule = _autoscaling.prometheus_adapter_rule(target, self.autoscaling, scope)
+        config_map = _autoscaling.prometheus_adapter_config_map(
+            [rule], name=f"{target.name}-adapter-rules", namespace=namespace or "",
+            labels=labels)
+        config_map["data"]["values.yaml"] = _autoscaling.prometheus_adapter_values([rule])
+        return manifest, config_map
+
+    def _emit_autoscaler(self, labels: Mapping[str, str]) -> None:
+        # As the workload: in the chart's namespace unless the props name one.
+        autoscaler, rules = self.autoscaler_manifests(
+            self.scale_target, self.metric_scope, namespace=self._props.namespace,
+            labels=labels)
+        self.autoscaler = emit(self, "Autoscaler", autoscaler)
+        if rules is not None:
+            self.adapter_rules = emit(self, "AdapterRules", rules)
+
+    @property
+    def autoscaler_summary(self) -> str | None:
+        if not self.autoscaling.enabled:
+            return super().autoscaler_summary
+        if self.adapter_rules is not None:
+            return (f"{self.autoscaling.summary()} (its prometheus-adapter rule: ConfigMap "
+                    f"{self.adapter_rules.object_name})")
+        return self.autoscaling.summary()
+
+    def autoscaler_max_field(self) -> str | None:
+        return self.locator.cite("autoscaling.max_replicas") if self.autoscaling.enabled else None
+
+    def mark_has_autoscaler(self) -> None:
+        """kplus IScalable: refused when the pool's own `autoscaling` is on (two autoscalers
+        would fight over the replicas)."""
+        if self.autoscaling.enabled:
+            raise ValueError(f"{self.node.path}: autoscaling is {self.autoscaling.mode} already "
+                             "(the pool's own autoscaler owns the replicas); a second "
+                             "autoscaler would fight it: turn one of them off")
+        super().mark_has_autoscaler()
+
+    def _objects(self) -> list[KubeObject]:
+        return [*super()._objects(),
+                *(o for o in (self.autoscaler, self.adapter_rules) if o is not None)]
 
     def gpu_work(self) -> dict[str, int]:
         return {self.role: self.gpus_per_pod}

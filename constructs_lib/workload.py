@@ -191,6 +191,7 @@ class DynamoWorkload(Construct, RuleSubject):
         self._security = props.security
         self._autoscaled = False
         self._autoscaler_max_replicas: int | None = None
+        self._autoscaler_min_replicas: int | None = None
         self._dynamo_containers: tuple[str, ...] = ()
         self.release = props.release
         """The release: the `app.kubernetes.io/instance` label of the pods."""
@@ -211,26 +212,34 @@ class DynamoWorkload(Construct, RuleSubject):
 
     def _emit_deployment(self, props: DynamoWorkloadProps, *, name: str,
                          labels: Mapping[str, str], replicas: int,
-                         pod_template: dict[str, Any]) -> None:
+                         pod_template: dict[str, Any],
+                         autoscaled: tuple[int, int] | None = None) -> None:
         """Emit the Deployment and its disruption budget, and join the rules and the
         dependencies' NetworkPolicies. Subclasses call it last, once their attributes are
-        set."""
+        set. `autoscaled`: (min, max) replicas of the autoscaler the subclass emits, which
+        owns the count: the Deployment then has no `replicas`."""
         self._emit_workload(props, "Deployment", deployment(
             name, props.namespace, labels, self.selector_labels, replicas, pod_template,
             props.update_strategy), template_paths=(("spec", "template"),), labels=labels,
-            replicas=replicas)
+            replicas=replicas, autoscaled=autoscaled)
 
     def _emit_workload(self, props: DynamoWorkloadProps, id: str, manifest: Manifest, *,
                        template_paths: Sequence[tuple[str, ...]], labels: Mapping[str, str],
-                       replicas: int) -> None:
+                       replicas: int, autoscaled: tuple[int, int] | None = None) -> None:
         """Emit `manifest` (whose pod templates are at `template_paths`, the first the one
         that speaks for the pods: a LeaderWorkerSet's leader) and the budget of `replicas`
-        (pods, or groups), as `_emit_deployment` does."""
+        (pods, or groups), as `_emit_deployment` does; with `autoscaled`, without its
+        `replicas`."""
         name = manifest["metadata"]["name"]
         self.workload_name = name
         self._template_paths = tuple(template_paths)
         first = _at(manifest, self._template_paths[0])
         self._dynamo_containers = tuple(c["name"] for c in first["spec"]["containers"])
+        if autoscaled is not None:
+            del manifest["spec"]["replicas"]
+            self._autoscaled = True
+            self._autoscaler_min_replicas, self._autoscaler_max_replicas = autoscaled
+            replicas = autoscaled[1]  # the budget protects the pods the pool may run
         self.workload_object = emit(self, id, manifest)
         budget = disruption_budget(name, props.namespace, labels, self.selector_labels,
                                    replicas, props.disruption_budget)
@@ -316,6 +325,28 @@ class DynamoWorkload(Construct, RuleSubject):
     @autoscaler_max_replicas.setter
     def autoscaler_max_replicas(self, value: int | None) -> None:
         self._autoscaler_max_replicas = value
+
+    @property
+    def autoscaler_min_replicas(self) -> int | None:
+        """The fewest replicas the autoscaler that owns the count keeps: its own, or else the
+        `min_replicas` of the kplus HorizontalPodAutoscaler targeting this workload (kplus's
+        default 1); None without an autoscaler."""
+        if self._autoscaler_min_replicas is None and self._autoscaled:
+            found = [int(hpa.min_replicas) for hpa in _kplus.autoscalers_of(self)]
+            if found:
+                self._autoscaler_min_replicas = min(found)
+        return self._autoscaler_min_replicas
+
+    @property
+    def autoscaler_summary(self) -> str | None:
+        """The autoscaler that owns the replicas, in a few words (for the placement plan);
+        None without one."""
+        return "HorizontalPodAutoscaler (cdk8s-plus-27)" if self._autoscaled else None
+
+    def autoscaler_max_field(self) -> str | None:
+        """The prop that sets the autoscaler's maximum, as findings cite it; None when the
+        autoscaler is not this construct's own (a cdk8s-plus-27 HorizontalPodAutoscaler)."""
+        return None
 
     @property
     def max_replicas(self) -> int:

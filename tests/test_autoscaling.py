@@ -66,12 +66,18 @@ def test_fewer_than_one_replica_is_refused(minimum: int) -> None:
 
 def test_max_below_min_is_refused() -> None:
     message = _error(PrefillAutoscaling, mode="hpa", min_replicas=3, max_replicas=2)
-    assert "max_replicas (2) is below min_replicas (3)" in message
+    assert "max_replicas\n  Value error, max_replicas 2 is below min_replicas 3" in message
 
 
 def test_max_is_required_to_autoscale() -> None:
-    assert "max_replicas is required with mode keda" in _error(PrefillAutoscaling, mode="keda")
+    message = _error(PrefillAutoscaling, mode="keda")
+    assert "max_replicas\n  Value error, required with mode keda" in message
     assert PrefillAutoscaling(mode="off").max_replicas is None
+
+
+def test_replica_bounds_are_named() -> None:
+    message = _error(DecodeAutoscaling, mode="keda", max_replicas=1001)
+    assert "at most 1000 replicas are accepted" in message
 
 
 def test_signals_belong_to_their_role() -> None:

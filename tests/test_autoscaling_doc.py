@@ -1,41 +1,45 @@
-"""docs/autoscaling.md shows what the code renders and names only metrics it has checked."""
+"""The README's Autoscaling section shows what the shipped examples synthesize and names only
+metrics the catalogue has checked."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import yaml
 
-from constructs_lib._render import autoscaling, metrics
-from constructs_lib.model.autoscaling import DecodeAutoscaling, PrefillAutoscaling
+from constructs_lib._render import metrics
+from tests.conftest import ENVIRONMENTS, ROOT
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "autoscaling.md"
-SCOPE = metrics.MetricScope(namespace="dynamo", dynamo_namespace="deepseek-r1-llama-70b-dynamo",
-                            model="neuralmagic/DeepSeek-R1-Distill-Llama-70B-FP8-dynamic")
-# Named in the doc to say why they are not used.
+SECTION = (ROOT / "README.md").read_text().split("\n## Autoscaling\n", 1)[1].split("\n## ", 1)[0]
+# Named in the section to say why they are not used.
 NOT_USED = {"dynamo_component_gpu_cache_usage_percent", "dynamo_component_total_blocks"}
 
 
 def _blocks() -> list[object]:
-    return [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", DOC.read_text(),
-                                                          re.S)]
+    return [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", SECTION, re.S)]
 
 
-def test_examples_are_what_the_code_renders() -> None:
-    rules, scaled = _blocks()
-    decode = autoscaling.ScaleTarget(name="deepseek-r1-llama-70b-dynamo-decode",
-                                     namespace="dynamo", role="decode")
-    hpa = DecodeAutoscaling(mode="hpa", max_replicas=2)
-    assert rules == yaml.safe_load(autoscaling.prometheus_adapter_values(
-        [autoscaling.prometheus_adapter_rule(decode, hpa, SCOPE)]))
-    prefill = autoscaling.ScaleTarget(name="deepseek-r1-llama-70b-dynamo-prefill",
-                                      namespace="dynamo", role="prefill")
-    assert scaled == autoscaling.scaled_object(
-        prefill, PrefillAutoscaling(mode="keda", max_replicas=6), SCOPE)
+def test_examples_are_what_the_shipped_environments_synthesize() -> None:
+    pools, adapter_values, scaled = _blocks()
+    keda = yaml.safe_load((ENVIRONMENTS / "autoscaling-keda.yaml").read_text())
+    assert pools == {"decode": keda["decode"], "prefill": keda["prefill"]}
+    rules = yaml.safe_load((ROOT / "dist" / "autoscaling-hpa" /
+                            "ConfigMap.deepseek-hpa-dynamo-prefill-adapter-rules.k8s.yaml"
+                            ).read_text())
+    assert adapter_values == yaml.safe_load(rules["data"]["values.yaml"])
+    assert "kubectl -n dynamo get configmap deepseek-hpa-dynamo-prefill-adapter-rules" in SECTION
+    assert scaled == yaml.safe_load((ROOT / "dist" / "autoscaling-keda" /
+                                     "ScaledObject.deepseek-keda-dynamo-prefill.k8s.yaml"
+                                     ).read_text())
 
 
 def test_metric_names_are_catalogued() -> None:
-    names = set(re.findall(r"\bdynamo_(?:frontend|component)_[a-z_]+", DOC.read_text()))
+    names = set(re.findall(r"\bdynamo_(?:frontend|component)_[a-z_]+", SECTION))
     assert names
     assert {metrics.family(name) for name in names} - NOT_USED <= set(metrics.BY_NAME)
+
+
+def test_the_section_states_the_trade_offs() -> None:
+    for heading in ("### KEDA or HPA with prometheus-adapter", "### Why not the Dynamo planner",
+                    "### Defaults sized for an hour-long model load", "### The dashboard"):
+        assert heading in SECTION

@@ -13,7 +13,7 @@ from constructs_lib.tools import cli, synth
 
 CORPUS = sorted((Path(__file__).parent / "bad_environments").glob("*.yaml"))
 FIELD_CHECKS = {"unknown-key", "type", "enum", "port", "quantity", "workers", "replicas",
-                "image", "name", "graph", "duration"}
+                "image", "name", "graph", "duration", "autoscaling"}
 
 
 def header(path: Path, key: str) -> list[str]:

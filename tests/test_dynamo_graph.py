@@ -5,6 +5,7 @@ manifests without etcd, NATS and what the operator provides itself."""
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import cdk8s
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -25,7 +27,8 @@ from constructs_lib import (
     PrefillWorkerPool,
     PrefillWorkerPoolProps,
 )
-from constructs_lib.model import EnvironmentV1, ModelSettings, VllmEngineArgs
+from constructs_lib._render import dashboards
+from constructs_lib.model import DecodeAutoscaling, EnvironmentV1, ModelSettings, VllmEngineArgs
 from constructs_lib.model.loader import load_environment
 from constructs_lib.tools import cli, synth
 from tests.conftest import ENVIRONMENTS, ROOT, Synthesized, read_documents
@@ -89,11 +92,20 @@ def test_the_graph_is_valid_against_the_crd_and_stands_alone(
     names = [c["name"].lower() for c in graph["spec"]["components"]]
     assert len(set(names)) == len(names)
     assert graph["spec"]["backendFramework"] == "vllm"
-    # No etcd, NATS, Services, budgets or monitors: the operator provides what they did.
-    assert sorted(d["kind"] for d in result.documents) == ["DynamoGraphDeployment",
-                                                           "NetworkPolicy"]
-    assert (result.folder / "kustomization.yaml").read_text().endswith(
-        f"  - DynamoGraphDeployment.{result.environment.full_name}.k8s.yaml\n")
+    # No etcd, NATS, Services, budgets or monitors: the operator provides what they did. The
+    # autoscalers, their adapter rules and the dashboard stay (applied after the graph).
+    environment = result.environment
+    expected = ["DynamoGraphDeployment", "NetworkPolicy"]
+    expected += ["ConfigMap"] * environment.monitoring.dashboard.enabled
+    for pool in (environment.decode, environment.prefill):
+        if pool is not None and pool.autoscaling.enabled:
+            expected += (["ScaledObject"] if pool.autoscaling.mode == "keda"
+                         else ["HorizontalPodAutoscaler", "ConfigMap"])
+    assert sorted(d["kind"] for d in result.documents) == sorted(expected)
+    listed = (result.folder / "kustomization.yaml").read_text().splitlines()
+    graph_file = f"  - DynamoGraphDeployment.{environment.full_name}.k8s.yaml"
+    assert all(line.split(".")[0].endswith(("HorizontalPodAutoscaler", "ScaledObject"))
+               for line in listed[listed.index(graph_file) + 1:])
     assert "etcd" not in (result.folder / "PLAN.md").read_text()
 
 
@@ -116,22 +128,25 @@ def test_each_component_runs_the_pod_of_its_deployment(
                     "livenessProbe", "readinessProbe", "securityContext"):
             assert ours.get(key) == container.get(key), (name, role, key)
         assert ours["args"] == _without_launch_flags(container["args"])
-        assert component["replicas"] == pods.replicas
+        # An autoscaled pool's component leaves its replicas to the scaling adapter.
+        assert component.get("replicas") == pods.replicas
+        assert ("scalingAdapter" in component) == (pods.replicas is None)
         assert component.get("multinode", {"nodeCount": 1}) == {"nodeCount": pods.nodes}
         assert gpus(ours) == gpus(container)
         # The whole template, once the documented changes are undone.
         assert component["podTemplate"] == _as_the_operator_wants(pods.template), (name, role)
-    total = sum(p.replicas * p.nodes * gpus(p.template["spec"]["containers"][0])
+    total = sum((p.replicas or 1) * p.nodes * gpus(p.template["spec"]["containers"][0])
                 for p in plain.values())
-    assert sum(c["replicas"] * c.get("multinode", {"nodeCount": 1})["nodeCount"] * gpus(main(c))
-               for c in graph.values()) == total
+    assert sum(c.get("replicas", 1) * c.get("multinode", {"nodeCount": 1})["nodeCount"]
+               * gpus(main(c)) for c in graph.values()) == total
 
 
 @dataclass(frozen=True)
 class _PlainPods:
     template: dict[str, Any]
     """The pod template (a LeaderWorkerSet's leader's: the pod the operator's leader runs)."""
-    replicas: int
+    replicas: int | None
+    """None when an autoscaler owns them."""
     nodes: int
     """Pods (one a node) per replica."""
 
@@ -142,11 +157,11 @@ def _plain_pods(synthesized: Synthesized) -> dict[str, _PlainPods]:
     for document in [*synthesized.all("Deployment"), *synthesized.all("LeaderWorkerSet")]:
         spec = document["spec"]
         if document["kind"] == "Deployment":
-            pods = _PlainPods(spec["template"], spec["replicas"], 1)
+            pods = _PlainPods(spec["template"], spec.get("replicas"), 1)
         else:
             group = spec["leaderWorkerTemplate"]
             pods = _PlainPods(group.get("leaderTemplate", group["workerTemplate"]),
-                              spec["replicas"], group["size"])
+                              spec.get("replicas"), group["size"])
         found[document["metadata"]["labels"][COMPONENT_LABEL]] = pods
     return found
 
@@ -431,6 +446,88 @@ def test_props_refuse_what_the_operator_would() -> None:
                                    scaling_adapters=["planner"])
     with pytest.raises(ValueError, match="each component needs a name of its own"):
         DynamoGraphDeploymentProps(name="r1", frontend=frontend, workers=[decode, decode])
+
+
+# -- autoscaled pools ---------------------------------------------------------------------------
+
+ADAPTER = {"apiVersion": "nvidia.com/v1alpha1", "kind": "DynamoGraphDeploymentScalingAdapter"}
+AUTOSCALER_KINDS = ("ScaledObject", "HorizontalPodAutoscaler")
+
+
+@pytest.mark.parametrize("name", ["autoscaling-keda", "autoscaling-hpa"])
+def test_an_autoscaled_pool_scales_its_component_through_the_scaling_adapter(
+        name: str, graphs: dict[str, Synthesized], synthesized: dict[str, Synthesized],
+        shared: Path) -> None:
+    """The operator creates a DynamoGraphDeploymentScalingAdapter `<graph>-<component>` for a
+    component with `scalingAdapter`; the pool's autoscaler scales it as it scaled the
+    Deployment: the same triggers, bounds and adapter rule, another target."""
+    result, plain = graphs[name], synthesized[name]
+    graph = result.find("DynamoGraphDeployment")
+    by_name = components(graph)
+    autoscalers = [d for d in result.documents if d["kind"] in AUTOSCALER_KINDS]
+    assert len(autoscalers) == sum(
+        pool is not None and pool.autoscaling.enabled
+        for pool in (result.environment.decode, result.environment.prefill))
+    for autoscaler in autoscalers:
+        component = autoscaler["metadata"]["labels"][COMPONENT_LABEL]
+        assert by_name[component]["scalingAdapter"] == {}
+        assert "replicas" not in by_name[component]
+        assert autoscaler["spec"]["scaleTargetRef"] == {
+            **ADAPTER, "name": f"{graph['metadata']['name']}-{component}"}
+        ours = plain.find(autoscaler["kind"], autoscaler["metadata"]["name"])
+        assert ours["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+        assert {**autoscaler, "spec": {**autoscaler["spec"], "scaleTargetRef": None}} == {
+            **ours, "spec": {**ours["spec"], "scaleTargetRef": None}}
+        if autoscaler["kind"] == "ScaledObject":
+            validate_custom_resource(autoscaler, shared / "crds")
+        else:
+            kubernetes_validate.validate(autoscaler, kubernetes_validate.latest_version(),
+                                         strict=True)
+    for config_map in result.all("ConfigMap"):
+        if config_map["metadata"]["name"].endswith("-adapter-rules"):
+            assert config_map == plain.find("ConfigMap", config_map["metadata"]["name"])
+    # The dashboard reads the workers' series in the operator's Dynamo namespace.
+    [text] = result.find("ConfigMap", f"{result.environment.release}-dynamo-dashboard")[
+        "data"].values()
+    exprs = [target["expr"] for _, target in dashboards.targets(json.loads(text))]
+    operator_namespace = f"dynamo_{result.environment.full_name.replace('-', '_')}"
+    assert any(f'dynamo_namespace="{operator_namespace}"' in e for e in exprs)
+    assert not [e for e in exprs if "dynamo_namespace" in e and operator_namespace not in e]
+    assert "scaled by" in (result.folder / "PLAN.md").read_text()
+
+
+def test_an_autoscaled_leader_worker_set_pool_becomes_an_adapted_multinode_component(
+        shared: Path) -> None:
+    frontend, _, prefill = _workloads()
+    scratch = cdk8s.Chart(cdk8s.App(), "lws", namespace="ns")
+    decode = DecodeWorkerPool(scratch, "decode", DecodeWorkerPoolProps(
+        **WORKLOAD, model=MODEL, gpus=16, gpus_per_node=8,
+        engine=VllmEngineArgs({"tensor-parallel-size": 16}),
+        autoscaling=DecodeAutoscaling(mode="keda", signal="itl_p95", max_replicas=3)))
+    assert decode.autoscaler is not None and decode.leader_worker_set is not None
+    assert decode.autoscaler.manifest["spec"]["scaleTargetRef"]["kind"] == "LeaderWorkerSet"
+    chart = cdk8s.Chart(cdk8s.Testing.app(), "graph", namespace="ns")
+    graph = DynamoGraphDeployment(chart, "graph", DynamoGraphDeploymentProps(
+        name="r1", frontend=frontend, workers=[decode, prefill], gpus_per_node=8))
+    documents = {d["kind"]: dict(d) for d in cdk8s.Testing.synth(chart)}
+    assert sorted(documents) == ["DynamoGraphDeployment", "ScaledObject"]
+    validate_custom_resource(documents["DynamoGraphDeployment"], shared / "crds")
+    validate_custom_resource(documents["ScaledObject"], shared / "crds")
+    component = graph.component("decode")
+    assert component["multinode"] == {"nodeCount": 2} and component["scalingAdapter"] == {}
+    assert "replicas" not in component
+    assert graph.autoscalers["decode"].manifest["spec"] == documents["ScaledObject"]["spec"]
+    assert documents["ScaledObject"]["metadata"]["name"] == "r1-decode"
+    assert documents["ScaledObject"]["spec"]["scaleTargetRef"] == {**ADAPTER, "name": "r1-decode"}
+    assert (documents["ScaledObject"]["spec"]["minReplicaCount"],
+            documents["ScaledObject"]["spec"]["maxReplicaCount"]) == (1, 3)
+    assert graph.adapter_rules == {}
+    # KEDA puts the autoscaler's name (the adapter's) in a label: a DNS label.
+    with pytest.raises(ValueError, match=r"scaling adapter 'g{60}-decode', which must be a DNS "
+                                         r"label of at most 63 characters"):
+        DynamoGraphDeployment(cdk8s.Chart(cdk8s.Testing.app(), "long"), "graph",
+                              DynamoGraphDeploymentProps(name="g" * 60, frontend=frontend,
+                                                         workers=[decode], gpus_per_node=8))
 
 
 # -- the README ---------------------------------------------------------------------------------

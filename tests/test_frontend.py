@@ -245,7 +245,12 @@ def test_only_replicated_deployments_have_disruption_budgets(
     deployments = {d["metadata"]["name"]: d for d in result.all("Deployment")}
     budgets = {b["metadata"]["name"] for b in result.all("PodDisruptionBudget")
                if b["metadata"]["name"] in deployments}
-    assert budgets == {name for name, d in deployments.items() if d["spec"]["replicas"] >= 2}
+    # An autoscaled Deployment has no replicas: its autoscaler's maximum counts.
+    maxima = {a["spec"]["scaleTargetRef"]["name"]: a["spec"].get("maxReplicas") or
+              a["spec"]["maxReplicaCount"]
+              for a in result.all("HorizontalPodAutoscaler") + result.all("ScaledObject")}
+    assert budgets == {name for name, d in deployments.items()
+                       if d["spec"].get("replicas", maxima.get(name)) >= 2}
 
 
 def test_shared_memory_and_resources_follow_the_gpus() -> None:

@@ -36,12 +36,14 @@ from constructs_lib import PrefillWorkerPool as V1PrefillWorkerPool
 from constructs_lib import PrefillWorkerPoolProps as V1PrefillWorkerPoolProps
 from constructs_lib.model import (
     Component,
+    DecodeAutoscaling,
     EtcdSettings,
     EtcdTlsSettings,
     KvEventsSettings,
     MetricsSettings,
     Mode,
     ModelSettings,
+    PrefillAutoscaling,
     Resources,
     RouterSettings,
     RuntimeSettings,
@@ -138,6 +140,13 @@ def v1(*, router: str = "kv", frontend_props: dict[str, Any] | None = None,
     return build
 
 
+def autoscaled_beyond_the_nodes(chart: cdk8s.Chart) -> None:
+    """The v1() deployment (3 GPUs at rest) on one node of 8, its prefill pool autoscaled to 8
+    pods of 1 GPU: at most 6 fit next to the decode pod."""
+    v1(prefill={"autoscaling": PrefillAutoscaling(mode="keda", max_replicas=8)})(chart)
+    GpuNodePool(chart, "nodes", GpuNodePoolProps(count=1, gpus_per_node=8))
+
+
 def spanning(gpus: int, **decode: Any) -> dict[str, Any]:
     """Decode props of a worker of `gpus` GPUs (tensor parallel over all of them) on nodes of
     8: a LeaderWorkerSet group of a pod per node."""
@@ -145,12 +154,12 @@ def spanning(gpus: int, **decode: Any) -> dict[str, Any]:
             "engine": VllmEngineArgs.model_validate({"tensor-parallel-size": gpus}), **decode}
 
 
-def group_on_nodes(count: int) -> Build:
+def group_on_nodes(count: int, **decode: Any) -> Build:
     """A decode worker spanning 2 nodes of 8 GPUs (and a 1-GPU prefill pool) on `count`
     nodes of 8."""
     def build(chart: cdk8s.Chart) -> None:
         GpuNodePool(chart, "nodes", GpuNodePoolProps(count=count, gpus_per_node=8))
-        v1(decode=spanning(16))(chart)
+        v1(decode=spanning(16, **decode))(chart)
     return build
 
 
@@ -252,6 +261,20 @@ CASES: dict[str, tuple[Build, str]] = {
         v1(prefill={"kv_events": KvEventsSettings(port=9090)}),
         "hand/prefill: kv_events.port: 9090: runtime.system_port of the worker pod is 9090 "
         "too; containers of one pod share its network, so their ports must differ"),
+    "autoscaling_signal_is_exported": (
+        v1(router="round-robin", prefill={"kv_events": None},
+           decode={"autoscaling": DecodeAutoscaling(mode="keda", max_replicas=2,
+                                                    signal="kv_cache_usage")}),
+        "hand/decode: autoscaling.signal: kv_cache_usage, but hand/frontend router.mode is "
+        "round-robin: the KV cache usage is the KV router's view, which only router mode kv "
+        "exports, so the autoscaler would never get a value; use itl_p95, or set the router's "
+        "mode to kv"),
+    "autoscaling_maximum_fits_nodes": (
+        autoscaled_beyond_the_nodes,
+        "hand/prefill: autoscaling.max_replicas: 8, but 1 node of 8 GPUs (hand/nodes count) "
+        "holds at most 6 prefill pods of 1 GPU next to the chart's other pods (other "
+        "autoscaled pools at their min_replicas): the autoscaler's pods beyond that would stay "
+        "Pending; lower it to 6, or add nodes"),
     "disaggregation_has_both_sides": (
         v1(router="round-robin", with_prefill=False, decode={"disaggregated": True,
                                                                "kv_events": None}),
@@ -326,7 +349,14 @@ def test_the_cases_are_sound_apart_from_their_mistake(tmp_path: Path) -> None:
     """The same compositions without the mistake synthesize (so each refusal is the rule's)."""
     sound: list[Build] = [
         stack(), frontend, multinode(PREFILL), v1(), v1(router="round-robin", with_prefill=False),
+        v1(decode={"autoscaling": DecodeAutoscaling(mode="keda", max_replicas=2,
+                                                    signal="kv_cache_usage")}),
+        lambda chart: (v1(prefill={"autoscaling": PrefillAutoscaling(mode="hpa",
+                                                                     max_replicas=6)})(chart),
+                       GpuNodePool(chart, "nodes", GpuNodePoolProps(count=1, gpus_per_node=8))),
         group_on_nodes(3),
+        # Autoscaled LeaderWorkerSet groups: 2 groups of 2 nodes and the prefill pod on 5.
+        group_on_nodes(5, autoscaling=DecodeAutoscaling(mode="keda", max_replicas=2)),
         found_through_kubernetes(),
         lambda chart: (GpuNodePool(chart, "nodes", GpuNodePoolProps(count=1, gpus_per_node=4)),
                        frontend(chart)),

@@ -137,7 +137,8 @@ def test_the_placement_plan_counts_the_autoscalers_maximum(tmp_path: Path) -> No
     with pytest.raises(RuntimeError) as caught:
         a.app.synth()
     assert ("[llama/nodes] count: 1, but the deployment needs 2 nodes of 10 GPUs: 14 "
-            "nvidia.com/gpu requested, 10 available (4 missing); no node is left for "
+            "nvidia.com/gpu requested, 10 available (4 missing); autoscaled pods count at "
+            "their maximum (r1-dynamo-multinode-prefill at most 3); no node is left for "
             "r1-dynamo-multinode-prefill replica 3 of 3 (4 GPUs)") in str(caught.value)
 
 
@@ -147,6 +148,14 @@ def test_an_autoscaler_on_a_dynamo_1x_pool_is_checked_against_the_declared_nodes
     kplus.HorizontalPodAutoscaler(chart, "autoscaler", target=chart.prefill, max_replicas=5)
     with pytest.raises(RuntimeError, match=r"nodes.count: 1, but the deployment needs 2 nodes"):
         cdk8s.Testing.synth(chart)
+
+
+def test_a_pool_with_its_own_autoscaling_refuses_a_second_autoscaler() -> None:
+    chart = composed(checked("autoscaling-keda"))
+    assert chart.prefill is not None and chart.prefill.has_autoscaler
+    with pytest.raises(Exception, match=r"autoscaling is keda already .* a second autoscaler "
+                                        r"would fight it"):
+        kplus.HorizontalPodAutoscaler(chart, "autoscaler", target=chart.prefill, max_replicas=5)
 
 
 def test_an_autoscaler_without_metrics_reads_the_pods_cpu_and_memory() -> None:

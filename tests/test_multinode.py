@@ -362,8 +362,9 @@ def test_the_plan_counts_the_autoscalers_groups(tmp_path: Path) -> None:
         GpuNodePool(chart, "nodes", GpuNodePoolProps(count=5, gpus_per_node=8))
     assert [problem(line) for line in refusals(build)] == [
         "nodes: count: 5, but the deployment needs 6 nodes of 8 GPUs: 48 nvidia.com/gpu "
-        "requested, 40 available (8 missing); no node is left for r1-dynamo-decode group 3 of "
-        "3, rank 1 (8 GPUs)"]
+        "requested, 40 available (8 missing); autoscaled pods count at their maximum "
+        "(r1-dynamo-decode at most 3); no node is left for r1-dynamo-decode group 3 of 3, "
+        "rank 1 (8 GPUs)"]
 
 
 def test_composition_reaches_leader_and_followers() -> None:

@@ -87,7 +87,8 @@ def test_the_readme_s_1x_environment_composes(tmp_path: Path) -> None:
 
 
 def test_the_readme_s_hand_composed_refusal_is_what_synth_says(tmp_path: Path) -> None:
-    example = next(e for e in EXAMPLES if "DecodeWorkerPool(chart" in e and "kplus" not in e)
+    example = next(e for e in EXAMPLES if "DecodeWorkerPool(chart" in e and "kplus" not in e
+                   and 'Chart(app, "llama"' in e)
     assert "gpus=4," in example
     script = tmp_path / "broken.py"
     script.write_text(example.replace("gpus=4,", "gpus=2,", 1))

@@ -22,7 +22,8 @@ from tests.support.runtime_parsers import (
 pytestmark = requirement_marks()
 
 DIST = Path(__file__).resolve().parents[1] / "dist"
-V1_ENVIRONMENTS = ("single-node-v1", "multi-node-v1", "dev")
+V1_ENVIRONMENTS = ("single-node-v1", "multi-node-v1", "dev", "autoscaling-keda",
+                   "autoscaling-hpa")
 
 # What today's workers set and the 1.6.1 runtime calls deprecated (it logs so at start). The
 # 1.x redesign drops them; an entry may go then, none may be added.

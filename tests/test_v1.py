@@ -15,7 +15,8 @@ from tests.conftest import ENVIRONMENTS, Synthesized
 from tests.support.builders import env_of, pod_spec
 from tests.support.charts import composed
 
-V1_ENVIRONMENTS = ["single-node-v1", "multi-node-v1", "dev"]
+V1_ENVIRONMENTS = ["single-node-v1", "multi-node-v1", "dev", "autoscaling-keda",
+                   "autoscaling-hpa"]
 
 
 def deployments(result: Synthesized) -> dict[str, dict]:
@@ -78,7 +79,7 @@ def test_a_kv_router_gets_kv_events_from_every_worker(
             mode = args[args.index("--disaggregation-mode") + 1]
             # Decode workers of disaggregated serving are picked by load, not by their cache.
             assert ("--kv-events-config" in args) is (kv_router and mode != "decode")
-    assert kv_router is (name == "single-node-v1")
+    assert kv_router is (name in ("single-node-v1", "autoscaling-keda"))
 
 
 def test_v1_plan_places_each_worker_pod_and_keeps_the_frontend_off_gpu_nodes(

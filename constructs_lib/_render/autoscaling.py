@@ -33,7 +33,8 @@ HPA_API_VERSION = "autoscaling/v2"
 
 @dataclass(frozen=True, kw_only=True)
 class ScaleTarget:
-    """The Deployment a pool's autoscaler scales."""
+    """What a pool's autoscaler scales (its `scaleTargetRef`): the pool's Deployment or
+    LeaderWorkerSet, or the DynamoGraphDeploymentScalingAdapter of its graph component."""
 
     name: str
     namespace: str

@@ -44,6 +44,13 @@ MAIN_CONTAINER = "main"
 """The container the operator merges its defaults into."""
 SHARED_MEMORY_PATH = "/dev/shm"
 EXECUTOR_BACKEND_ANNOTATION = "nvidia.com/vllm-distributed-executor-backend"
+# The operator creates one DynamoGraphDeploymentScalingAdapter per component that sets
+# `scalingAdapter`, named `<graph>-<lower-cased component name>` (generateAdapterName in
+# deploy/operator/internal/controller/dgd_scaling_adapters_reconciler.go), as a v1alpha1 object:
+# the adapter CRD's storage version, served by every operator release that has adapters (v1beta1
+# only by the newest). Its scale subresource is what KEDA and an HPA scale.
+SCALING_ADAPTER_API_VERSION = "nvidia.com/v1alpha1"
+SCALING_ADAPTER_KIND = "DynamoGraphDeploymentScalingAdapter"
 
 OPERATOR_ENV = frozenset({
     # Set by the operator; the template's would win over its values.
@@ -110,21 +117,28 @@ def component(*, name: str, component_type: str, pod_template: Mapping[str, Any]
     return result
 
 
+def scaling_adapter_name(graph: str, component: str) -> str:
+    """The name of the scaling adapter the operator creates for `component` of `graph`."""
+    return f"{graph}-{component.lower()}"
+
+
 def main_container(component: Mapping[str, Any]) -> Manifest:
     main: Manifest = component["podTemplate"]["spec"]["containers"][0]
     return main
 
 
-def gpus_of(graph: Mapping[str, Any]) -> int:
-    """The GPUs a DynamoGraphDeployment manifest requests: replicas (1 when the scaling
-    adapter owns them) x nodes x the `nvidia.com/gpu` limits of each pod's containers."""
+def gpus_of(graph: Mapping[str, Any], adapted: Mapping[str, int] | None = None) -> int:
+    """The GPUs a DynamoGraphDeployment manifest requests: replicas x nodes x the
+    `nvidia.com/gpu` limits of each pod's containers. A component whose scaling adapter owns
+    the replicas counts with its replicas in `adapted` (by component name), else 1 (the
+    adapter's first count)."""
     total = 0
     for part in graph["spec"]["components"]:
         containers = part.get("podTemplate", {}).get("spec", {}).get("containers", [])
         per_pod = sum(int(c.get("resources", {}).get("limits", {}).get(GPU_RESOURCE, 0))
                       for c in containers)
         nodes = part.get("multinode", {}).get("nodeCount", 1)
-        total += part.get("replicas", 1) * nodes * per_pod
+        total += part.get("replicas", (adapted or {}).get(part["name"], 1)) * nodes * per_pod
     return total
 
 

@@ -1,8 +1,11 @@
 """The typed settings the constructs take, and the environment file model (Dynamo v0.1 and 1.x),
 validated before any construct exists."""
 
+from .autoscaling import DecodeAutoscaling, KedaAuthentication, PrefillAutoscaling
 from .dynamo_graph import DynamoGraphSettings
 from .dynamo_v1 import (
+    DashboardSettings,
+    DecodePoolSettings,
     EnvironmentV1,
     FrontendV1Settings,
     KvEventsSettings,
@@ -10,6 +13,7 @@ from .dynamo_v1 import (
     ModelSettings,
     MonitoringSettings,
     PodResources,
+    PrefillPoolSettings,
     RouterSettings,
     RuntimeProbes,
     RuntimeSettings,
@@ -57,6 +61,9 @@ AnyEnvironment = Environment | EnvironmentV1
 __all__ = [
     "AnyEnvironment",
     "Component",
+    "DashboardSettings",
+    "DecodeAutoscaling",
+    "DecodePoolSettings",
     "DependencyHardening",
     "DependencySettings",
     "DependencyWaitSettings",
@@ -73,6 +80,7 @@ __all__ = [
     "Generation",
     "Image",
     "JetStreamSettings",
+    "KedaAuthentication",
     "KvEventsSettings",
     "KvTransferConfig",
     "KvTransferSettings",
@@ -85,6 +93,8 @@ __all__ = [
     "NetworkPolicySettings",
     "PlacementSettings",
     "PodResources",
+    "PrefillAutoscaling",
+    "PrefillPoolSettings",
     "PrefillSettings",
     "ProbeSettings",
     "RdmaSettings",

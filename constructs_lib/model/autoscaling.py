@@ -17,9 +17,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, Strict, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    Strict,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from .base import Duration, StrictModel
+from .base import MAX_REPLICAS, Duration, StrictModel, at_most
 
 AutoscalerMode = Literal["off", "hpa", "keda"]
 PrefillSignal = Literal["ttft_p95", "dispatch_queue"]
@@ -33,6 +40,11 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "kv_cache_usage": 0.7,
 }
 """The default target of each signal (see `threshold`)."""
+
+_UNITS: dict[str, str] = {"ttft_p95": " s", "itl_p95": " s", "kv_cache_usage": "",
+                          "dispatch_queue": " requests"}
+_AUTOSCALERS: dict[str, str] = {"keda": "KEDA ScaledObject",
+                                "hpa": "HPA on a prometheus-adapter External metric"}
 
 # Signals whose value is a total over the pool: the autoscaler divides it by the replicas
 # (`AverageValue`). The others are already per-request or per-worker averages (`Value`).
@@ -51,6 +63,8 @@ def _number(value: Any) -> Any:
 
 Threshold = Annotated[float, BeforeValidator(_number), Field(gt=0)]
 Seconds = Annotated[int, Strict()]
+ReplicaBound = Annotated[int, Strict(), Field(json_schema_extra={"maximum": MAX_REPLICAS}),
+                         at_most(MAX_REPLICAS, "replicas")]
 
 
 class KedaAuthentication(StrictModel):
@@ -72,16 +86,19 @@ class _PoolAutoscaling(StrictModel):
     HorizontalPodAutoscaler on an External metric that prometheus-adapter serves from the rules
     this project writes out (install prometheus-adapter and load them). `keda`: a KEDA
     ScaledObject with a Prometheus trigger (install KEDA). Not both in one cluster: each
-    registers the `v1beta1.external.metrics.k8s.io` API. An autoscaled Deployment has no
-    `replicas` field, so that applying the manifests again does not undo the autoscaler.
+    registers the `v1beta1.external.metrics.k8s.io` API. An autoscaled Deployment (or
+    LeaderWorkerSet, for workers that span nodes: it scales whole groups) has no `replicas`
+    field, so that applying the manifests again does not undo the autoscaler; with `output:
+    dynamo-graph` the autoscaler scales the component's DynamoGraphDeploymentScalingAdapter.
     Default: off."""
-    min_replicas: Seconds = 1
-    """The fewest pods the autoscaler keeps. At least 1: with no worker of this role the
-    frontend drops the model from `/v1/models` and a request waits for a whole model load.
-    Default: 1."""
-    max_replicas: Seconds | None = None
-    """The most pods the autoscaler may run; required when `mode` is not off. The placement plan
-    checks that this many pods fit the node pool next to everything else. Default: none."""
+    min_replicas: ReplicaBound = 1
+    """The fewest workers (pods, or groups of a worker that spans nodes) the autoscaler keeps.
+    At least 1: with no worker of this role the frontend drops the model from `/v1/models` and
+    a request waits for a whole model load. Default: 1."""
+    max_replicas: ReplicaBound | None = Field(None, validate_default=True)
+    """The most workers (pods, or groups) the autoscaler may run; required when `mode` is not
+    off. The placement plan places this many and checks that they fit the node pool next to
+    everything else. Default: none."""
     threshold: Threshold | None = None
     """The target of `signal`: the autoscaler adds pods while the signal is above it and removes
     them while it is below. Default: per signal, `ttft_p95` 2.0 (seconds), `dispatch_queue` 2.0
@@ -141,18 +158,26 @@ class _PoolAutoscaling(StrictModel):
             raise ValueError(f"{value!r} is not an http:// or https:// URL of Prometheus")
         return value
 
-    @model_validator(mode="after")
-    def _replica_range(self) -> _PoolAutoscaling:
-        if self.max_replicas is not None and self.max_replicas < self.min_replicas:
-            raise ValueError(f"max_replicas ({self.max_replicas}) is below min_replicas "
-                             f"({self.min_replicas})")
-        if self.mode != "off" and self.max_replicas is None:
+    @field_validator("max_replicas")
+    @classmethod
+    def _replica_range(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # mode and min_replicas are declared before: validated already, unless they failed.
+        mode, minimum = info.data.get("mode"), info.data.get("min_replicas")
+        if value is None and mode not in (None, "off"):
             raise ValueError(
-                f"max_replicas is required with mode {self.mode}: the most pods of this pool "
-                "the autoscaler may run (the placement plan checks that they fit the nodes)")
+                f"required with mode {mode}: the most pods of this pool the autoscaler may run "
+                "(the placement plan places that many and checks that they fit the nodes)")
+        if value is not None and minimum is not None and value < minimum:
+            raise ValueError(f"max_replicas {value} is below min_replicas {minimum}; the "
+                             "autoscaler keeps between min_replicas and max_replicas pods")
+        return value
+
+    @model_validator(mode="after")
+    def _threshold_fits_signal(self) -> _PoolAutoscaling:
         if self.signal == "kv_cache_usage" and self.threshold is not None and self.threshold > 1:
             raise ValueError(f"threshold {self.threshold:g} of kv_cache_usage is above 1: it is "
-                             "the fraction of the KV cache in use (0.7 means 70 %)")
+                             "the fraction of the KV cache in use (0.7 means 70 %); received "
+                             f"threshold {self.threshold:g} with signal kv_cache_usage")
         return self
 
     signal: Signal
@@ -171,6 +196,14 @@ class _PoolAutoscaling(StrictModel):
     def per_pod(self) -> bool:
         """The signal is a total over the pool, targeted per pod (`AverageValue`)."""
         return self.signal in PER_POD_SIGNALS
+
+    def summary(self) -> str:
+        """The autoscaler, its signal and target in a few words (for the placement plan)."""
+        if not self.enabled:
+            return "off"
+        per_pod = " per pod" if self.per_pod else ""
+        return (f"{_AUTOSCALERS[self.mode]} on {self.signal}, target "
+                f"{self.target:g}{_UNITS[self.signal]}{per_pod}")
 
     def planned_replicas(self, replicas: int) -> int:
         """The pod count the placement plan must fit: `max_replicas` when autoscaled, else the

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from .autoscaling import DecodeAutoscaling, PrefillAutoscaling
 from .base import (
     Annotations,
     Count,
@@ -201,7 +202,9 @@ class WorkerPoolSettings(StrictModel):
     """A pool of `python3 -m dynamo.vllm` workers of one role: a pod per worker."""
 
     replicas: Replicas = 1
-    """Workers (pods, or groups of pods of a worker that spans nodes). Default: 1."""
+    """Workers (pods, or groups of pods of a worker that spans nodes). Leave it out when
+    `autoscaling` is on: the autoscaler sets the count, between its `min_replicas` and
+    `max_replicas`. Default: 1."""
     gpus: PositiveCount = 1
     """`nvidia.com/gpu` per worker; tensor x pipeline (x data) parallelism must use them all.
     A worker with more GPUs than a node of `nodes` has spans whole nodes: a LeaderWorkerSet
@@ -223,12 +226,55 @@ class WorkerPoolSettings(StrictModel):
     """Default: with two or more replicas, one pod at a time may be disrupted."""
 
 
+class DecodePoolSettings(WorkerPoolSettings):
+    """The decode workers (in an aggregated deployment, the workers that do both phases)."""
+
+    autoscaling: DecodeAutoscaling = DecodeAutoscaling()
+    """How the pool scales: off (fixed `replicas`), a KEDA ScaledObject or an HPA on the
+    frontend's inter-token latency or the KV router's KV cache usage. Default: off."""
+
+
+class PrefillPoolSettings(WorkerPoolSettings):
+    """The prefill workers of disaggregated serving."""
+
+    autoscaling: PrefillAutoscaling = PrefillAutoscaling()
+    """How the pool scales: off (fixed `replicas`), a KEDA ScaledObject or an HPA on the
+    frontend's prefill dispatch queue or time to first token. Default: off."""
+
+
+class DashboardSettings(StrictModel):
+    """A Grafana dashboard of the deployment (traffic, latency percentiles, queues, KV cache,
+    workers per role), as a ConfigMap that Grafana's dashboard sidecar loads (the Grafana and
+    kube-prometheus-stack Helm charts run one). Every query reads a metric the pinned Dynamo
+    runtime exports, from the frontend's and workers' /metrics: Prometheus must scrape them
+    (`service_monitor`)."""
+
+    enabled: bool = False
+    """Default: off."""
+    namespace: DnsLabel = "monitoring"
+    """The namespace of the ConfigMap: one the sidecar watches (its `searchNamespace`; by
+    default Grafana's own). Default: monitoring."""
+    labels: Labels = {"grafana_dashboard": "1"}
+    """The labels of the ConfigMap: the sidecar loads the ConfigMaps that carry its `label`
+    (with `labelValue`, when it sets one). Default: grafana_dashboard: "1", the charts' own
+    default."""
+    folder: str | None = Field(None, min_length=1, max_length=253)
+    """The Grafana folder, set as the `grafana_folder` annotation (the sidecar's
+    `folderAnnotation`, when it is configured with that name). Default: none (the sidecar's
+    default folder)."""
+    title: str | None = Field(None, min_length=1, max_length=200)
+    """Default: `Dynamo <release>` (or the full name override)."""
+
+
 class MonitoringSettings(StrictModel):
     """Prometheus scraping: the frontend's /metrics (on its HTTP port) through a
-    ServiceMonitor, the workers' (on their system port) through a PodMonitor."""
+    ServiceMonitor, the workers' (on their system port) through a PodMonitor; and a Grafana
+    dashboard of what they export."""
 
     service_monitor: ServiceMonitorSettings = ServiceMonitorSettings()
     """`enabled: true` adds both monitors. Default: off."""
+    dashboard: DashboardSettings = DashboardSettings()
+    """`enabled: true` adds the Grafana dashboard's ConfigMap. Default: off."""
 
 
 class DependencySettingsV1(DependencySettings):
@@ -252,9 +298,9 @@ class EnvironmentV1(EnvironmentBase):
     frontend: FrontendV1Settings = FrontendV1Settings()
     engine: VllmEngineArgs = VllmEngineArgs()
     """vLLM engine arguments both pools share (a pool's own win). Default: none."""
-    decode: WorkerPoolSettings
+    decode: DecodePoolSettings
     """The decode workers; with no prefill pool they run prefill too (aggregated)."""
-    prefill: WorkerPoolSettings | None = None
+    prefill: PrefillPoolSettings | None = None
     """The prefill workers; when given, serving is disaggregated. Default: none."""
     kv_transfer: KvTransferSettings = KvTransferSettings()
     """Used with a prefill pool. Default: NixlConnector."""

@@ -11,6 +11,7 @@ PROBLEM_RULES: tuple[str, ...] = (
     "generated_names_are_valid",
     "ports_are_distinct",
     "worker_ports_are_distinct",
+    "autoscaling_signal_is_exported",
     "etcd_tls_needs_dynamo_v1",
     "clients_are_admitted",
     # Pods
@@ -25,6 +26,7 @@ PROBLEM_RULES: tuple[str, ...] = (
     "frontend_serves_the_workers_model",
     # Placement
     "worker_groups_fit_nodes",
+    "autoscaling_maximum_fits_nodes",
     "deployment_fits_nodes",
 )
 

@@ -42,8 +42,15 @@ KIND_RULES: dict[str, tuple[Callable[[str], bool], int, str]] = {
     "NetworkPolicy": (is_dns_subdomain, 253, _SUBDOMAIN),
     "PodDisruptionBudget": (is_dns_subdomain, 253, _SUBDOMAIN),
     "ServiceAccount": (is_dns_subdomain, 253, _SUBDOMAIN),
+    "HorizontalPodAutoscaler": (is_dns_subdomain, 253, _SUBDOMAIN),
+    # KEDA labels the HPA it creates with `scaledobject.keda.sh/name: <name>`.
+    "ScaledObject": (is_dns_label, 63,
+                     "DNS-1123 labels of at most 63 characters (KEDA puts the name in a label "
+                     "of the HPA it creates)"),
 }
 """What each kind's name must be, how long it may be, and how to say so."""
+_LABEL_KINDS = ("Service", "StatefulSet", "LeaderWorkerSet", "ScaledObject")
+"""Kinds whose names are DNS labels: no '.'."""
 
 
 @dataclass(frozen=True)
@@ -97,8 +104,7 @@ def generated_names_are_valid(objects: Iterable[NamedObject]) -> list[Finding]:
                             else "shorten it")
         if any(not n.name[:1].isalpha() for n in names):
             remedies.append("start it with a letter")
-        if any(not set(n.name) <= (_LABEL_CHARACTERS if n.kind in ("Service", "StatefulSet",
-                                                                   "LeaderWorkerSet")
+        if any(not set(n.name) <= (_LABEL_CHARACTERS if n.kind in _LABEL_KINDS
                                    else _LABEL_CHARACTERS | {"."}) for n in names):
             # Only a hand-composed construct gets here: the file's names are checked on load.
             remedies.append("write it in lower-case letters, digits and '-'")

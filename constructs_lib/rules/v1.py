@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import show
 from . import Finding, Locator, Stage, tagged
+from .capacity import autoscaling_maximum_fits_nodes
 from .dependencies import nats_is_reachable
 from .gpus import gpu_count
 from .kubernetes_discovery import kubernetes_discovery_is_provided
@@ -65,6 +66,24 @@ def worker_ports_are_distinct(pool: WorkerPool) -> Iterator[Finding]:
                       f"{events.port}: {pool.locator.field('runtime.system_port')} of the "
                       f"worker pod is {pool.runtime.system_port} too; containers of one pod "
                       "share its network, so their ports must differ", subject=pool)
+
+
+def autoscaling_signal_is_exported(pool: WorkerPool) -> Iterator[Finding]:
+    """The autoscaler's signal is a metric the frontends of the pool's deployment export: the
+    KV router's view of the KV cache (`kv_cache_usage`) exists only with router mode kv, and an
+    empty query would leave the pool at its replicas without a word."""
+    scaling = pool.autoscaling
+    if not scaling.enabled or scaling.signal != "kv_cache_usage":
+        return
+    for frontend in deployment_of(pool).frontends:
+        if frontend.router.mode != "kv":
+            yield Finding(pool.locator.field("autoscaling.signal"),
+                          f"kv_cache_usage, but {_cite(pool, frontend, 'router.mode')} is "
+                          f"{frontend.router.mode}: the KV cache usage is the KV router's view, "
+                          "which only router mode kv exports, so the autoscaler would never "
+                          "get a value; use itl_p95, or set the router's mode to kv",
+                          subject=pool)
+            return
 
 
 # -- pods --------------------------------------------------------------------------------------
@@ -216,11 +235,16 @@ def worker_findings(pool: WorkerPool) -> list[Finding]:
     found = [*tagged(nats_is_reachable, Stage.SETTING, nats_is_reachable(pool)),
              *tagged(kubernetes_discovery_is_provided, Stage.SETTING,
                      kubernetes_discovery_is_provided(pool)),
-             *tagged(worker_ports_are_distinct, Stage.SETTING, worker_ports_are_distinct(pool))]
+             *tagged(worker_ports_are_distinct, Stage.SETTING, worker_ports_are_distinct(pool)),
+             *tagged(autoscaling_signal_is_exported, Stage.SETTING,
+                     autoscaling_signal_is_exported(pool))]
     for rule in (parallelism_matches_worker_gpus, worker_gpus_fill_whole_nodes,
                  decode_and_prefill_serve_the_same_model, disaggregation_has_both_sides,
                  kv_router_gets_kv_events):
         found += tagged(rule, Stage.POD, rule(pool))
+    if not found:  # placing pods whose settings are wrong would only restate them
+        found += tagged(autoscaling_maximum_fits_nodes, Stage.PLACEMENT,
+                        autoscaling_maximum_fits_nodes(pool))
     return found
 
 

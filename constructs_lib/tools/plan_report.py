@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._render.escape_hatches import GPU_RESOURCE, TKE_SHARED_RDMA_RESOURCE
-from ..placement import Node, Plan, PodReplica
+from ..placement import AutoscaledPods, Node, Plan, PodReplica
 from ..rdma import NETWORKS_ANNOTATION, RDMA_NETWORK
 
 _COLUMNS = ("Node", "GPUs used", "Pod", "Its GPUs", "RDMA", "Host ports")
@@ -29,9 +29,13 @@ def _node_rows(node: Node) -> list[tuple[str, ...]]:
 
 
 def _pod_cells(pod: PodReplica) -> tuple[str, ...]:
-    name = (f"{pod.deployment} group {pod.replica}/{pod.replicas} {pod.member}" if pod.in_group
-            else f"{pod.deployment} {pod.replica}/{pod.replicas}")
-    return (name, f"{pod.gpus} ({pod.work})",
+    # An autoscaled workload's pods: n/min..max, those beyond the minimum marked.
+    count = (f"{pod.min_replicas}..{pod.replicas}" if pod.min_replicas is not None
+             else f"{pod.replicas}")
+    scaled = " (if scaled up)" if pod.above_minimum else ""
+    name = (f"{pod.deployment} group {pod.replica}/{count} {pod.member}" if pod.in_group
+            else f"{pod.deployment} {pod.replica}/{count}")
+    return (f"{name}{scaled}", f"{pod.gpus} ({pod.work})",
             "yes" if pod.rdma else "no", ", ".join(map(str, pod.host_ports)) or "-")
 
 
@@ -49,7 +53,31 @@ def _summary(plan: Plan) -> str:
         pool = (f"no node pool declared: the pods need {_nodes(len(plan.nodes))} x {size} "
                 "(the default node size)")
     used = sum(node.used for node in plan.nodes)
+    if plan.autoscaled:
+        least = used - sum(p.gpus for node in plan.nodes for p in node.pods if p.above_minimum)
+        return (f"{pool}; {least} to {used} of {plan.capacity} GPUs requested "
+                f"({GPU_RESOURCE}), as the autoscalers scale: placed at their maximum.")
     return f"{pool}; {used} of {plan.capacity} GPUs requested ({GPU_RESOURCE})."
+
+
+def _replica(scaled: AutoscaledPods) -> str:
+    """What one replica of an autoscaled workload is: a pod, or a LeaderWorkerSet group."""
+    pod = f"{scaled.gpus} GPU{'' if scaled.gpus == 1 else 's'}"
+    if scaled.group_size > 1:
+        return f"groups of {scaled.group_size} pods of {pod} (a node each)"
+    return f"pods of {pod}"
+
+
+def _replica_gpus(scaled: AutoscaledPods) -> str:
+    if scaled.group_size > 1:
+        return f"{scaled.gpus_per_replica} ({scaled.group_size} pods of {scaled.gpus})"
+    return str(scaled.gpus)
+
+
+def _autoscaled(plan: Plan) -> list[str]:
+    """One line per autoscaled workload: its range and what scales it."""
+    return [f"{a.deployment}: {a.min_replicas} to {a.max_replicas} {_replica(a)}, "
+            f"{a.autoscaler}" for a in plan.autoscaled]
 
 
 def _facts(plan: Plan) -> list[str]:
@@ -103,6 +131,9 @@ def text(plan: Plan, environment: str) -> str:
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
               for row in rows]
     lines += ["", *_facts(plan)]
+    if autoscaled := _autoscaled(plan):
+        lines += ["", "Autoscaled (the plan places the maximum; the workloads carry no "
+                      "replicas):", *(f"  - {line}" for line in autoscaled)]
     if tls := _etcd_tls(plan):
         lines += ["", *tls]
     if plan.cluster_prerequisites:
@@ -117,6 +148,16 @@ def markdown(plan: Plan, environment: str) -> str:
              "|" + "---|" * len(_COLUMNS)]
     lines += ["| " + " | ".join(row) + " |" for row in _rows(plan)]
     lines += [""] + [f"- {fact}" for fact in _facts(plan)]
+    if plan.autoscaled:
+        groups = (" (a LeaderWorkerSet's replicas are its groups)"
+                  if any(a.group_size > 1 for a in plan.autoscaled) else "")
+        lines += ["", "## Autoscaling", "",
+                  f"The autoscalers own these workloads' replicas{groups}, which the manifests "
+                  "leave out; the plan places each at its maximum.", "",
+                  "| Workload | min | max | GPUs per replica | scaled by |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {a.deployment} | {a.min_replicas} | {a.max_replicas} | "
+                  f"{_replica_gpus(a)} | {a.autoscaler} |" for a in plan.autoscaled]
     if tls := _etcd_tls(plan):
         lines += ["", "## etcd TLS", "", tls[0], "",
                   *(f"- `{name}`" for name in plan.etcd_tls_dns_names)]

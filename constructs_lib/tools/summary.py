@@ -4,7 +4,7 @@ Deployments (and LeaderWorkerSets) request, and the nodes the environment is pla
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,9 @@ class Summary:
     gpus: int
     nodes: int | None
     """None when the environment has no placement plan."""
+    max_gpus: int | None = None
+    """With autoscaled workloads, the GPUs at their autoscalers' maximum (`gpus` counts them at
+    their minimum); None without."""
 
     @property
     def resources(self) -> int:
@@ -37,6 +40,8 @@ class Summary:
     def lines(self) -> list[str]:
         kinds = ", ".join(f"{kind} {count}" for kind, count in self.kinds.items())
         totals = f"{self.gpus} GPU{'' if self.gpus == 1 else 's'}"
+        if self.max_gpus is not None:
+            totals = f"{self.gpus} to {self.max_gpus} GPUs (autoscaled)"
         if self.nodes is not None:
             totals += f" on {self.nodes} node{'' if self.nodes == 1 else 's'}"
         return [f"{self.name}: {self.resources} resources -> {self.folder}",
@@ -56,7 +61,12 @@ def summarize(name: str, folder: Path, files: Iterable[str], plan: Plan) -> Summ
     deployments = [document for file in files if file_kind(file) in _GPU_KINDS
                    for document in yaml.load_all((folder / file).read_text(), Loader=_Loader)
                    if document]
-    return Summary(name, folder, dict(kinds), gpus_requested(deployments), len(plan.nodes))
+    minimum = {name: a.min_replicas for a in plan.autoscaled
+               for name in (a.deployment, a.component) if name}
+    gpus = gpus_requested(deployments, minimum)
+    extra = sum((a.max_replicas - a.min_replicas) * a.gpus_per_replica for a in plan.autoscaled)
+    return Summary(name, folder, dict(kinds), gpus, len(plan.nodes),
+                   gpus + extra if plan.autoscaled else None)
 
 
 
@@ -65,17 +75,21 @@ def _pod_gpus(template: dict[str, Any]) -> int:
                for container in template["spec"]["containers"])
 
 
-def gpus_requested(documents: Iterable[dict[str, Any]]) -> int:
+def gpus_requested(documents: Iterable[dict[str, Any]],
+                   autoscaled: Mapping[str, int] | None = None) -> int:
     """The sum over Deployments of replicas x the `nvidia.com/gpu` of their pods' containers,
     over LeaderWorkerSets of groups x (the leader's and each follower's), and over a
-    DynamoGraphDeployment's components, times their nodes."""
+    DynamoGraphDeployment's components, times their nodes. A workload without replicas (an
+    autoscaler owns them) counts with its minimum from `autoscaled`, by name (a graph's
+    components by component name), else with Kubernetes' default of 1."""
+    minimum = autoscaled or {}
     total = 0
     for document in documents:
         if document["kind"] == "DynamoGraphDeployment":
             # Imported here: the renderers import cdk8s, which must wait for jsii_session.
             from .._render.dynamo_graph import gpus_of
 
-            total += gpus_of(document)
+            total += gpus_of(document, minimum)
             continue
         spec = document["spec"]
         if document["kind"] == "Deployment":
@@ -87,5 +101,6 @@ def gpus_requested(documents: Iterable[dict[str, Any]]) -> int:
                            + (group.get("size", 1) - 1) * _pod_gpus(group["workerTemplate"]))
         else:
             continue
-        total += spec.get("replicas", 1) * per_replica
+        default = minimum.get(document.get("metadata", {}).get("name"), 1)
+        total += spec.get("replicas", default) * per_replica
     return total

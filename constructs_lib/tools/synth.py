@@ -34,10 +34,12 @@ if TYPE_CHECKING:
 
     AnyChart = DynamoChart | DynamoGraphChart
 
-# Objects that others refer to are applied first; Dynamo pods last, once etcd and NATS exist.
+# Objects that others refer to are applied first; Dynamo pods last, once etcd and NATS exist,
+# and the autoscalers after the workloads they scale.
 _APPLY_ORDER = ["Namespace", "CustomResourceDefinition", "ServiceAccount", "Role", "RoleBinding",
                 "Secret", "ConfigMap", "PersistentVolumeClaim", "Service", "NetworkPolicy",
                 "PodDisruptionBudget", "StatefulSet", "Deployment", "LeaderWorkerSet",
+                "DynamoGraphDeployment", "HorizontalPodAutoscaler", "ScaledObject",
                 "ServiceMonitor", "PodMonitor"]
 
 

@@ -15,8 +15,10 @@ private network namespace holding only ``lo``. One run for the whole module, in 
   served by both a prefill and a decode worker;
 - the router receives the workers' KV events (the vLLM ``--kv-events-config`` path, through the
   mocker's ZMQ publisher and relay), and reports a worker started without them;
-- every metric the autoscalers and dashboards read is exported; nothing can be reached beyond
-  loopback; after stop, no process and no listener is left.
+- every metric the autoscalers and dashboards read is exported, and so is every series the
+  shipped autoscaling examples' synthesized ScaledObjects, prometheus-adapter rules and Grafana
+  dashboards select; nothing can be reached beyond loopback; after stop, no process and no
+  listener is left.
 
 Needs the Dynamo venv (``scripts/install-dynamo-runtime.sh``) and ``etcd`` (and
 ``nats-server`` where no network namespace can be made); skipped with the reason otherwise (an
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from constructs_lib.tools import synth
 from constructs_lib.tools.run_local import LocalStack, OpenAIClient, dynamo_python, netns
@@ -299,6 +302,67 @@ def test_autoscaling_and_dashboard_metrics_are_exported(
     ignore = metrics.TARGET_LABELS | {scope.namespace_label}
     assert unmatched(exprs, [frontend, *all_workers], ignore) == []
     assert len(exprs) > 20
+
+
+# The shipped examples that autoscale and ship a dashboard: what they synthesize is checked
+# against this run's scrape below.
+AUTOSCALING_EXAMPLES = ("autoscaling-keda", "autoscaling-hpa")
+
+
+def _synthesized_queries(documents: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Every PromQL expression of a synthesized environment, by where it is written: the KEDA
+    triggers, the prometheus-adapter rules (series and metrics queries) and the dashboards."""
+    found: dict[str, list[str]] = {"keda": [], "adapter": [], "dashboard": []}
+    for document in documents:
+        if document["kind"] == "ScaledObject":
+            found["keda"] += [t["metadata"]["query"] for t in document["spec"]["triggers"]]
+        elif document["kind"] == "ConfigMap":
+            data = document.get("data", {})
+            if "config.yaml" in data and "externalRules" in data["config.yaml"]:
+                for rule in yaml.safe_load(data["config.yaml"])["externalRules"]:
+                    found["adapter"] += [rule["seriesQuery"], rule["metricsQuery"]]
+            for key, text in data.items():
+                if key.endswith(".json"):
+                    board = json.loads(text)
+                    found["dashboard"] += [target["expr"] for panel in board["panels"]
+                                           for target in panel.get("targets", [])]
+    return found
+
+
+def test_the_synthesized_autoscalers_and_dashboards_read_exported_series(
+        started: StartedEnvironment, client: OpenAIClient,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The ScaledObjects, prometheus-adapter rules and dashboards of the shipped autoscaling
+    examples, as synthesized, select series this run exports, label values included: each
+    example's own Dynamo namespace label stands for this run's (both serve the same model;
+    the Kubernetes `namespace` label is Prometheus' own, left out as above)."""
+    from constructs_lib._render import metrics
+
+    client.chat(SERVED_MODEL_NAME, PROMPT, max_tokens=4)
+    client.chat_stream(SERVED_MODEL_NAME, PROMPT, max_tokens=4)
+    stack = started.stack
+    frontend_command = stack.commands[started.frontend]
+    scrapes = [_scrape(frontend_command.url("http", "/metrics")),
+               *(_scrape(stack.commands[name].url("system", "/metrics"))
+                 for role in ("prefill", "decode") for name in started.workers[role])]
+    ours = metrics.dynamo_namespace_label(frontend_command.env["DYN_NAMESPACE"])
+    out = tmp_path_factory.mktemp("synth-autoscaling") / "dist"
+    environments = synth.load_all([ENVIRONMENTS / f"{name}.yaml" for name in AUTOSCALING_EXAMPLES])
+    synth.synthesize(environments, out)
+    checked: dict[str, int] = {}
+    for name, environment in environments.items():
+        assert environment.model.name == SERVED_MODEL_NAME, name
+        theirs = metrics.dynamo_namespace_label(
+            environment.runtime.dynamo_namespace or environment.full_name)
+        for where, exprs in _synthesized_queries(read_manifests(out / name)).items():
+            local = [e.replace(f'dynamo_namespace="{theirs}"', f'dynamo_namespace="{ours}"')
+                     for e in exprs]
+            ignore = metrics.TARGET_LABELS | {"namespace"}
+            assert unmatched(local, scrapes, ignore) == [], (name, where)
+            checked[f"{name} {where}"] = len(exprs)
+    # Not vacuous: both pools' KEDA triggers, the HPA's adapter rule, both dashboards.
+    assert checked["autoscaling-keda keda"] == 2 and checked["autoscaling-hpa adapter"] == 2
+    assert checked["autoscaling-keda dashboard"] > 20 and checked["autoscaling-hpa dashboard"] > 15
 
 
 def _frontend_metrics(stack: LocalStack) -> str:

@@ -34,7 +34,7 @@ def warnings(env: Environment) -> list[Finding]:
     return _run(ADVICE_RULES, env)
 
 
-from . import advice, discovery, etcd_tls, limits, structure  # noqa: E402
+from . import advice, autoscaling, discovery, etcd_tls, limits, structure  # noqa: E402
 
 FILE_RULES: tuple[Rule, ...] = (
     structure.mode_matches_roles,
@@ -44,6 +44,7 @@ FILE_RULES: tuple[Rule, ...] = (
     discovery.kubernetes_discovery_mounts_the_token,
     limits.pods_within_limits,
     limits.pod_annotations_fit,
+    autoscaling.autoscaled_pool_leaves_replicas_out,
 )
 ADVICE_RULES: tuple[Rule, ...] = (
     advice.rdma_settings_without_rdma,

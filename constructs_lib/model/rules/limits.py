@@ -22,17 +22,23 @@ def pods_within_limits(env: EnvironmentBase) -> Iterator[Finding]:
 
     if not isinstance(env, EnvironmentV1):
         return  # at most 2 x MAX_REPLICAS pods, which the replica bounds already keep
-    # A worker larger than a node of `nodes` is a pod per node it spans.
+    # A worker larger than a node of `nodes` is a pod per node it spans; an autoscaled pool
+    # may run its maximum.
     per_node = env.nodes.gpus_per_node if env.nodes is not None else None
-    decode = env.decode.replicas * nodes_per_worker(env.decode.gpus, per_node)
-    prefill = (env.prefill.replicas * nodes_per_worker(env.prefill.gpus, per_node)
+    decode_count = env.decode.autoscaling.planned_replicas(env.decode.replicas)
+    decode = decode_count * nodes_per_worker(env.decode.gpus, per_node)
+    prefill_count = (env.prefill.autoscaling.planned_replicas(env.prefill.replicas)
+                     if env.prefill else 0)
+    prefill = (prefill_count * nodes_per_worker(env.prefill.gpus, per_node)
                if env.prefill else 0)
     total = env.frontend.replicas + decode + prefill
     if total > MAX_PODS:
-        field = "prefill.replicas" if prefill >= decode else "decode.replicas"
-        pool = env.prefill if field.startswith("prefill") and env.prefill else env.decode
+        role = "prefill" if prefill >= decode and env.prefill else "decode"
+        pool = env.prefill if role == "prefill" and env.prefill else env.decode
+        field = (f"{role}.autoscaling.max_replicas" if pool.autoscaling.enabled
+                 else f"{role}.replicas")
         yield Finding(field, (
-            f"{pool.replicas}, with "
+            f"{prefill_count if role == 'prefill' else decode_count}, with "
             f"{env.frontend.replicas} frontend, {decode} decode and {prefill} prefill pods: "
             f"{total} pods; at most {MAX_PODS} Dynamo pods are accepted in one environment"))
 
