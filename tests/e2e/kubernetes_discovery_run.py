@@ -42,11 +42,11 @@ from typing import Any
 import jsonschema
 
 from constructs_lib.tools.run_local import OpenAIClient, dynamo_python, write_tiny_model
+from constructs_lib.tools.run_local.kube_api import ENDPOINT_SLICES, PODS, KubeApiStandIn, Resource
 from constructs_lib.tools.run_local.processes import ProcessGroup, http_get
 from constructs_lib.tools.run_local.synthesized import read_manifests
+from constructs_lib.tools.run_local.tls import certificate_authority, tls_secret
 from constructs_lib.tools.run_local.translate import LocalCommand, LocalContext, translate_container
-from tests.support.kube_api import ENDPOINT_SLICES, PODS, KubeApiStandIn, Resource
-from tests.support.tls import certificate_authority, tls_secret
 
 COMPONENT_LABEL = "app.kubernetes.io/dynamo-component"
 SERVICE_ACCOUNT_FILES = Path("/var/run/secrets/kubernetes.io/serviceaccount")

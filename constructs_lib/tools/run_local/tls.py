@@ -1,5 +1,7 @@
-"""A throw-away certificate authority for tests, made with the openssl command line: the files
-cert-manager would write into a kubernetes.io/tls Secret (ca.crt, tls.crt, tls.key)."""
+"""A throw-away certificate authority, made with the openssl command line: the files
+cert-manager would write into a kubernetes.io/tls Secret (ca.crt, tls.crt, tls.key). run-local's
+stand-in API server serves with one (in-cluster clients speak only TLS), and the tests of the
+TLS-enabled etcd and NATS use it."""
 
 from __future__ import annotations
 

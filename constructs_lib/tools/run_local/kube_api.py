@@ -9,8 +9,9 @@ knows only the resources it is given (`Resource`); anything else is a 404, any o
 server would authorize it by (`ApiCall.verbs`), so that a test can hold the log against a Role
 (`denied`).
 
-Standard library only, so that it runs in whatever interpreter a test starts it from; a
-resource may bring a check of the objects applied to it (its CRD's schema).
+Standard library only, so that it runs in whatever interpreter starts it (run-local, or the
+end-to-end test's runner); a resource may bring a check of the objects applied to it (its CRD's
+schema).
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ class KubeApiStandIn:
         key = (resource.group, resource.plural, namespace, name)
         old = self._objects.get(key)
         self._revision += 1
-        stored = json.loads(json.dumps(obj))
+        stored: Object = json.loads(json.dumps(obj))
         stored["apiVersion"], stored["kind"] = resource.api_version, resource.kind
         meta = stored.setdefault("metadata", {})
         meta.update(name=name, namespace=namespace, resourceVersion=str(self._revision))
