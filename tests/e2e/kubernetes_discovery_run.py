@@ -42,7 +42,13 @@ from typing import Any
 import jsonschema
 
 from constructs_lib.tools.run_local import OpenAIClient, dynamo_python, write_tiny_model
-from constructs_lib.tools.run_local.kube_api import ENDPOINT_SLICES, PODS, KubeApiStandIn, Resource
+from constructs_lib.tools.run_local.kube_api import (
+    ENDPOINT_SLICES,
+    PODS,
+    Identity,
+    KubeApiStandIn,
+    Resource,
+)
 from constructs_lib.tools.run_local.processes import ProcessGroup, http_get
 from constructs_lib.tools.run_local.synthesized import read_manifests
 from constructs_lib.tools.run_local.tls import certificate_authority, tls_secret
@@ -189,7 +195,8 @@ def stand_in(workdir: Path, documents: list[dict[str, Any]],
     service_account_files(token, ca / "ca.crt", namespace)
     metadata = Resource("nvidia.com", "v1alpha1", "dynamoworkermetadatas",
                         "DynamoWorkerMetadata", validate=crd_validator(documents))
-    with KubeApiStandIn(token=token, cert_file=str(server / "tls.crt"),
+    with KubeApiStandIn(tokens={token: Identity.service_account(namespace, "discovery")},
+                        cert_file=str(server / "tls.crt"),
                         key_file=str(server / "tls.key"),
                         resources=[ENDPOINT_SLICES, metadata, PODS]) as api:
         yield api
