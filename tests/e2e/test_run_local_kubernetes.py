@@ -1,14 +1,20 @@
 """Unit tests of the stand-in API server's cluster parts: the RBAC authorizer over the
-manifests' Roles, and a CRD's structural schema (validation and pruning). The shipped
-`dev-kubernetes-discovery` manifests come from dist/ (kept current by tests/test_synth.py)."""
+manifests' Roles, a CRD's structural schema (validation and pruning), and the per-pod mount
+namespaces. The shipped `dev-kubernetes-discovery` manifests come from dist/ (kept current by
+tests/test_synth.py)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
+from constructs_lib.tools.run_local import mountns
 from constructs_lib.tools.run_local.kube_api import (
     Attributes,
     Identity,
@@ -116,3 +122,35 @@ def test_pruning_keeps_what_the_schema_specifies_or_preserves() -> None:
     assert schema.errors({"spec": {"kept": True, "items": [{"a": "y"}]}}) == [
         "spec.kept: Invalid value: bool: must be of type integer",
         "spec.items[0].a: Unsupported value: 'y': supported values: 'x'"]
+
+
+# --------------------------------------------------------------------------- mount namespaces
+
+
+def _can_unshare_mounts() -> bool:
+    probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True) \
+        if shutil.which("unshare") else None
+    return probe is not None and probe.returncode == 0
+
+
+@pytest.mark.skipif(not _can_unshare_mounts(), reason="no private mount namespace here")
+def test_each_pod_sees_its_own_service_account_files(tmp_path: Path) -> None:
+    target = mountns.SERVICE_ACCOUNT_DIR
+    outside = sorted(os.listdir("/run"))
+    seen = {}
+    cwd = os.getcwd()
+    with mountns.PodMountNamespaces() as mounts:
+        for token in ("first", "second"):
+            with mounts.pod(mountns.TokenVolume(token, "CA PEM", f"ns-{token}")):
+                seen[token] = subprocess.run(
+                    ["sh", "-c", f"cat {target}/token; echo; cat {target}/namespace; echo; "
+                     f"ls /run; touch {target}/x 2>/dev/null || echo read-only"],
+                    capture_output=True, text=True, check=True).stdout.split("\n")
+            assert os.getcwd() == cwd
+            assert not target.exists()
+    for token, lines in seen.items():
+        assert lines[:2] == [token, f"ns-{token}"]
+        # The machine's /run as it was, plus the secrets the tmpfs holds.
+        assert sorted(set(lines[2:-2]) - {"secrets"}) == [e for e in outside if e != "secrets"]
+        assert lines[-2] == "read-only"
+    assert not target.exists() and sorted(os.listdir("/run")) == outside
