@@ -1,11 +1,13 @@
-"""Unit tests of the stand-in API server's cluster parts: the RBAC authorizer over the
-manifests' Roles, a CRD's structural schema (validation and pruning), and the per-pod mount
-namespaces. The shipped `dev-kubernetes-discovery` manifests come from dist/ (kept current by
-tests/test_synth.py)."""
+"""Unit tests of what run-local plays of a cluster for Dynamo's kubernetes discovery, so far:
+the translation rules K1 and K2, the pods' names, the RBAC authorizer over the manifests'
+Roles, a CRD's structural schema, and the per-pod mount namespaces. The shipped
+`dev-kubernetes-discovery` manifests come from dist/ (kept current by tests/test_synth.py)."""
 
 from __future__ import annotations
 
+import copy
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,7 +16,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from constructs_lib.tools.run_local import mountns
+from constructs_lib._render import discovery
+from constructs_lib.tools.run_local import mountns, pods
 from constructs_lib.tools.run_local.kube_api import (
     Attributes,
     Identity,
@@ -22,7 +25,14 @@ from constructs_lib.tools.run_local.kube_api import (
 )
 from constructs_lib.tools.run_local.kube_schema import StructuralSchema
 from constructs_lib.tools.run_local.synthesized import read_manifests
+from constructs_lib.tools.run_local.translate import (
+    LocalContext,
+    PodIdentity,
+    translate_container,
+)
 from tests.conftest import ROOT
+
+from . import containers as c
 
 MANIFESTS = ROOT / "dist" / "dev-kubernetes-discovery"
 NAMESPACE = "dynamo-dev-kd"
@@ -38,6 +48,120 @@ def _kind(documents: list[dict[str, Any]], kind: str, name: str | None = None) -
     [found] = [d for d in documents if d["kind"] == kind
                and name in (None, d["metadata"]["name"])]
     return found
+
+
+def _deployment(documents: list[dict[str, Any]], component: str) -> dict[str, Any]:
+    [found] = [d for d in documents if d["kind"] == "Deployment" and
+               d["metadata"]["labels"]["app.kubernetes.io/dynamo-component"] == component]
+    return found
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> LocalContext:
+    return LocalContext(python="/venv/bin/python", model_dir=tmp_path / "model",
+                        workdir=tmp_path)
+
+
+# --------------------------------------------------------------------------- K1, K2
+
+
+def _discovery_worker() -> dict[str, Any]:
+    worker = copy.deepcopy(c.DECODE)
+    worker["env"] = [e for e in worker["env"] if e["name"] != "ETCD_ENDPOINTS"] + [
+        {"name": "DYN_DISCOVERY_BACKEND", "value": "kubernetes"}, *discovery.pod_env()]
+    return worker
+
+
+def test_k1_the_downward_api_gives_the_pod_identity(ctx: LocalContext) -> None:
+    pod = PodIdentity("rel-decode-7c5d9b4f6d-x2k4q", "e2e", "0d9e5c7a-1111-4a2b-9c3d-5e6f7a8b9c0d")
+    cmd = translate_container("decode-0", _discovery_worker(), ctx, pod=pod)
+    assert (cmd.env["POD_NAME"], cmd.env["POD_NAMESPACE"], cmd.env["POD_UID"]) == (
+        pod.name, pod.namespace, pod.uid)
+    assert cmd.pod == pod
+    assert f"K1 env POD_UID from metadata.uid -> {pod.uid}" in cmd.notes
+    assert "K1 env POD_NAMESPACE from metadata.namespace -> e2e" in cmd.notes
+    # The pod's place is still R3's.
+    assert "R3 env DYN_TCP_RPC_HOST from status.podIP -> 127.0.0.1" in cmd.notes
+
+
+def test_k1_without_an_identity_the_pod_is_named_after_the_process(ctx: LocalContext) -> None:
+    first = translate_container("decode-0", _discovery_worker(), ctx)
+    again = translate_container("decode-0", _discovery_worker(), ctx)
+    other = translate_container("decode-1", _discovery_worker(), ctx)
+    assert (first.env["POD_NAME"], first.env["POD_NAMESPACE"]) == ("decode-0", "default")
+    assert re.fullmatch(r"[0-9a-f-]{36}", first.env["POD_UID"])
+    assert first.env["POD_UID"] == again.env["POD_UID"] != other.env["POD_UID"]
+
+
+def test_k1_refuses_other_value_sources_still(ctx: LocalContext) -> None:
+    worker = _discovery_worker()
+    worker["env"].append({"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels"}}})
+    with pytest.raises(ValueError, match="env X: unsupported valueFrom"):
+        translate_container("decode-0", worker, ctx)
+
+
+def test_k2_the_api_server_address_comes_first_and_yields_to_the_container(
+        ctx: LocalContext) -> None:
+    assert "KUBERNETES_SERVICE_HOST" not in translate_container(
+        "decode-0", _discovery_worker(), ctx).env
+    ctx.kubernetes_api = ("127.0.0.1", 23456)
+    cmd = translate_container("decode-0", _discovery_worker(), ctx)
+    assert (cmd.env["KUBERNETES_SERVICE_HOST"], cmd.env["KUBERNETES_SERVICE_PORT"]) == (
+        "127.0.0.1", "23456")
+    assert "K2 env KUBERNETES_SERVICE_HOST=127.0.0.1, KUBERNETES_SERVICE_PORT=23456" in cmd.notes
+    # As the kubelet's service variables: the container's own win, and $(VAR) sees them.
+    worker = _discovery_worker()
+    worker["env"] += [
+        {"name": "KUBERNETES_SERVICE_PORT", "value": "6443"},
+        {"name": "API", "value": "$(KUBERNETES_SERVICE_HOST):$(KUBERNETES_SERVICE_PORT)"}]
+    cmd = translate_container("decode-0", worker, ctx)
+    assert cmd.env["KUBERNETES_SERVICE_PORT"] == "6443"
+    assert cmd.env["API"] == "127.0.0.1:6443"
+
+
+def test_the_shipped_containers_translate(documents: list[dict[str, Any]],
+                                          ctx: LocalContext) -> None:
+    """What crashed run-local before: `metadata.uid`."""
+    for component in ("frontend", "decode"):
+        deployment = _deployment(documents, component)
+        pod = pods.pod_of(deployment, 0)
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        cmd = translate_container(component, container, ctx, pod=pod.identity)
+        assert cmd.env["POD_NAME"] == pod.name and cmd.env["POD_UID"] == pod.uid
+        assert cmd.env["POD_NAMESPACE"] == NAMESPACE
+
+
+# --------------------------------------------------------------------------- pods
+
+
+def test_pods_are_named_as_their_controllers_name_them(documents: list[dict[str, Any]]) -> None:
+    deployment = _deployment(documents, "decode")
+    first, again, second = (pods.pod_of(deployment, 0), pods.pod_of(deployment, 0),
+                            pods.pod_of(deployment, 1))
+    match = re.fullmatch(r"dynamo-dev-kd-decode-([456789bcdf]{1,10})-"
+                         r"([bcdfghjklmnpqrstvwxz2456789]{5})", first.name)
+    assert match, first.name
+    assert first.labels["pod-template-hash"] == match.group(1)
+    # Stable from run to run, one per replica, new with a new template; the UID is new each time.
+    assert first.name == again.name != second.name
+    assert first.uid != again.uid
+    changed = copy.deepcopy(deployment)
+    changed["spec"]["template"]["metadata"]["labels"]["extra"] = "x"
+    assert pods.pod_of(changed, 0).labels["pod-template-hash"] != match.group(1)
+    assert first.service_account == ACCOUNT and first.namespace == NAMESPACE
+    assert first.labels[discovery.DISCOVERY_LABEL] == "true"
+    manifest = first.manifest()
+    assert manifest["metadata"]["uid"] == first.uid and manifest["status"]["podIP"] == "127.0.0.1"
+
+    statefulset = {"kind": "StatefulSet", "metadata": {"name": "rel-etcd", "namespace": "e2e"},
+                   "spec": {"template": {"metadata": {"labels": {"a": "b"}}, "spec": {}}}}
+    assert pods.pod_of(statefulset, 0).name == "rel-etcd-0"
+    lws = {"kind": "LeaderWorkerSet", "metadata": {"name": "rel-decode"},
+           "spec": {"leaderWorkerTemplate": {"size": 2, "workerTemplate": {
+               "metadata": {"labels": {"a": "b"}}, "spec": {}}}}}
+    leader = pods.pod_of(lws, 1)
+    assert (leader.name, leader.namespace) == ("rel-decode-1", "default")
+    assert leader.labels["leaderworkerset.sigs.k8s.io/group-index"] == "1"
 
 
 # --------------------------------------------------------------------------- RBAC
