@@ -1,15 +1,24 @@
-"""Unit tests of what run-local plays of a cluster for Dynamo's kubernetes discovery, so far:
-the translation rules K1 and K2, the pods' names, the RBAC authorizer over the manifests'
-Roles, a CRD's structural schema, and the per-pod mount namespaces. The shipped
-`dev-kubernetes-discovery` manifests come from dist/ (kept current by tests/test_synth.py)."""
+"""Unit tests of what run-local plays of a cluster for Dynamo's kubernetes discovery: the
+translation rules K1 and K2, the pods' names, the plan read off the manifests, the RBAC
+authorizer and the stand-in's refusals, the CRD's schema, the garbage collector, the
+EndpointSlice controller following a readiness probe, the per-pod mount namespaces, and the
+command refusing what this machine cannot do. The shipped `dev-kubernetes-discovery` manifests
+come from dist/ (kept current by tests/test_synth.py)."""
 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,26 +26,39 @@ import jsonschema
 import pytest
 
 from constructs_lib._render import discovery
-from constructs_lib.tools.run_local import mountns, pods
+from constructs_lib.tools.cli import main
+from constructs_lib.tools.run_local import control_plane, dynamo_python, mountns, pods, tls
+from constructs_lib.tools.run_local.control_plane import (
+    ControlPlane,
+    Endpoint,
+    Plan,
+    endpoint_slice,
+)
 from constructs_lib.tools.run_local.kube_api import (
+    ENDPOINT_SLICES,
+    PODS,
     Attributes,
     Identity,
     Rbac,
 )
 from constructs_lib.tools.run_local.kube_schema import StructuralSchema
+from constructs_lib.tools.run_local.processes import PortAllocator, ProcessGroup
 from constructs_lib.tools.run_local.synthesized import read_manifests
 from constructs_lib.tools.run_local.translate import (
+    LocalCommand,
     LocalContext,
     PodIdentity,
     translate_container,
 )
-from tests.conftest import ROOT
+from tests.conftest import ENVIRONMENTS, ROOT
 
 from . import containers as c
 
 MANIFESTS = ROOT / "dist" / "dev-kubernetes-discovery"
 NAMESPACE = "dynamo-dev-kd"
 ACCOUNT = "dynamo-dev-kd-discovery"
+HAVE_OPENSSL = shutil.which("openssl") is not None
+HAVE_DYNAMO = dynamo_python().exists()
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +186,52 @@ def test_pods_are_named_as_their_controllers_name_them(documents: list[dict[str,
     assert leader.labels["leaderworkerset.sigs.k8s.io/group-index"] == "1"
 
 
+# --------------------------------------------------------------------------- the plan
+
+
+def test_the_plan_serves_what_the_role_grants(documents: list[dict[str, Any]]) -> None:
+    plan = control_plane.plan(documents)
+    assert plan is not None and plan.problems == [] and plan.mounts_tokens
+    assert [(r.group, r.plural, r.version, r.kind) for r in plan.resources] == [
+        ("discovery.k8s.io", "endpointslices", "v1", "EndpointSlice"),
+        ("nvidia.com", "dynamoworkermetadatas", "v1alpha1", "DynamoWorkerMetadata")]
+    assert plan.resources[1].validate is not None  # under the emitted CRD
+    assert {s["metadata"]["name"] for s in plan.services} == {
+        f"{NAMESPACE}-discovery", f"{NAMESPACE}-frontend"}
+    # Without the CRD, its objects are served unvalidated, and the report says so.
+    without = control_plane.plan([d for d in documents
+                                  if d["kind"] != "CustomResourceDefinition"])
+    assert without is not None and without.resources[1].validate is None
+    assert any("no CRD dynamoworkermetadatas.nvidia.com" in note for note in without.notes)
+
+
+def test_no_plan_without_kubernetes_discovery() -> None:
+    documents = read_manifests(ROOT / "dist" / "dev")
+    assert control_plane.plan(documents) is None
+
+
+def test_the_plan_refuses_what_the_cluster_would(documents: list[dict[str, Any]]) -> None:
+    changed = copy.deepcopy(documents)
+    decode = _deployment(changed, "decode")
+    decode["spec"]["template"]["spec"]["automountServiceAccountToken"] = False
+    _deployment(changed, "frontend")["spec"]["template"]["spec"]["serviceAccountName"] = "nobody"
+    plan = control_plane.plan(changed)
+    assert plan is not None
+    assert sorted(plan.problems) == [
+        "Deployment dynamo-dev-kd-decode: its pods use kubernetes discovery but mount no "
+        "ServiceAccount token (automountServiceAccountToken false): the runtime could not "
+        "reach the API server",
+        "Deployment dynamo-dev-kd-frontend: its ServiceAccount nobody is not in the manifests: "
+        "the cluster would not create its pods"]
+
+
+def test_worker_metadata_is_the_resource_the_library_emits() -> None:
+    assert control_plane.WORKER_METADATA_GROUP == discovery.GROUP
+    assert control_plane.WORKER_METADATA_VERSION == discovery.VERSION
+    assert control_plane.WORKER_METADATA_KIND == discovery.KIND
+    assert control_plane.WORKER_METADATA_PLURAL == discovery.PLURAL
+
+
 # --------------------------------------------------------------------------- RBAC
 
 
@@ -212,6 +280,152 @@ def _metadata(name: str, uid: str, data: Any = None) -> dict[str, Any]:
             "spec": {"data": {"endpoints": {}} if data is None else data}}
 
 
+class _Client:
+    """An in-cluster client of the stand-in: its token, trusting its CA."""
+
+    def __init__(self, port: int, token: str, ca_pem: str) -> None:
+        self.base = f"https://127.0.0.1:{port}"
+        self.token = token
+        self.context = ssl.create_default_context(cadata=ca_pem)
+
+    def request(self, method: str, path: str, body: Any = None,
+                content_type: str = "application/json") -> tuple[int, dict[str, Any], Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method, headers={
+            "Authorization": f"Bearer {self.token}", "Content-Type": content_type})
+        try:
+            with urllib.request.urlopen(request, timeout=5, context=self.context) as answer:
+                return answer.status, dict(answer.headers), json.loads(answer.read())
+        except urllib.error.HTTPError as err:
+            return err.code, dict(err.headers), json.loads(err.read())
+
+    def apply(self, name: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], Any]:
+        return self.request(
+            "PATCH", f"/apis/nvidia.com/v1alpha1/namespaces/{NAMESPACE}/dynamoworkermetadatas/"
+            f"{name}?fieldManager=dynamo-worker&force=true", body,
+            "application/apply-patch+yaml")
+
+
+@pytest.fixture
+def started(documents: list[dict[str, Any]], tmp_path: Path) -> Iterator[ControlPlane]:
+    """The control plane of the shipped manifests, without mount namespaces (no process of
+    these tests reads the token files)."""
+    if not HAVE_OPENSSL:
+        pytest.skip("openssl not found")
+    plan = control_plane.plan(documents)
+    assert plan is not None
+    plane = ControlPlane(Plan(plan.documents, plan.rbac, plan.resources, plan.services,
+                              mounts_tokens=False), tmp_path / "cp", PortAllocator(),
+                         interval=0.05)
+    plane.start()
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+def _client(plane: ControlPlane, pod: pods.LocalPod) -> _Client:
+    volume = plane.admit(pod)
+    assert volume is not None
+    return _Client(plane.address[1], volume.token, volume.ca)
+
+
+def test_a_call_the_role_does_not_grant_is_refused_and_fails_the_run(
+        documents: list[dict[str, Any]], started: ControlPlane) -> None:
+    worker = pods.pod_of(_deployment(documents, "decode"), 0)
+    client = _client(started, worker)
+    status, _, body = client.request(
+        "GET", f"/apis/discovery.k8s.io/v1/namespaces/{NAMESPACE}/endpointslices"
+        "?labelSelector=nvidia.com/dynamo-discovery-enabled%3Dtrue")
+    assert status == 200 and [s["metadata"]["labels"][discovery.DISCOVERY_LABEL]
+                              for s in body["items"]] == ["true"]
+    status, _, body = client.request("GET", f"/api/v1/namespaces/{NAMESPACE}/pods")
+    assert status == 403
+    assert body["message"] == (
+        f'pods is forbidden: User "system:serviceaccount:{NAMESPACE}:{ACCOUNT}" cannot list '
+        f'resource "pods" in API group "" in the namespace "{NAMESPACE}"')
+    # Deleting is not granted either (the garbage collector deletes, not the runtime).
+    status, _, _ = client.request(
+        "DELETE", f"/apis/nvidia.com/v1alpha1/namespaces/{NAMESPACE}/dynamoworkermetadatas/x")
+    assert status == 403
+    # A bad token is no one.
+    assert _Client(started.address[1], "wrong", _ca(started)).request(
+        "GET", f"/api/v1/namespaces/{NAMESPACE}/pods")[0] == 401
+    report = started.report()
+    assert any(line.startswith(f"  ServiceAccount {ACCOUNT}: 3 calls by ")
+               and "2 refused (not granted by Role dynamo-dev-kd-discovery)" in line
+               for line in report.lines), report.lines
+    refused = [f for f in report.failures if "refused" in f]
+    assert len(refused) == 2
+    assert refused[0].startswith(f"{worker.name}: GET /api/v1/namespaces/{NAMESPACE}/pods "
+                                 "refused: pods is forbidden")
+    assert refused[0].endswith("the Roles do not grant it")
+
+
+def _ca(plane: ControlPlane) -> str:
+    return (plane.workdir / "ca" / "ca.crt").read_text()
+
+
+def test_an_apply_that_creates_needs_create_too(documents: list[dict[str, Any]],
+                                                tmp_path: Path) -> None:
+    if not HAVE_OPENSSL:
+        pytest.skip("openssl not found")
+    changed = copy.deepcopy(documents)
+    role = _kind(changed, "Role")
+    role["rules"][1]["verbs"] = ["list", "patch", "watch"]
+    plan = control_plane.plan(changed)
+    assert plan is not None
+    worker = pods.pod_of(_deployment(changed, "decode"), 0)
+    with ControlPlane(Plan(plan.documents, plan.rbac, plan.resources, plan.services,
+                           mounts_tokens=False), tmp_path / "cp", PortAllocator()) as plane:
+        client = _client(plane, worker)
+        status, _, body = client.apply(worker.name, _metadata(worker.name, worker.uid))
+    assert status == 403
+    assert 'cannot create resource "dynamoworkermetadatas" in API group "nvidia.com"' in \
+        body["message"]
+
+
+def test_applied_objects_are_pruned_and_validated_under_the_crd(
+        documents: list[dict[str, Any]], started: ControlPlane) -> None:
+    worker = pods.pod_of(_deployment(documents, "decode"), 0)
+    client = _client(started, worker)
+    status, _, body = client.apply(worker.name, _metadata(worker.name, worker.uid, data="text"))
+    assert status == 422 and "spec.data: Invalid value: str: must be of type object" in \
+        body["message"]
+    extra = _metadata(worker.name, worker.uid)
+    extra["spec"]["extra"] = 1
+    status, headers, body = client.apply(worker.name, extra)
+    assert status == 201 and "extra" not in body["spec"]
+    assert headers["Warning"] == '299 - "unknown field \\"spec.extra\\""'
+    assert body["metadata"]["ownerReferences"][0]["uid"] == worker.uid
+    failures = started.report().failures
+    assert any("answered 422: " in f and "spec.data" in f for f in failures), failures
+    assert any('its CRD drops a field the runtime wrote (unknown field "spec.extra")' in f
+               for f in failures), failures
+
+
+def test_the_garbage_collector_deletes_what_no_pod_owns(
+        documents: list[dict[str, Any]], started: ControlPlane) -> None:
+    worker = pods.pod_of(_deployment(documents, "decode"), 0)
+    client = _client(started, worker)
+    assert client.apply(worker.name, _metadata(worker.name, worker.uid))[0] == 201
+    # Named after the worker's pod, under a UID that is not the pod's.
+    assert client.apply("stray", _metadata(worker.name, "no-such-uid") | {
+        "metadata": {**_metadata(worker.name, "no-such-uid")["metadata"], "name": "stray"}})[0] \
+        == 201
+    assert started.api is not None
+    deadline = time.monotonic() + 5
+    while len(started.api.objects(started.plan.resources[1])) > 1 and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [o["metadata"]["name"] for o in started.api.objects(started.plan.resources[1])] == [
+        worker.name]
+    assert any(f.startswith("DynamoWorkerMetadata stray was deleted by the garbage collector "
+                            "while the pod it names as owner ran: no owner exists: Pod "
+                            f"{worker.name} (uid no-such-uid)")
+               for f in started.report().failures), started.report().failures
+
+
 # --------------------------------------------------------------------------- schema
 
 
@@ -248,6 +462,96 @@ def test_pruning_keeps_what_the_schema_specifies_or_preserves() -> None:
         "spec.items[0].a: Unsupported value: 'y': supported values: 'x'"]
 
 
+# --------------------------------------------------------------------------- the controller
+
+
+def test_an_endpoint_slice_lists_the_pods_its_service_selects(
+        documents: list[dict[str, Any]]) -> None:
+    service = _kind(documents, "Service", f"{NAMESPACE}-discovery")
+    worker = pods.pod_of(_deployment(documents, "decode"), 0)
+    frontend = pods.pod_of(_deployment(documents, "frontend"), 0)
+    found = endpoint_slice(service, [Endpoint(frontend, True), Endpoint(worker, False)])
+    assert found["metadata"]["labels"] == {
+        **service["metadata"]["labels"], "kubernetes.io/service-name": service["metadata"]["name"],
+        "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+        "service.kubernetes.io/headless": ""}
+    assert [(e["targetRef"]["name"], e["targetRef"]["uid"], e["conditions"]["ready"])
+            for e in found["endpoints"]] == [(worker.name, worker.uid, False)]
+    assert found["ports"] == [{"name": "system", "port": 9090, "protocol": "TCP"}]
+    stopping = endpoint_slice(service, [Endpoint(worker, True, terminating=True)])
+    assert stopping["endpoints"][0]["conditions"] == {
+        "ready": False, "serving": True, "terminating": True}
+
+
+# A readiness probe that passes while the file it is given exists.
+PROBED = """
+import http.server, os, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if os.path.exists(sys.argv[2]) else 503)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_ready_follows_the_readiness_probe_of_the_pods_the_service_selects(
+        documents: list[dict[str, Any]], started: ControlPlane, tmp_path: Path) -> None:
+    assert started.api is not None
+    api = started.api
+    worker = pods.pod_of(_deployment(documents, "decode"), 0)
+    frontend = pods.pod_of(_deployment(documents, "frontend"), 0)
+    ready_file = tmp_path / "ready"
+    ports = PortAllocator()
+    with ProcessGroup(tmp_path / "logs", stop_timeout=5) as group:
+        for name, pod in (("decode-0", worker), ("frontend", frontend)):
+            port = ports.allocate()
+            process = group.start(name, [sys.executable, "-c", PROBED, str(port),
+                                         str(ready_file)])
+            command = LocalCommand(name, "worker", process.argv, {}, {}, {}, None,
+                                   f"http://127.0.0.1:{port}/health", [])
+            started.admit(pod)
+            started.running(pod, command, process)
+
+        def discovery_slice() -> dict[str, Any]:
+            [found] = [s for s in api.objects(ENDPOINT_SLICES) if s["metadata"]["labels"]
+                       .get("kubernetes.io/service-name") == f"{NAMESPACE}-discovery"]
+            return found
+
+        def ready() -> list[bool]:
+            return [e["conditions"]["ready"] for e in discovery_slice()["endpoints"]]
+
+        # Listed while not ready; the frontend, which the selector does not match, never.
+        _wait(lambda: ready() == [False], "the worker listed, not ready")
+        assert [e["targetRef"]["name"] for e in discovery_slice()["endpoints"]] == [worker.name]
+        time.sleep(0.3)
+        assert ready() == [False]
+        ready_file.touch()
+        _wait(lambda: ready() == [True], "ready once the probe passes")
+        ready_file.unlink()
+        _wait(lambda: ready() == [False], "not ready once it fails")
+        ready_file.touch()
+        _wait(lambda: ready() == [True], "ready again")
+        assert [p["metadata"]["name"] for p in api.objects(PODS)] == sorted(
+            [worker.name, frontend.name])
+        group.stop(["decode-0"])
+        # A pod whose process is gone leaves the slice and the API server.
+        _wait(lambda: discovery_slice()["endpoints"] == [], "the worker gone from the slice")
+        assert [p["metadata"]["name"] for p in api.objects(PODS)] == [frontend.name]
+    lines = started.report().lines
+    assert any(line.startswith(f"  EndpointSlice {NAMESPACE}-discovery-") and
+               f"of Service {NAMESPACE}-discovery: decode-0 ready " in line
+               for line in lines), lines
+
+
 # --------------------------------------------------------------------------- mount namespaces
 
 
@@ -278,3 +582,29 @@ def test_each_pod_sees_its_own_service_account_files(tmp_path: Path) -> None:
         assert sorted(set(lines[2:-2]) - {"secrets"}) == [e for e in outside if e != "secrets"]
         assert lines[-2] == "read-only"
     assert not target.exists() and sorted(os.listdir("/run")) == outside
+
+
+# --------------------------------------------------------------------------- the command
+
+
+@pytest.mark.skipif(not HAVE_DYNAMO, reason="Dynamo venv missing")
+@pytest.mark.parametrize("what", ["mount namespace", "openssl"])
+def test_run_local_refuses_in_one_line_what_this_machine_cannot_do(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], what: str) -> None:
+    if what == "mount namespace":
+        def refuse(self: mountns.PodMountNamespaces) -> mountns.PodMountNamespaces:
+            raise mountns.MountNamespaceUnavailable("unshare(CLONE_NEWNS) failed: "
+                                                    "Operation not permitted")
+        monkeypatch.setattr(mountns.PodMountNamespaces, "__enter__", refuse)
+        expected = (f"the runtime reads its ServiceAccount token from "
+                    f"{mountns.SERVICE_ACCOUNT_DIR}, a path no variable moves")
+    else:
+        monkeypatch.setattr(tls, "OPENSSL", None)
+        expected = "run-local makes its certificate with openssl, which is not installed"
+    code = main(["run-local", str(ENVIRONMENTS / "dev-kubernetes-discovery.yaml")])
+    out, err = capsys.readouterr()
+    assert code == 2, out + err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("run-local: dev-kubernetes-discovery: kubernetes discovery: ")
+    assert expected in err
+    assert "processes on 127.0.0.1" not in out
