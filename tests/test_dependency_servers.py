@@ -28,6 +28,12 @@ import yaml
 from constructs_lib.model import Environment
 from constructs_lib.model.base import quantity_value
 from constructs_lib.tools.run_local import dynamo_python
+from constructs_lib.tools.run_local.tls import (
+    OPENSSL,
+    certificate_authority,
+    secret_data,
+    tls_secret,
+)
 from tests.conftest import ENVIRONMENTS, SHIPPED, Synthesized, synth_environment
 from tests.support.charts import plan_of
 from tests.support.servers import (
@@ -40,7 +46,6 @@ from tests.support.servers import (
     http_json,
     wait_until,
 )
-from tests.support.tls import OPENSSL, certificate_authority, secret_data, tls_secret
 
 ETCD = find_binary("etcd")
 NATS = find_binary("nats-server")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigError, Problem
 
 if TYPE_CHECKING:
+    from .run_local import LocalStack
     from .run_local.netns import Isolation
     from .run_local.synthesized import WorkerPool
 
@@ -35,7 +36,14 @@ def run(args: argparse.Namespace, environment_path: Path) -> int:
 def _run(args: argparse.Namespace, environment_path: Path, isolation: Isolation) -> int:
     from ..model.dynamo_v1 import EnvironmentV1
     from . import synth
-    from .run_local import LocalStack, dynamo_python, groups
+    from .run_local import (
+        ClientError,
+        LocalStack,
+        ProcessError,
+        control_plane,
+        dynamo_python,
+        groups,
+    )
     from .run_local.synthesized import (
         check_kv_events,
         instances,
@@ -59,6 +67,10 @@ def _run(args: argparse.Namespace, environment_path: Path, isolation: Isolation)
         documents = read_manifests(Path(workdir) / "dist" / name)
         pools = worker_pools(documents)
         refusals = _cannot_run(pools, Path(workdir) / "check", str(environment_path))
+        kubernetes = control_plane.plan(documents)
+        if kubernetes is not None:
+            refusals += [Problem(str(environment_path), "runtime.discovery", problem)
+                         for problem in kubernetes.problems]
         if refusals:
             raise ConfigError(refusals)
         mismatches = [f"{component}: LeaderWorkerSet {pool.name}: followers: {problem}"
@@ -75,19 +87,36 @@ def _run(args: argparse.Namespace, environment_path: Path, isolation: Isolation)
             return 1
         with LocalStack(Path(workdir) / "run", python=str(python), timeout=args.timeout,
                         network=isolation) as stack:
+            if kubernetes is not None:
+                try:
+                    stack.start_control_plane(kubernetes)
+                except control_plane.ControlPlaneUnavailable as exc:
+                    print(f"run-local: {name}: {exc}", file=sys.stderr)
+                    return 2
             fallback = stack.fallback_message()
             if fallback:
                 print(f"run-local: {fallback}", file=sys.stderr)
-            started = start(stack, documents, replicas=replicas)
-            result = smoke_test(started, timeout=args.timeout)
-            known = instances(started)
-            kv = None
-            if router_uses_kv_events(started):
-                try:
-                    kv = check_kv_events(started, timeout=args.timeout)
-                except AssertionError as exc:
-                    failures.append(str(exc))
-            failures += stack.beyond_loopback()
+            broken = None
+            try:
+                started = start(stack, documents, replicas=replicas)
+                result = smoke_test(started, timeout=args.timeout)
+            except (ProcessError, ClientError, TimeoutError, AssertionError) as exc:
+                broken = f"{name}: {exc}"
+            else:
+                known = instances(started)
+                kv = None
+                if router_uses_kv_events(started):
+                    try:
+                        kv = check_kv_events(started, timeout=args.timeout)
+                    except AssertionError as exc:
+                        failures.append(str(exc))
+                failures += stack.beyond_loopback()
+        if broken is not None:
+            # What the control plane refused (a call the Role does not grant) is often why the
+            # run broke: say both.
+            for failure in [broken, *_control_plane_report(stack)]:
+                print(f"run-local: {failure}", file=sys.stderr)
+            return 1
         where = ("in a private network namespace (only lo)" if isolation.private
                  else "in this host's network")
         print(f"{name}: {len(stack.commands)} processes on 127.0.0.1 {where}, "
@@ -110,6 +139,7 @@ def _run(args: argparse.Namespace, environment_path: Path, isolation: Isolation)
             print(f"  KV events: the router applied {kv.stored:g} 'stored' events from the "
                   f"workers ({kv.sources_active:g} ZMQ sources active); "
                   f"{kv.workers_without:g} workers without KV events")
+        failures += _control_plane_report(stack)
         disaggregated = "prefill" in started.workers
         chat = result.chat_workers
         if disaggregated and not (chat and chat.prefill_worker_id in known.get("prefill", set())):
@@ -117,6 +147,17 @@ def _run(args: argparse.Namespace, environment_path: Path, isolation: Isolation)
     for failure in failures:
         print(f"run-local: {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _control_plane_report(stack: LocalStack) -> list[str]:
+    """Print what the control plane saw (after the stack stopped: the workers' last calls are
+    made as they stop); return what fails the run."""
+    if stack.control_plane is None:
+        return []
+    report = stack.control_plane.report()
+    for line in report.lines:
+        print(f"  {line}")
+    return report.failures
 
 
 def _cannot_run(pools: Mapping[str, WorkerPool], workdir: Path, source: str) -> list[Problem]:

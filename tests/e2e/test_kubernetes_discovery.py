@@ -1,7 +1,7 @@
 """End to end: the shipped `dev-kubernetes-discovery` environment, synthesized, runs with the
 real 1.6.1 frontend and a mock-engine worker against a stand-in Kubernetes API server, with no
 etcd and no NATS (tests/e2e/kubernetes_discovery_run.py does the run in private mount and
-network namespaces, tests/support/kube_api.py is the API server).
+network namespaces, constructs_lib/tools/run_local/kube_api.py is the API server).
 
 Checks: every API call the runtime made is allowed by the Role the manifests grant, and the Role
 grants nothing it did not use; the worker applies its DynamoWorkerMetadata as its pod (named
@@ -30,8 +30,8 @@ import pytest
 
 from constructs_lib.tools import synth
 from constructs_lib.tools.run_local import dynamo_python
+from constructs_lib.tools.run_local.kube_api import ApiCall, denied
 from tests.conftest import ENVIRONMENTS, ROOT, read_documents
-from tests.support.kube_api import ApiCall, denied
 
 ENVIRONMENT = "dev-kubernetes-discovery"
 BUDGET = 60.0

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from constructs_lib._render import discovery
 from constructs_lib.model.dynamo_v1 import EnvironmentV1, nodes_per_worker
 from constructs_lib.tools import synth
 from constructs_lib.tools.cli import main
@@ -54,10 +55,14 @@ def test_run_local_passes(capsys: pytest.CaptureFixture[str], name: str) -> None
     assert f"/v1/models: {environment.model.name}" in out
     assert "in a private network namespace (only lo), all probes ready" in out
     # etcd, the frontend, and up to two workers per Deployment (a LeaderWorkerSet's groups,
-    # each its leader); no NATS (none is deployed)
-    processes = {"dev": 3, "single-node-v1": 5, "multi-node-v1": 5, "deepseek-r1-v1": 4}
-    if name in processes:
-        assert f"{name}: {processes[name]} processes on 127.0.0.1" in out
+    # each its leader); no NATS (none is deployed). With kubernetes discovery no etcd either,
+    # and the stand-in API server is not counted: it is no container of the manifests but the
+    # cluster's control plane, which run-local plays itself (threads of its own process).
+    # An autoscaled pool runs its autoscaler's minimum (capped at two): autoscaling-keda's
+    # decode minimum is 1 and prefill's 4, autoscaling-hpa's prefill minimum 2.
+    processes = {"dev": 3, "single-node-v1": 5, "multi-node-v1": 5, "deepseek-r1-v1": 4,
+                 "dev-kubernetes-discovery": 2, "autoscaling-keda": 5, "autoscaling-hpa": 5}
+    assert f"{name}: {processes[name]} processes on 127.0.0.1" in out
     assert "run-local:" not in err  # no fallback, no failure
     for role, groups, size in _group_pools(environment):
         leaders = [f"{role}-{i}" for i in range(min(groups, 2))]
@@ -67,6 +72,10 @@ def test_run_local_passes(capsys: pytest.CaptureFixture[str], name: str) -> None
         assert ("checked against the leader and not started: a headless vLLM rank runs no "
                 "Dynamo runtime, and the mock engine has no multi-node mode") in _line(
                     out, f"  {role}: LeaderWorkerSet")
+    if environment.runtime.discovery == "kubernetes":
+        _check_control_plane(out, environment)
+    else:
+        assert "Kubernetes API:" not in out
     chat = _line(out, "chat completion:")
     if environment.disaggregated:
         assert "prefill worker" in chat and "decode worker" in chat
@@ -76,6 +85,52 @@ def test_run_local_passes(capsys: pytest.CaptureFixture[str], name: str) -> None
         assert "; 0 workers without KV events" in out
     else:
         assert "KV events:" not in out
+
+
+def _check_control_plane(out: str, environment: EnvironmentV1) -> None:
+    """What run-local says of the control plane it played: every call the runtime made was
+    one the emitted Role grants, and all the Role grants was used; the discovery Service's
+    EndpointSlice listed the worker, ready as its probe said; the worker's DynamoWorkerMetadata
+    passed the emitted CRD and went with its pod."""
+    release = environment.full_name
+    assert "  Kubernetes API: a stand-in API server in run-local on 127.0.0.1:" in out
+    assert "serving endpointslices.discovery.k8s.io, dynamoworkermetadatas.nvidia.com" in out
+    account = _line(out, f"    ServiceAccount {release}-discovery: ")
+    assert f"each allowed by Role {release}-discovery; used list, watch " \
+        "endpointslices.discovery.k8s.io; create, list, patch, watch " \
+        "dynamoworkermetadatas.nvidia.com" in account
+    assert " calls by decode-0, frontend, each allowed" in account
+    assert "granted and not used" not in account
+    slice_ = _line(out, f"    EndpointSlice {release}-discovery-")
+    assert f" of Service {release}-discovery: decode-0 ready " in slice_
+    assert "frontend" not in slice_  # its pods carry no discovery label
+    metadata = _line(out, f"    DynamoWorkerMetadata {release}-decode-")
+    assert "applies by decode-0 accepted, valid under its CRD; deleted with its pod by the " \
+        "garbage collector" in metadata
+
+
+def test_a_call_the_role_does_not_grant_fails_the_run(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stand-in authorizes by the emitted Role, so a passing run proves the Role is enough:
+    with its watch of EndpointSlices taken away, the runtime's watches are refused (403, as
+    RBAC would), the frontend never learns the worker is ready, and the run fails naming the
+    calls and what they lacked."""
+    rules = [dict(rule) for rule in discovery.ROLE_RULES]
+    rules[0]["verbs"] = ["list"]
+    monkeypatch.setattr(discovery, "ROLE_RULES", tuple(rules))
+    code = main(["run-local", str(ENVIRONMENTS / "dev-kubernetes-discovery.yaml"),
+                 "--timeout", "5"])
+    out, err = capsys.readouterr()
+    assert code == 1, out + err
+    refused = [line for line in err.splitlines() if " refused: " in line]
+    assert {line.split(": GET ")[0] for line in refused} == {"run-local: frontend",
+                                                             "run-local: decode-0"}
+    for line in refused:
+        assert ('cannot watch resource "endpointslices" in API group "discovery.k8s.io" in '
+                'the namespace "dynamo-dev-kd"; the Roles do not grant it') in line
+    assert "refused (not granted by Role dynamo-dev-kd-discovery)" in _line(
+        out, "    ServiceAccount dynamo-dev-kd-discovery: ")
+    assert "processes on 127.0.0.1" not in out
 
 
 def test_the_shipped_environments_include_a_leader_worker_set_pool() -> None:

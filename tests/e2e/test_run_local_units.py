@@ -771,3 +771,28 @@ def test_beyond_loopback_reports_what_could_be_reached(tmp_path: Path) -> None:
                 pytest.skip(f"cannot add a veth pair: {added.stderr[-200:]!r}")
             (problem,) = stack.beyond_loopback()
             assert problem.startswith("web's network namespace has interfaces ['lo', 'rl")
+
+
+def _scaled_pool(autoscaler: dict[str, Any] | None, replicas: int | None = None) -> int:
+    from constructs_lib.tools.run_local.synthesized import worker_pools
+
+    spec: dict[str, Any] = {"template": {"spec": {"containers": [{"name": "worker"}]}}}
+    if replicas is not None:
+        spec["replicas"] = replicas
+    deployment = {"kind": "Deployment", "spec": spec, "metadata": {
+        "name": "r1-dynamo-prefill", "labels": {"app.kubernetes.io/dynamo-component": "prefill"}}}
+    return worker_pools([deployment, *([autoscaler] if autoscaler else [])])["prefill"].replicas
+
+
+def test_an_autoscaled_pool_runs_its_autoscalers_minimum() -> None:
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "r1-dynamo-prefill"}
+    keda = {"kind": "ScaledObject", "spec": {"scaleTargetRef": target, "minReplicaCount": 4}}
+    hpa = {"kind": "HorizontalPodAutoscaler", "spec": {"scaleTargetRef": target,
+                                                       "minReplicas": 2}}
+    other = {"kind": "ScaledObject", "spec": {"scaleTargetRef": {**target, "name": "other"},
+                                              "minReplicaCount": 4}}
+    assert _scaled_pool(keda) == 4
+    assert _scaled_pool(hpa) == 2
+    assert _scaled_pool(other) == 1  # the API's default when the manifest leaves it out
+    assert _scaled_pool(None) == 1
+    assert _scaled_pool(keda, replicas=3) == 3

@@ -8,12 +8,19 @@ Standard library only. The processes it starts run in a separate Dynamo venv
 - :mod:`.netns` puts a run into a private network namespace holding only ``lo`` (the zmq
   event plane binds 0.0.0.0), or says why it cannot.
 - :mod:`.translate` turns a Kubernetes container dict into a local command (rules R*, L*,
-  D*, F*, W*, E*, N* documented there).
+  K*, D*, F*, W*, E*, N* documented there).
 - :mod:`.groups` reads LeaderWorkerSet pools: each group runs as its leader; the followers
   are checked against it, not started.
 - :mod:`.client` is a minimal OpenAI client (chat, streaming chat, worker ids).
-- :mod:`.stack` ties them together: the namespace, dependencies first, then the Dynamo
-  containers.
+- :mod:`.pods` names each local process's pod as its controller would, with a UID.
+- :mod:`.control_plane` plays the cluster's control plane for pods that use Dynamo's
+  kubernetes discovery: the stand-in API server of :mod:`.kube_api` (RBAC from the manifests'
+  Roles, custom resources under their CRD's schema, :mod:`.kube_schema`), the kubelet's
+  probing, the EndpointSlice controller and the garbage collector; :mod:`.mountns` gives each
+  pod its ServiceAccount token files in a mount namespace of its own; :mod:`.tls` makes the
+  API server's certificate.
+- :mod:`.stack` ties them together: the namespace, the control plane and dependencies first,
+  then the Dynamo containers.
 - :mod:`.synthesized` starts a synthesized environment's manifests and checks it (requests,
   the KV router's view of the workers' KV events).
 """

@@ -225,6 +225,23 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+def probe(url: str, timeout: float = 1.0, status: int = 200) -> tuple[bool, str]:
+    """One probe of ``url`` (R6 of translate.py): an HTTP GET answering ``status``, or for a
+    ``tcp://host:port`` URL (a tcpSocket probe) a connection the port accepts. Returns whether
+    it passed, and what it saw when not."""
+    try:
+        if url.startswith("tcp://"):
+            host, _, port = url[len("tcp://"):].rpartition(":")
+            socket.create_connection((host, int(port)), timeout=timeout).close()
+            return True, ""
+        code, body = http_get(url, timeout=timeout)
+        if code == status:
+            return True, ""
+        return False, f"HTTP {code}: {body[:200]!r}"
+    except (OSError, http.client.HTTPException) as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+
+
 # --------------------------------------------------------------------------- processes
 
 
@@ -342,18 +359,19 @@ class ProcessGroup:
                     f"{proc.name} exited with {proc.popen.returncode} before {url} was ready"
                     f"\n--- {proc.log_path}\n{proc.log_tail()}"
                 )
-            try:
-                wait = min(5.0, max(0.1, deadline - time.monotonic()))
-                if url.startswith("tcp://"):  # a tcpSocket probe: the port accepts
-                    host, _, port = url[len("tcp://"):].rpartition(":")
-                    socket.create_connection((host, int(port)), timeout=wait).close()
+            wait = min(5.0, max(0.1, deadline - time.monotonic()))
+            if url.startswith("tcp://"):  # a tcpSocket probe: the port accepts
+                passed, last = probe(url, timeout=wait)
+                if passed:
                     return b""
-                code, body = http_get(url, timeout=wait)
-                if code == status:
-                    return body
-                last = f"HTTP {code}: {body[:200]!r}"
-            except (OSError, http.client.HTTPException) as exc:
-                last = f"{type(exc).__name__}: {exc}"
+            else:
+                try:
+                    code, body = http_get(url, timeout=wait)
+                    if code == status:
+                        return body
+                    last = f"HTTP {code}: {body[:200]!r}"
+                except (OSError, http.client.HTTPException) as exc:
+                    last = f"{type(exc).__name__}: {exc}"
             if time.monotonic() >= deadline:
                 tail = f"\n--- {proc.log_path}\n{proc.log_tail()}" if proc else ""
                 raise ProcessError(f"{url} not ready after {timeout:.0f} s ({last}){tail}")

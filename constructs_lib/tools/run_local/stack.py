@@ -13,6 +13,13 @@ in the caller's namespace with D2's fallback of translate.py: the event plane on
 NATS, which the stack starts itself when the environment deploys none
 (:meth:`LocalStack.fallback_message` says so).
 
+An environment whose pods use Dynamo's kubernetes discovery gets its control plane first
+(:meth:`LocalStack.start_control_plane`, control_plane.py): the stand-in API server, and the
+kubelet's, EndpointSlice controller's and garbage collector's parts. Each process started with
+its ``pod`` is then a pod of it: created in the API server, given its identity, the API
+server's address and (in a mount namespace of its own) its ServiceAccount token, probed, and
+listed in the EndpointSlices of the Services selecting it.
+
 Dependencies are started and waited for one by one (their Service addresses must be known
 before the Dynamo containers are translated). ``services`` gives each Kubernetes Service
 name with a container port it targets (a Service may appear once per port); the Service port is
@@ -28,6 +35,8 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 from . import netns
+from .control_plane import ControlPlane, Plan
+from .pods import LocalPod
 from .processes import (
     LOOPBACK,
     PortAllocator,
@@ -74,6 +83,7 @@ class LocalStack:
         self.network = network
         self.allow_user_namespace = allow_user_namespace
         self.isolation = netns.Isolation(False, "the stack was not entered", netns.namespace_id())
+        self.control_plane: ControlPlane | None = None
         self._exit = contextlib.ExitStack()
 
     def __enter__(self) -> Self:
@@ -104,6 +114,17 @@ class LocalStack:
                 "and a loopback nats-server), unlike the cluster; KV events take the mocker's "
                 "direct path")
 
+    def start_control_plane(self, plan: Plan) -> ControlPlane:
+        """Start the control plane `plan` describes, before any process; raises
+        :class:`.control_plane.ControlPlaneUnavailable` when this machine cannot run it."""
+        if self.control_plane is not None:
+            raise ValueError("the control plane is already started")
+        control_plane = ControlPlane(plan, self.workdir / "control-plane", self.ctx.ports)
+        control_plane.start()
+        self.control_plane = control_plane
+        self.ctx.kubernetes_api = control_plane.address
+        return control_plane
+
     def start_dependency(
         self,
         name: str,
@@ -111,18 +132,21 @@ class LocalStack:
         services: Mapping[str, int] | Iterable[tuple[str, int]],
         nats_config_text: str | None = None,
         pod_name: str | None = None,
+        pod: LocalPod | None = None,
     ) -> LocalCommand:
         """Start etcd or NATS, wait until healthy, and register its Services.
 
-        ``pod_name``: what ``metadata.name`` resolves to (a StatefulSet's ``<name>-0``).
-        ``nats_config_text``: the NATS config file (from its ConfigMap).
+        ``pod``: the pod it runs in, or ``pod_name``: what ``metadata.name`` resolves to (a
+        StatefulSet's ``<name>-0``). ``nats_config_text``: the NATS config file (from its
+        ConfigMap).
         """
         command = translate_container(
-            name, container, self.ctx, nats_config_text=nats_config_text, pod_name=pod_name
+            name, container, self.ctx, nats_config_text=nats_config_text, pod_name=pod_name,
+            pod=pod.identity if pod else None,
         )
         if command.kind not in ("etcd", "nats"):
             raise ValueError(f"{name} is a {command.kind}, not a dependency")
-        self._start(command)
+        self._start(command, pod)
         url = command.readiness_url or (
             f"http://{LOOPBACK}:{command.ports[2379]}/health"
             if command.kind == "etcd"
@@ -137,22 +161,30 @@ class LocalStack:
         return command
 
     def start(self, name: str, container: Mapping[str, Any], pod_name: str | None = None,
-              group: GroupPod | None = None) -> LocalCommand:
+              group: GroupPod | None = None, pod: LocalPod | None = None) -> LocalCommand:
         """Translate and start a Dynamo container (frontend or worker); does not wait.
-        ``pod_name`` and ``group`` as for :func:`.translate.translate_container`."""
+        ``pod_name`` and ``group`` as for :func:`.translate.translate_container`; ``pod``: the
+        pod it runs in (its identity, and with a control plane all it gives a pod)."""
         if not self.ctx.private_network and self.ctx.nats_url is None:
             # D2 fallback: the event plane needs a NATS the environment may not deploy.
             self.start_dependency("nats", FALLBACK_NATS, services=[])
         command = translate_container(name, container, self.ctx, pod_name=pod_name,
-                                      group=group)
+                                      group=group, pod=pod.identity if pod else None)
         if command.kind not in ("frontend", "worker"):
             raise ValueError(f"{name} is a {command.kind}; use start_dependency")
-        self._start(command)
+        self._start(command, pod)
         return command
 
-    def _start(self, command: LocalCommand) -> None:
+    def _start(self, command: LocalCommand, pod: LocalPod | None = None) -> None:
         self.commands[command.name] = command
-        self.group.start(command.name, command.argv, command.env)
+        control_plane = self.control_plane if pod is not None else None
+        if control_plane is None or pod is None:
+            self.group.start(command.name, command.argv, command.env)
+            return
+        volume = control_plane.admit(pod)
+        with control_plane.pod_namespace(volume):
+            process = self.group.start(command.name, command.argv, command.env)
+        control_plane.running(pod, command, process)
 
     def wait_ready(self, names: list[str] | None = None) -> None:
         """Wait (each bounded by ``timeout``) for the startup, liveness then readiness
@@ -190,9 +222,15 @@ class LocalStack:
         return problems
 
     def stop(self) -> dict[str, int | None]:
-        """Stop the Dynamo processes, then etcd and NATS (so that workers can deregister)."""
+        """Stop the Dynamo processes, then the control plane, etcd and NATS (so that workers
+        can deregister: the kubernetes discovery backend applies its DynamoWorkerMetadata once
+        more as it stops)."""
         dynamo = [n for n, c in self.commands.items() if c.kind in ("frontend", "worker")]
+        if self.control_plane is not None:
+            self.control_plane.terminating()
         codes = self.group.stop(dynamo)
+        if self.control_plane is not None:
+            self.control_plane.stop()
         codes.update(self.group.stop())
         return codes
 

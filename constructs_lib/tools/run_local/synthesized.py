@@ -3,8 +3,9 @@
 Reads the manifests exactly as `synth` wrote them: etcd and NATS from their StatefulSets (and
 NATS's ConfigMap), the frontend and workers from their Deployments, workers larger than a node
 from their LeaderWorkerSets (one process per group, its leader's: see groups.py), and each
-Service from the port it targets. Only what a laptop cannot do is substituted (see
-translate.py).
+Service from the port it targets. Each process is a pod (pods.py); when the pods use Dynamo's
+kubernetes discovery, run-local first starts the control plane they talk to (control_plane.py).
+Only what a laptop cannot do is substituted (see translate.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from . import groups
+from . import control_plane, groups, pods
 from .client import OpenAIClient, WorkerIds
 from .processes import http_get
 from .stack import LocalStack
@@ -64,6 +65,8 @@ class WorkerPool:
     component: str
     workload: dict[str, Any]
     """The Deployment or LeaderWorkerSet, as synthesized."""
+    autoscaled_minimum: int | None = None
+    """The minimum of the autoscaler (KEDA ScaledObject or HPA) that owns its replicas."""
 
     @property
     def name(self) -> str:
@@ -75,9 +78,11 @@ class WorkerPool:
 
     @property
     def replicas(self) -> int:
-        """Pods of a Deployment, groups of a LeaderWorkerSet (1 when an autoscaler owns the
-        count and the manifest leaves it out, the API's default)."""
-        return int(self.workload["spec"].get("replicas", 1))
+        """Pods of a Deployment, groups of a LeaderWorkerSet. When an autoscaler owns the
+        count, the manifest leaves it out and the cluster soon runs the autoscaler's minimum."""
+        if "replicas" in self.workload["spec"]:
+            return int(self.workload["spec"]["replicas"])
+        return self.autoscaled_minimum or 1
 
     @property
     def container(self) -> dict[str, Any]:
@@ -95,13 +100,36 @@ class WorkerPool:
         name): a group's leader is ``<set>-<group>``."""
         return f"{self.name}-{index}" if self.is_group else None
 
+    def pod(self, index: int) -> pods.LocalPod:
+        """The pod of local process `index` (a group's leader's)."""
+        return pods.pod_of(self.workload, index)
+
 
 def worker_pools(documents: list[dict[str, Any]]) -> dict[str, WorkerPool]:
     """Component (decode, prefill) -> its worker Deployment or LeaderWorkerSet."""
+    minimums = _autoscaler_minimums(documents)
     return {d["metadata"]["labels"][COMPONENT_LABEL]: WorkerPool(
-                d["metadata"]["labels"][COMPONENT_LABEL], d)
+                d["metadata"]["labels"][COMPONENT_LABEL], d,
+                minimums.get((d["kind"], d["metadata"]["name"])))
             for d in documents if d["kind"] in ("Deployment", groups.KIND)
             and d["metadata"].get("labels", {}).get(COMPONENT_LABEL) not in (None, "frontend")}
+
+
+def _autoscaler_minimums(documents: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """(kind, name) of each scaled workload -> its autoscaler's minimum (KEDA's
+    minReplicaCount, default 0; an HPA's minReplicas, default 1)."""
+    found = {}
+    for document in documents:
+        spec = document.get("spec", {})
+        if document["kind"] == "ScaledObject":
+            minimum = spec.get("minReplicaCount", 0)
+        elif document["kind"] == "HorizontalPodAutoscaler":
+            minimum = spec.get("minReplicas", 1)
+        else:
+            continue
+        target = spec["scaleTargetRef"]
+        found[(target.get("kind", "Deployment"), target["name"])] = int(minimum)
+    return found
 
 
 @dataclass
@@ -129,7 +157,7 @@ def start_dependencies(stack: LocalStack, documents: list[dict[str, Any]]) -> No
             config = config_map["data"]["nats.conf"]
         stack.start_dependency(kind, container,
                                services=_service_ports(documents, labels, container),
-                               nats_config_text=config, pod_name=f"{name}-0")
+                               nats_config_text=config, pod=pods.pod_of(statefulset, 0))
 
 
 def frontend_deployment(documents: list[dict[str, Any]]) -> dict[str, Any]:
@@ -150,7 +178,7 @@ def start_frontend(stack: LocalStack, documents: list[dict[str, Any]]) -> Starte
         arguments = pool.container["args"]
         if "--served-model-name" in arguments:
             started.served_model_name = arguments[arguments.index("--served-model-name") + 1]
-    stack.start("frontend", _first_container(frontend))
+    stack.start("frontend", _first_container(frontend), pod=pods.pod_of(frontend, 0))
     return started
 
 
@@ -167,8 +195,7 @@ def start_workers(started: StartedEnvironment, replicas: int | None = 1,
         running = started.workers.setdefault(component, [])
         for i in range(len(running), len(running) + count):
             name = f"{component}-{i}"
-            started.stack.start(name, pool.container, pod_name=pool.pod_name(i),
-                                group=pool.group)
+            started.stack.start(name, pool.container, group=pool.group, pod=pool.pod(i))
             running.append(name)
             names.append(name)
     return names
@@ -191,11 +218,24 @@ def wait_discovered(started: StartedEnvironment) -> None:
                started.stack.timeout, done)
 
 
+def start_control_plane(stack: LocalStack, documents: list[dict[str, Any]]) -> None:
+    """The control plane the pods talk to, when they use kubernetes discovery (and the stack
+    has none yet); raises :class:`.control_plane.ControlPlaneUnavailable` when this machine
+    cannot run it, and ValueError when the manifests could not run in a cluster either."""
+    plan = control_plane.plan(documents)
+    if plan is None or stack.control_plane is not None:
+        return
+    if plan.problems:
+        raise ValueError("; ".join(plan.problems))
+    stack.start_control_plane(plan)
+
+
 def start(stack: LocalStack, documents: list[dict[str, Any]],
           replicas: int | None = 1) -> StartedEnvironment:
-    """Start dependencies, the frontend and up to `replicas` of each worker pool (all of
-    them when None); waits for every synthesized probe and until the frontend has
-    discovered every worker."""
+    """Start the control plane (kubernetes discovery), dependencies, the frontend and up to
+    `replicas` of each worker pool (all of them when None); waits for every synthesized probe
+    and until the frontend has discovered every worker."""
+    start_control_plane(stack, documents)
     start_dependencies(stack, documents)
     started = start_frontend(stack, documents)
     start_workers(started, replicas)

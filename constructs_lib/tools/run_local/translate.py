@@ -16,9 +16,10 @@ Every container
       Dynamo parses ``DYN_SYSTEM_PORT`` as a signed 16-bit number. A declared port that
       no rule below rewrites is an error for Dynamo containers (it would still be bound
       on its original number).
-  R3  ``fieldRef`` env values resolve to local stand-ins (pod name = the local name,
-      pod IP and host IP = 127.0.0.1, as for ``DYN_TCP_RPC_HOST`` /
-      ``DYN_EVENT_PLANE_HOST`` of RDMA workers); other ``valueFrom`` sources are rejected.
+  R3  ``fieldRef`` env values of the pod's place resolve to local stand-ins (pod IP and host
+      IP = 127.0.0.1, as for ``DYN_TCP_RPC_HOST`` / ``DYN_EVENT_PLANE_HOST`` of RDMA workers;
+      ``spec.nodeName`` = localhost); those of its identity follow K1; other ``valueFrom``
+      sources are rejected.
   R4  After translation no argv or env value may still contain ``0.0.0.0`` or ``[::]``.
   R5  ``$(VAR)`` references in command, args and env values are expanded from the
       container env (env values from the variables defined before them), as the kubelet does.
@@ -34,6 +35,33 @@ Every container
       set's ``size`` and the index the pod's rank (0: the leader).
 
 Everything a translation refuses (a manifest it cannot run) raises :class:`CannotRunLocally`.
+
+The pod (what the kubelet and the control plane give a pod; run-local plays both for an
+environment whose pods use Dynamo's kubernetes discovery, see control_plane.py)
+  K1  The downward API's pod identity: ``fieldRef`` ``metadata.name``, ``metadata.namespace``
+      and ``metadata.uid`` (kubernetes discovery's ``POD_NAME``, ``POD_NAMESPACE``,
+      ``POD_UID``) resolve to the :class:`PodIdentity` the caller gives: the name its
+      controller would give the pod, the workload's namespace, a UID (pods.py). The stand-in
+      API server and the EndpointSlice controller know the pod by the same three, which must
+      agree: the runtime names its DynamoWorkerMetadata after ``POD_NAME``, owns it by
+      ``POD_UID`` (the garbage collector deletes it when no such pod exists) and counts it only
+      while an EndpointSlice endpoint whose ``targetRef`` is that pod is ready. Without an
+      identity, the pod is the process's ``pod_name`` in ``default``, with a UID derived from
+      the name.
+  K2  With a control plane (``LocalContext.kubernetes_api``), every container gets the
+      kubelet's ``KUBERNETES_SERVICE_HOST`` and ``KUBERNETES_SERVICE_PORT``, the stand-in API
+      server's 127.0.0.1 and port, before its own env (its own values of those names win, and
+      R5 can expand them, as in the cluster): the two variables kube-rs 2.0.1's in-cluster
+      configuration reads. No ``KUBECONFIG`` reaches a process (only ``PASSTHROUGH_ENV`` of
+      processes.py is passed on) and ``HOME`` is the work directory's (D3), so a kubeconfig of
+      this machine, which kube-rs would prefer to the in-cluster configuration, is never read.
+  K3  The ServiceAccount token volume (a pod whose ``automountServiceAccountToken``, or its
+      ServiceAccount's, is not false): ``token``, ``ca.crt`` and ``namespace`` at
+      ``/var/run/secrets/kubernetes.io/serviceaccount``, the path kube-rs reads them from
+      (fixed in its code: no variable moves it; ``KUBE_RS_DEBUG_OVERRIDE_URL`` changes only the
+      URL). A token of the pod's own, the stand-in's CA, the pod's namespace. Not an env or
+      argv rule: the stack starts the process in a private mount namespace of its own holding
+      those files, leaving the machine's file system as it is (mountns.py).
 
 Dynamo containers (``python3 -m dynamo.*``)
   D1  ``python3``/``python`` becomes the Dynamo venv's interpreter (the image's python
@@ -131,6 +159,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,6 +250,23 @@ class GroupPod:
     """The pod's rank in its group; 0 is the leader."""
 
 
+@dataclass(frozen=True)
+class PodIdentity:
+    """Who a pod is (K1): what the downward API gives its containers."""
+
+    name: str
+    namespace: str = "default"
+    uid: str = ""
+    """Empty: derived from the namespace and name (:meth:`resolved`)."""
+
+    def resolved(self) -> PodIdentity:
+        if self.uid:
+            return self
+        return PodIdentity(self.name, self.namespace,
+                           str(uuid.uuid5(uuid.NAMESPACE_URL,
+                                          f"run-local:pod/{self.namespace}/{self.name}")))
+
+
 @dataclass
 class LocalContext:
     """What a translation needs to know about the local run.
@@ -239,6 +285,8 @@ class LocalContext:
     """The processes run in a network namespace of their own holding only ``lo`` (D2); when
     false, D2's fallback applies and ``nats_url`` must name a loopback NATS."""
     nats_url: str | None = None
+    kubernetes_api: tuple[str, int] | None = None
+    """The stand-in API server's address, when run-local plays the control plane (K2)."""
 
     def expose(self, service: str, port: int, local_port: int) -> None:
         self.services[(service, port)] = local_port
@@ -256,6 +304,8 @@ class LocalCommand:
     readiness_url: str | None
     notes: list[str]
     startup_url: str | None = None
+    pod: PodIdentity | None = None
+    """The pod the container runs in (K1)."""
 
     @property
     def probe_urls(self) -> list[str]:
@@ -297,26 +347,40 @@ def _join_flags(groups: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
     return out
 
 
-def _env_dict(container: Mapping[str, Any], pod_name: str, notes: list[str]) -> dict[str, str]:
+# R3: the pod's place.
+PLACE_FIELDS = {"status.podIP": LOOPBACK, "status.hostIP": LOOPBACK, "spec.nodeName": "localhost"}
+# K2: what the kubelet tells every container about the API server.
+KUBERNETES_SERVICE_HOST = "KUBERNETES_SERVICE_HOST"
+KUBERNETES_SERVICE_PORT = "KUBERNETES_SERVICE_PORT"
+
+
+def _identity_fields(pod: PodIdentity) -> dict[str, str]:
+    """K1: the downward API's fields of the pod's identity."""
+    return {"metadata.name": pod.name, "metadata.namespace": pod.namespace,
+            "metadata.uid": pod.uid}
+
+
+def _env_dict(container: Mapping[str, Any], pod: PodIdentity, ctx: LocalContext,
+              notes: list[str]) -> dict[str, str]:
     env: dict[str, str] = {}
+    if ctx.kubernetes_api is not None:  # K2
+        host, port = ctx.kubernetes_api
+        env = {KUBERNETES_SERVICE_HOST: host, KUBERNETES_SERVICE_PORT: str(port)}
+        notes.append(f"K2 env {KUBERNETES_SERVICE_HOST}={host}, {KUBERNETES_SERVICE_PORT}={port}")
+    identity = _identity_fields(pod)
     for item in container.get("env") or []:
         name = item["name"]
         if "value" in item:
             # R5: a value may refer to variables defined before it, as in Kubernetes.
             env[name] = _expand(str(item["value"]), env)
-        elif "valueFrom" in item:  # R3
-            ref = item["valueFrom"].get("fieldRef", {}).get("fieldPath")
-            local = {
-                "metadata.name": pod_name,
-                "metadata.namespace": "default",
-                "status.podIP": LOOPBACK,
-                "status.hostIP": LOOPBACK,
-                "spec.nodeName": "localhost",
-            }.get(ref or "")
+        elif "valueFrom" in item:
+            ref = item["valueFrom"].get("fieldRef", {}).get("fieldPath") or ""
+            rule = "K1" if ref in identity else "R3"
+            local = identity.get(ref, PLACE_FIELDS.get(ref))
             if local is None:
                 raise CannotRunLocally(f"env {name}: unsupported valueFrom {item['valueFrom']}")
             env[name] = local
-            notes.append(f"R3 env {name} from {ref} -> {local}")
+            notes.append(f"{rule} env {name} from {ref} -> {local}")
         else:
             env[name] = ""
     if container.get("envFrom"):
@@ -421,19 +485,21 @@ def translate_container(
     nats_config_text: str | None = None,
     pod_name: str | None = None,
     group: GroupPod | None = None,
+    pod: PodIdentity | None = None,
 ) -> LocalCommand:
     """Translate one container.
 
-    ``name`` names the local process (log file, data directories); ``pod_name`` is what
-    ``metadata.name`` resolves to (default ``name``; a StatefulSet's first pod is
-    ``<statefulset>-0``); ``nats_config_text`` is the NATS config file (from its ConfigMap),
-    written localized to ``<workdir>/<name>.conf``; ``group``: the container is in a pod of a
-    LeaderWorkerSet group (L1, W7).
+    ``name`` names the local process (log file, data directories); ``pod`` is the pod the
+    container runs in (K1), or else ``pod_name`` names it in ``default`` (default ``name``; a
+    StatefulSet's first pod is ``<statefulset>-0``); ``nats_config_text`` is the NATS config
+    file (from its ConfigMap), written localized to ``<workdir>/<name>.conf``; ``group``: the
+    container is in a pod of a LeaderWorkerSet group (L1, W7).
     """
     notes: list[str] = []
     if group is not None:
         container = with_group_env(container, group, notes)
-    env = _env_dict(container, pod_name or name, notes)
+    identity = (pod or PodIdentity(pod_name or name)).resolved()
+    env = _env_dict(container, identity, ctx, notes)
     raw = [str(x) for x in (container.get("command") or []) + (container.get("args") or [])]
     argv = [_expand(x, env) for x in raw]  # R5
     kind = _kind(argv)
@@ -488,6 +554,7 @@ def translate_container(
         readiness_url=_probe_url(container, "readinessProbe", ports),
         notes=notes,
         startup_url=_probe_url(container, "startupProbe", ports),
+        pod=identity,
     )
 
 

@@ -3,14 +3,23 @@
 It speaks what the 1.6.1 runtime (kube-rs 2.0.1) asks of a real one, over TLS with a bearer
 token, as in-cluster clients do: `get`/`list`/`watch` of namespaced resources (equality label
 selectors, resource versions, chunked watch streams of ADDED/MODIFIED/DELETED events) and
-server-side apply (`PATCH` with `application/apply-patch+yaml`, `fieldManager`, `force`). It
-knows only the resources it is given (`Resource`); anything else is a 404, any other method a
-405, a wrong token a 401, and every request is logged (`calls`) with the RBAC verbs a real API
-server would authorize it by (`ApiCall.verbs`), so that a test can hold the log against a Role
-(`denied`).
+server-side apply (`PATCH` with `application/apply-patch+yaml`, `fieldManager`, `force`).
 
-Standard library only, so that it runs in whatever interpreter a test starts it from; a
-resource may bring a check of the objects applied to it (its CRD's schema).
+As a real one, it authenticates each request by its token (`tokens`: who each one is, a 401
+otherwise), then authorizes it (`authorize`, e.g. :class:`Rbac` over the manifests' Roles:
+a 403 naming what was missing, as the RBAC authorizer words it; an apply that creates is
+authorized as `create` too), and only then looks for the resource: it knows only those it is
+given (`Resource`; anything else is a 404), and any other method is a 405. An applied object
+is pruned and validated as its resource says (its CRD's structural schema, kube_schema.py: an
+invalid one is a 422; a dropped field is a `Warning` header, as since Kubernetes 1.27). It
+holds objects controllers `put` (pods, EndpointSlices) and collects the garbage: an object
+none of whose owners exists is deleted (`collect_garbage`). Every request is logged (`calls`)
+with who made it and the RBAC verbs it needed (`ApiCall.verbs`), so that the log can be held
+against a Role (`denied`).
+
+Standard library only, so that it runs in whatever interpreter starts it (run-local, or the
+end-to-end test's runner); a resource may bring a check of the objects applied to it (its CRD's
+schema).
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -43,6 +52,9 @@ class Resource:
     validate: Callable[[Object], list[str]] | None = None
     """Problems with an object applied to this resource (e.g. its CRD's schema); none by
     default."""
+    prune: Callable[[Object], list[str]] | None = None
+    """Drops, in place, the fields of an applied object that the resource does not keep (its
+    CRD's schema), returning their paths; nothing by default."""
 
     @property
     def api_version(self) -> str:
@@ -51,6 +63,38 @@ class Resource:
 
 ENDPOINT_SLICES = Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice")
 PODS = Resource("", "v1", "pods", "Pod")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a token authenticates, as the API server's authenticators say: a ServiceAccount's
+    token is the user `system:serviceaccount:<namespace>:<name>` in the groups
+    `system:serviceaccounts`, `system:serviceaccounts:<namespace>` and `system:authenticated`,
+    and a pod-bound token names its pod."""
+
+    user: str
+    groups: tuple[str, ...] = ()
+    pod: str = ""
+
+    @classmethod
+    def service_account(cls, namespace: str, name: str, pod: str = "") -> Identity:
+        return cls(f"system:serviceaccount:{namespace}:{name}",
+                   ("system:serviceaccounts", f"system:serviceaccounts:{namespace}",
+                    "system:authenticated"), pod)
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """What an authorizer decides on: a verb on a resource, in a namespace, maybe by name."""
+
+    verb: str
+    group: str
+    resource: str
+    namespace: str
+    name: str = ""
+
+
+Authorizer = Callable[[Identity, Attributes], bool]
 
 
 @dataclass(frozen=True)
@@ -70,6 +114,17 @@ class ApiCall:
     and create too when the apply creates the object."""
     body: Object | None = None
     content_type: str = ""
+    user: str = ""
+    pod: str = ""
+    """The pod whose token made the call (empty for a token bound to none)."""
+    warnings: tuple[str, ...] = ()
+    """What the API server warned of (fields an apply wrote that the resource drops)."""
+    message: str = ""
+    """Why a call failed, as the API server's Status says."""
+
+    @property
+    def allowed(self) -> bool:
+        return self.status != HTTPStatus.FORBIDDEN
 
 
 @dataclass
@@ -100,13 +155,22 @@ def selects(selector: Mapping[str, str], obj: Object) -> bool:
 
 class KubeApiStandIn:
     """The stand-in: `start()` serves on `host:port` (127.0.0.1 and a free port by default);
-    `put`/`delete` change objects as a controller would (watchers see the events)."""
+    `put`/`delete` change objects as a controller would (watchers see the events).
 
-    def __init__(self, *, token: str, cert_file: str, key_file: str,
-                 resources: Iterable[Resource], host: str = "127.0.0.1", port: int = 0) -> None:
-        self.token = token
+    `tokens`: the bearer tokens it accepts and who each is. `authorize`: whether an identity may
+    do what it asks (default: anything). `resources`: what it serves."""
+
+    def __init__(self, *, tokens: Mapping[str, Identity], cert_file: str, key_file: str,
+                 resources: Iterable[Resource], authorize: Authorizer | None = None,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        self.tokens = dict(tokens)
+        self.authorize = authorize
         self.resources = {(r.group, r.plural): r for r in resources}
         self.calls: list[ApiCall] = []
+        self.collected: list[tuple[Object, str]] = []
+        """What the garbage collector deleted, and why."""
+        self._kinds: dict[tuple[str, str], Resource] = {
+            (r.api_version, r.kind): r for r in (*self.resources.values(), PODS)}
         self._objects: dict[tuple[str, str, str, str], Object] = {}
         self._revision = 1
         self._watches: list[_Watch] = []
@@ -118,7 +182,10 @@ class KubeApiStandIn:
         context.set_alpn_protocols(["http/1.1"])
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        # The handshake happens in each connection's own thread (Handler.setup), so that a
+        # client that connects and says nothing cannot stall the accepting one.
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True,
+                                                  do_handshake_on_connect=False)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         daemon=True)
 
@@ -171,11 +238,42 @@ class KubeApiStandIn:
             obj["metadata"]["resourceVersion"] = str(self._revision)
             self._notify(resource, namespace, "DELETED", obj)
 
+    def collect_garbage(self) -> list[Object]:
+        """Delete, as the garbage collector does, each object that has owners and none of which
+        exists (an owner exists when an object of its kind, name and UID is in the dependent's
+        namespace); return them. An owner of a kind the stand-in does not know counts as
+        existing, as the collector leaves what it cannot resolve alone."""
+        with self._lock:
+            doomed: list[tuple[Resource, Object, str]] = []
+            for (group, plural, namespace, _), obj in self._objects.items():
+                owners = obj["metadata"].get("ownerReferences") or []
+                missing = [owner for owner in owners if not self._owner_exists(owner, namespace)]
+                if owners and len(missing) == len(owners):
+                    resource = next(r for r in self._kinds.values()
+                                    if (r.group, r.plural) == (group, plural))
+                    shown = ", ".join(f"{o.get('kind')} {o.get('name')} (uid {o.get('uid')})"
+                                      for o in missing)
+                    doomed.append((resource, obj, f"no owner exists: {shown}"))
+            for resource, obj, why in doomed:
+                meta = obj["metadata"]
+                self.delete(resource, meta["namespace"], meta["name"])
+                self.collected.append((obj, why))
+            return [obj for _, obj, _ in doomed]
+
+    def _owner_exists(self, owner: Mapping[str, Any], namespace: str) -> bool:
+        resource = self._kinds.get((str(owner.get("apiVersion")), str(owner.get("kind"))))
+        if resource is None:
+            return True
+        found = self._objects.get((resource.group, resource.plural, namespace,
+                                   str(owner.get("name"))))
+        return found is not None and found["metadata"].get("uid") == owner.get("uid")
+
     def _store(self, resource: Resource, namespace: str, name: str, obj: Object) -> Object:
+        self._kinds.setdefault((resource.api_version, resource.kind), resource)
         key = (resource.group, resource.plural, namespace, name)
         old = self._objects.get(key)
         self._revision += 1
-        stored = json.loads(json.dumps(obj))
+        stored: Object = json.loads(json.dumps(obj))
         stored["apiVersion"], stored["kind"] = resource.api_version, resource.kind
         meta = stored.setdefault("metadata", {})
         meta.update(name=name, namespace=namespace, resourceVersion=str(self._revision))
@@ -204,6 +302,22 @@ class KubeApiStandIn:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
+            def setup(self) -> None:
+                connection = self.request
+                connection.settimeout(10)
+                try:
+                    connection.do_handshake()
+                finally:
+                    connection.settimeout(None)
+                super().setup()
+
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except (ssl.SSLError, ConnectionError, TimeoutError):
+                    # A client that hung up mid-request, or did not finish its handshake.
+                    self.close_connection = True
+
             def do_GET(self) -> None:
                 api._serve(self, "GET")
 
@@ -228,26 +342,52 @@ class KubeApiStandIn:
         raw = request.rfile.read(length) if length else b""
         content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip()
         call = ApiCall(method, split.path, query, 0, content_type=content_type)
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
+        authorization = request.headers.get("Authorization") or ""
+        identity = self.tokens.get(authorization.removeprefix("Bearer "))
+        if not authorization.startswith("Bearer ") or identity is None:
             self._reply(request, call, HTTPStatus.UNAUTHORIZED, _status(401, "Unauthorized"))
             return
+        call = replace(call, user=identity.user, pod=identity.pod)
         target = _parse_path(split.path)
-        resource = self.resources.get((target[0], target[2])) if target else None
-        if target is None or resource is None or target[1] != resource.version:
+        if target is None:
             self._reply(request, call, HTTPStatus.NOT_FOUND,
                         _status(404, f"the server could not find {split.path}"))
             return
-        group, _, plural, namespace, name = target
-        call = ApiCall(method, split.path, query, 0, group, plural, namespace, name,
-                       content_type=content_type)
+        group, version, plural, namespace, name = target
+        call = replace(call, group=group, resource=plural, namespace=namespace, name=name)
+        verb = _verb_of(method, bool(name), query)
+        if not self._allowed(identity, verb, call):
+            self._forbid(request, call, identity, verb)
+            return
+        resource = self.resources.get((group, plural))
+        if resource is None or version != resource.version:
+            self._reply(request, call, HTTPStatus.NOT_FOUND,
+                        _status(404, f"the server could not find {split.path}"), verbs=(verb,))
+            return
         if method == "GET":
             self._get(request, call, resource, query)
         elif method == "PATCH" and name and content_type == APPLY_CONTENT_TYPE:
-            self._apply(request, call, resource, raw, query)
+            self._apply(request, call, resource, raw, query, identity)
         else:
             self._reply(request, call, HTTPStatus.METHOD_NOT_ALLOWED,
                         _status(405, f"{method} {content_type} is not served by the stand-in"),
-                        verbs=(_verb_of(method, bool(name)),))
+                        verbs=(verb,))
+
+    def _allowed(self, identity: Identity, verb: str, call: ApiCall) -> bool:
+        return self.authorize is None or self.authorize(identity, Attributes(
+            verb, call.group, call.resource, call.namespace, call.name))
+
+    def _forbid(self, request: BaseHTTPRequestHandler, call: ApiCall, identity: Identity,
+                verb: str, verbs: tuple[str, ...] | None = None) -> None:
+        # The RBAC authorizer's wording, so that a log reads like a cluster's.
+        what = f"{call.resource}.{call.group}" if call.group else call.resource
+        named = f' "{call.name}"' if call.name else ""
+        where = f' in the namespace "{call.namespace}"' if call.namespace else \
+            " at the cluster scope"
+        message = (f'{what}{named} is forbidden: User "{identity.user}" cannot {verb} resource '
+                   f'"{call.resource}" in API group "{call.group}"{where}')
+        self._reply(request, call, HTTPStatus.FORBIDDEN, _status(403, message, "Forbidden"),
+                    verbs=verbs or (verb,))
 
     def _get(self, request: BaseHTTPRequestHandler, call: ApiCall, resource: Resource,
              query: Mapping[str, str]) -> None:
@@ -327,7 +467,7 @@ class KubeApiStandIn:
         request.close_connection = True
 
     def _apply(self, request: BaseHTTPRequestHandler, call: ApiCall, resource: Resource,
-               raw: bytes, query: Mapping[str, str]) -> None:
+               raw: bytes, query: Mapping[str, str], identity: Identity) -> None:
         try:
             body = json.loads(raw)
         except ValueError:
@@ -336,11 +476,13 @@ class KubeApiStandIn:
                         _status(400, "the stand-in reads apply bodies in JSON only"),
                         verbs=("patch",))
             return
-        call = ApiCall(call.method, call.path, call.query, 0, call.group, call.resource,
-                       call.namespace, call.name, body=body, content_type=call.content_type)
+        call = replace(call, body=body)
         with self._lock:
             exists = (call.group, call.resource, call.namespace, call.name) in self._objects
         verbs = ("patch",) if exists else ("patch", "create")
+        if not exists and not self._allowed(identity, "create", call):
+            self._forbid(request, call, identity, "create", verbs)
+            return
         problems = []
         if not query.get("fieldManager"):
             problems.append("fieldManager is required for apply patch")
@@ -353,28 +495,32 @@ class KubeApiStandIn:
         if meta.get("namespace") not in (None, call.namespace):
             problems.append(f"metadata.namespace {meta.get('namespace')!r} differs from "
                             f"{call.namespace!r}")
+        kept = json.loads(json.dumps(body))
+        dropped = resource.prune(kept) if not problems and resource.prune else []
+        call = replace(call, warnings=tuple(f'unknown field "{path}"' for path in dropped))
         if not problems and resource.validate is not None:
-            problems = resource.validate(body)
+            problems = resource.validate(kept)
         if problems:
             self._reply(request, call, HTTPStatus.UNPROCESSABLE_ENTITY,
-                        _status(422, "; ".join(problems)), verbs=verbs)
+                        _status(422, "; ".join(problems), "Invalid"), verbs=verbs)
             return
         with self._lock:
-            stored = self._store(resource, call.namespace, call.name, body)
+            stored = self._store(resource, call.namespace, call.name, kept)
         self._reply(request, call, HTTPStatus.OK if exists else HTTPStatus.CREATED, stored,
                     verbs=verbs)
 
-    def _log(self, call: ApiCall, status: int, verbs: tuple[str, ...]) -> None:
+    def _log(self, call: ApiCall, status: int, verbs: tuple[str, ...],
+             message: str = "") -> None:
         with self._lock:
-            self.calls.append(ApiCall(call.method, call.path, call.query, int(status),
-                                      call.group, call.resource, call.namespace, call.name,
-                                      verbs, call.body, call.content_type))
+            self.calls.append(replace(call, status=int(status), verbs=verbs, message=message))
 
     def _reply(self, request: BaseHTTPRequestHandler, call: ApiCall, status: int,
                body: Object, verbs: tuple[str, ...] = ()) -> None:
-        self._log(call, status, verbs)
+        self._log(call, status, verbs, str(body.get("message", "")) if status >= 400 else "")
         data = json.dumps(body).encode()
         request.send_response(status)
+        for warning in call.warnings:
+            request.send_header("Warning", f'299 - "{_quote(warning)}"')
         request.send_header("Content-Type", "application/json")
         request.send_header("Content-Length", str(len(data)))
         request.end_headers()
@@ -398,14 +544,95 @@ def _parse_path(path: str) -> tuple[str, str, str, str, str] | None:
     return group, version, rest[0], namespace, rest[1] if len(rest) == 2 else ""
 
 
-def _verb_of(method: str, named: bool) -> str:
+def _verb_of(method: str, named: bool, query: Mapping[str, str]) -> str:
+    """The RBAC verb of a request on a resource."""
+    if method == "GET":
+        if query.get("watch") in ("true", "1"):
+            return "watch"
+        return "get" if named else "list"
     return {"POST": "create", "PUT": "update", "DELETE": "delete" if named else
-            "deletecollection", "PATCH": "patch"}.get(method, "get")
+            "deletecollection", "PATCH": "patch"}.get(method, method.lower())
 
 
-def _status(code: int, message: str) -> Object:
-    return {"apiVersion": "v1", "kind": "Status", "status": "Failure", "message": message,
-            "code": code}
+def _status(code: int, message: str, reason: str = "") -> Object:
+    status: Object = {"apiVersion": "v1", "kind": "Status", "status": "Failure",
+                      "message": message, "code": code}
+    if reason:
+        status["reason"] = reason
+    return status
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+class Rbac:
+    """The RBAC authorizer over the Roles, ClusterRoles and their bindings in `documents`
+    (a synthesized environment's manifests): an identity may do what a rule of a role bound to
+    it (by user, ServiceAccount or group) allows, a Role's rules only in its namespace. `*`
+    matches anything; `resourceNames` allow only requests naming one of them."""
+
+    def __init__(self, documents: Iterable[Mapping[str, Any]]) -> None:
+        documents = list(documents)
+        self.roles = {(d["kind"], d["metadata"].get("namespace", ""), d["metadata"]["name"]): d
+                      for d in documents if d.get("kind") in ("Role", "ClusterRole")}
+        self.bindings = [d for d in documents
+                         if d.get("kind") in ("RoleBinding", "ClusterRoleBinding")]
+
+    def rules(self, identity: Identity,
+              namespace: str) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+        """(role, rule) for every rule that applies to `identity` in `namespace`."""
+        found = []
+        for binding in self.bindings:
+            bound_in = binding["metadata"].get("namespace", "")
+            if binding["kind"] == "RoleBinding" and bound_in != namespace:
+                continue
+            if not any(_subject_is(subject, identity, bound_in)
+                       for subject in binding.get("subjects") or []):
+                continue
+            ref = binding["roleRef"]
+            role = self.roles.get((ref["kind"], bound_in if ref["kind"] == "Role" else "",
+                                   ref["name"]))
+            if role is not None:
+                found += [(role, rule) for rule in role.get("rules") or []]
+        return found
+
+    def allows(self, identity: Identity, request: Attributes) -> bool:
+        return any(_rule_allows(rule, request)
+                   for _, rule in self.rules(identity, request.namespace))
+
+    def __call__(self, identity: Identity, request: Attributes) -> bool:
+        return self.allows(identity, request)
+
+    def granted(self, identity: Identity, namespace: str) -> set[tuple[str, str, str]]:
+        """(group, resource, verb) the rules for `identity` in `namespace` name."""
+        return {(group, resource, verb) for _, rule in self.rules(identity, namespace)
+                for group in rule.get("apiGroups") or [] for resource in rule.get("resources")
+                or [] for verb in rule.get("verbs") or []}
+
+
+def _subject_is(subject: Mapping[str, Any], identity: Identity, bound_in: str) -> bool:
+    kind, name = subject.get("kind"), subject.get("name")
+    if kind == "ServiceAccount":
+        namespace = subject.get("namespace") or bound_in
+        return identity.user == f"system:serviceaccount:{namespace}:{name}"
+    if kind == "User":
+        return identity.user == name
+    if kind == "Group":
+        return name in identity.groups
+    return False
+
+
+def _rule_allows(rule: Mapping[str, Any], request: Attributes) -> bool:
+    def matches(values: Iterable[str] | None, value: str) -> bool:
+        values = list(values or [])
+        return "*" in values or value in values
+
+    names = rule.get("resourceNames") or []
+    return (matches(rule.get("verbs"), request.verb)
+            and matches(rule.get("apiGroups"), request.group)
+            and matches(rule.get("resources"), request.resource)
+            and (not names or request.name in names))
 
 
 def denied(calls: Iterable[ApiCall], role: Object) -> list[str]:
