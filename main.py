@@ -66,7 +66,8 @@ def run(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     try:
-        sys.exit(run(sys.argv[1:]))
+        code = run(sys.argv[1:])
     except KeyboardInterrupt:  # while the modules load, before a command runs
         print("interrupted", file=sys.stderr)
-        sys.exit(cli.EXIT_INTERRUPTED)
+        code = cli.EXIT_INTERRUPTED
+    cli.exit_program(code)

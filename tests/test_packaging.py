@@ -125,7 +125,7 @@ def test_the_wheel_holds_the_typed_package_and_its_data(wheel: Path) -> None:
                 for r in metadata.get_all("Requires-Dist") or [] if "extra ==" not in r}
     assert required == {"cdk8s", "cdk8s-plus-27", "constructs", "pydantic", "pyyaml"}
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert "dynamo-cdk8s = constructs_lib.tools.cli:main" in zipfile.ZipFile(wheel).read(
+    assert "dynamo-cdk8s = constructs_lib.tools.cli:program" in zipfile.ZipFile(wheel).read(
         entry_points).decode()
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from ..errors import ConfigError, Problem, did_you_mean, one_line
 from . import dynamo_graph_command as _dynamo_graph_command
@@ -238,6 +240,29 @@ def report(problems: Sequence[Problem]) -> None:
     for source, count in hidden.items():
         print(Problem(source, "", f"{count} more problems like the ones above, not shown"),
               file=sys.stderr)
+
+
+def program() -> NoReturn:
+    """The `dynamo-cdk8s` command: main() as a process."""
+    exit_program(main())
+
+
+def exit_program(code: int) -> NoReturn:
+    """End the process with `code`.
+
+    After Ctrl-C (130) the process ends here, once the exit handlers have run: CPython 3.11
+    counts a Ctrl-C that lands in code exec() runs from a string (dataclasses make their methods
+    that way, while a module loads) as unhandled even after the command handled it, and would
+    end the process by SIGINT instead of with this code (seen under load in
+    tests/test_output_faults.py).
+    """
+    if code == EXIT_INTERRUPTED:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        atexit._run_exitfuncs()
+        os._exit(code)
+    sys.exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
