@@ -33,7 +33,7 @@ from .rules import v1 as _v1_rules
 from .rules.catalog import report_order
 from .rules.names import generated_names_are_valid
 from .rules.serve_rules import advice as serve_advice
-from .rules.subjects import RuleSubject, subjects_of
+from .rules.subjects import RuleSubject, subjects_of, validate_subjects_in
 from .v0_1 import FrontendDeployment as ServeFrontend
 from .v0_1 import FrontendDeploymentProps as ServeFrontendProps
 from .v0_1 import PrefillWorkerPool as ServePrefillPool
@@ -59,6 +59,7 @@ class DynamoChart(Chart):
         `app.synth()`."""
         super().__init__(scope, id, namespace=environment.namespace,
                          disable_resource_name_hashes=True)
+        validate_subjects_in(self)
         env = environment
         self.environment = env
         """The environment this chart was composed from."""

@@ -77,8 +77,7 @@ class GrafanaDashboard(Construct, RuleSubject):
         self.config_map = emit(self, "ConfigMap", _dashboards.dashboard_config_map(
             self.dashboard, name=name, namespace=props.namespace, labels=props.labels,
             folder=props.folder))
-        self.node.default_child = self.config_map
-        self.locator = take_part(self, self.problems)
+        self.locator = take_part(self, self.problems, scope=scope, default_child=self.config_map)
 
     def named_objects(self) -> list[NamedObject]:
         obj = self.config_map

@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cdk8s import Chart
 from constructs import Construct
 
 from ._render import etcd as _etcd
@@ -19,7 +18,7 @@ from .model.naming import DependencyNames
 from .rules import Finding, Stage, tagged
 from .rules import dependencies as _rules
 from .rules.names import NamedObject
-from .rules.subjects import RuleSubject, take_part
+from .rules.subjects import RuleSubject, chart_of, take_part
 
 if TYPE_CHECKING:
     from .workload import DynamoWorkload
@@ -114,7 +113,7 @@ class DependencyStack(Construct, RuleSubject):
         if props.nats.enabled:
             self.nats = DependencyCluster(self, "Nats", _nats.manifests(
                 props.release, props.namespace, props.nats, clients))
-        self._chart = Chart.of(self)
+        self._chart = chart_of(self, scope)
         self.locator = take_part(self, self.problems)
 
     @property

@@ -8,7 +8,6 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cdk8s import Chart
 from constructs import Construct
 
 from ._render import dynamo_graph as _graph
@@ -18,6 +17,7 @@ from .frontend import FrontendDeployment
 from .model.base import is_dns_label
 from .model.dynamo_graph import RUNTIME_VERSION
 from .model.naming import MANAGED_BY
+from .rules.subjects import chart_of
 from .runtime import RuntimeComponent
 from .worker_pool import WorkerPool
 from .workload import DynamoWorkload
@@ -153,7 +153,7 @@ class DynamoGraphDeployment(Construct):
                 f"{self.node.path}: {pool.node.path} autoscales, and its autoscaler is named "
                 f"after the scaling adapter {adapter!r}, which must be a DNS label of at most "
                 "63 characters (KEDA puts it in a label); shorten the graph's name")
-        kubernetes_namespace = namespace or Chart.of(self).namespace or "default"
+        kubernetes_namespace = namespace or chart_of(self).namespace or "default"
         labels = pool.workload_object.manifest["metadata"].get("labels", {})
         target = ScaleTarget(name=adapter, namespace=kubernetes_namespace,
                              role="decode" if pool.role == "decode" else "prefill",

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdk8s import Chart, JsonPatch
+from cdk8s import JsonPatch
 from constructs import Construct
 
 from ._render import discovery as _discovery
 from ._render.k8s import KubeObject, emit
 from .model.naming import MANAGED_BY, V1Names
 from .rules.names import NamedObject
-from .rules.subjects import RuleSubject, take_part
+from .rules.subjects import RuleSubject, chart_of, take_part
 
 COMPONENT = "discovery"
 
@@ -61,7 +61,7 @@ class KubernetesDiscovery(Construct, RuleSubject):
 
     def __init__(self, scope: Construct, id: str, props: KubernetesDiscoveryProps) -> None:
         super().__init__(scope, id)
-        chart = Chart.of(self)
+        chart = chart_of(self, scope)
         self.release: str = props.release
         """The release whose worker pods the Service selects."""
         self.full_name: str = props.full_name
@@ -100,8 +100,8 @@ class KubernetesDiscovery(Construct, RuleSubject):
                 # cdk8s gives every object of a chart the chart's namespace; a CRD has none.
                 crd.add_json_patch(JsonPatch.remove("/metadata/namespace"))
             self.custom_resource_definition = crd
-        self.node.default_child = self.service_account
-        self.locator = take_part(self, self.problems)
+        self.locator = take_part(self, self.problems, scope=scope,
+                                 default_child=self.service_account)
 
     @property
     def cluster_prerequisites(self) -> list[str]:

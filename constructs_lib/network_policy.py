@@ -60,8 +60,7 @@ class DynamoNetworkPolicy(Construct, RuleSubject):
                 "ingress": ingress,
             },
         })
-        self.node.default_child = self.policy
-        self.locator = take_part(self, self.problems)
+        self.locator = take_part(self, self.problems, scope=scope, default_child=self.policy)
 
     def named_objects(self) -> list[NamedObject]:
         obj = self.policy

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdk8s import Chart
 from constructs import Construct
 
 from . import placement
@@ -15,7 +14,7 @@ from .rules.capacity import (
     deployment_fits_nodes,
     worker_groups_fit_nodes,
 )
-from .rules.subjects import RuleSubject, subjects_of, take_part
+from .rules.subjects import RuleSubject, chart_of, subjects_of, take_part
 from .workload import DynamoWorkload
 
 
@@ -52,7 +51,7 @@ class GpuNodePool(Construct, RuleSubject):
         """GPUs per node."""
         self.gpu_product = props.gpu_product
         """The GPU model, as the nodes' label names it; None when not stated."""
-        self._chart = Chart.of(self)
+        self._chart = chart_of(self, scope)
         self.locator = take_part(self, self.problems)
 
     def plan(self) -> placement.Plan:

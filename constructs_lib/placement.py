@@ -278,14 +278,13 @@ def plan(scope: Construct, nodes: NodePoolShape | None = None, *,
     (the rules try autoscaled pools at other counts)."""
     # Imported here: the summary of a synth reads Plans, and importing cdk8s starts jsii's Node,
     # which must happen only once jsii_session has set how (see new_app).
-    from cdk8s import Chart
 
     from .dependencies import DependencyStack
     from .kubernetes_discovery import KubernetesDiscovery
-    from .rules.subjects import subjects_of
+    from .rules.subjects import chart_of, subjects_of
     from .workload import DynamoWorkload
 
-    chart = Chart.of(scope)
+    chart = chart_of(scope)
     workloads = subjects_of(chart, DynamoWorkload)
     replicas = pod_replicas(workloads, count_of)
     gpu_pods = [p for p in replicas if p.gpus > 0]

@@ -66,8 +66,7 @@ class PodMonitor(Construct, RuleSubject):
                 }],
             },
         })
-        self.node.default_child = self.api_object
-        self.locator = take_part(self, self.problems)
+        self.locator = take_part(self, self.problems, scope=scope, default_child=self.api_object)
 
     def named_objects(self) -> list[NamedObject]:
         obj = self.api_object

@@ -66,8 +66,7 @@ class ServiceMonitor(Construct, RuleSubject):
                 "endpoints": [endpoint],
             },
         })
-        self.node.default_child = self.api_object
-        self.locator = take_part(self, self.problems)
+        self.locator = take_part(self, self.problems, scope=scope, default_child=self.api_object)
 
     def named_objects(self) -> list[NamedObject]:
         obj = self.api_object

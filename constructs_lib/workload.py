@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cdk8s import Chart
 from constructs import Construct
 
 from ._render import kplus as _kplus
@@ -28,7 +27,7 @@ from .model.naming import MANAGED_BY
 from .rdma import NETWORKS_ANNOTATION, RdmaPolicy
 from .rules import Locator
 from .rules.names import NamedObject
-from .rules.subjects import RuleSubject, take_part
+from .rules.subjects import RuleSubject, chart_of, take_part
 
 if TYPE_CHECKING:
     import cdk8s_plus_27 as kplus
@@ -207,7 +206,7 @@ class DynamoWorkload(Construct, RuleSubject):
         """NATS_SERVER of the pods."""
         self.rdma = props.rdma
         """The RdmaPolicy applied to the pods; None without RDMA."""
-        self.chart = Chart.of(self)
+        self.chart = chart_of(self, scope)
         """The chart this workload belongs to; rules compare it with the chart's others."""
 
     def _emit_deployment(self, props: DynamoWorkloadProps, *, name: str,
@@ -244,8 +243,7 @@ class DynamoWorkload(Construct, RuleSubject):
         budget = disruption_budget(name, props.namespace, labels, self.selector_labels,
                                    replicas, props.disruption_budget)
         self.disruption_budget = emit(self, "DisruptionBudget", budget) if budget else None
-        self.node.default_child = self.workload_object
-        self.locator = take_part(self, self.problems)
+        self.locator = take_part(self, self.problems, default_child=self.workload_object)
         if props.dependencies is not None:
             props.dependencies.admit(self)
 

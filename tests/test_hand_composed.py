@@ -374,3 +374,22 @@ def test_a_name_with_characters_no_kind_allows_says_how_to_write_it(tmp_path: Pa
     assert line.startswith("hand/frontend: full_name: R1_Dynamo: R1_Dynamo-single cannot be a "
                            "Service name")
     assert line.endswith("; write it in lower-case letters, digits and '-'")
+
+
+def test_a_construct_added_to_a_composed_environment_is_checked_at_synth(tmp_path: Path) -> None:
+    # A DynamoChart checks its constructs' rules while composing, and at synth with one
+    # validation for all of them: including what the app adds to it afterwards.
+    from constructs_lib import DynamoChart
+    from constructs_lib.model.loader import load_environment
+    from tests.conftest import ENVIRONMENTS
+
+    app = cdk8s.App(outdir=str(tmp_path / "out"))
+    chart = DynamoChart(app, "dev", load_environment(ENVIRONMENTS / "dev.yaml"))
+    DecodeWorkerPool(chart, "extra", DecodeWorkerPoolProps(
+        **{**V1, "full_name": "extra"}, model=MODEL, gpus=1, disaggregated=False,
+        engine=VllmEngineArgs.model_validate({"tensor-parallel-size": 2})))
+    assert [line for line in refused(app) if "tensor-parallel-size" in line] == [
+        "dev: dev/extra: engine.tensor-parallel-size: tensor-parallel-size 2 needs 2 GPUs per "
+        "worker, but gpus gives each decode worker 1; tensor-parallel-size x "
+        "pipeline-parallel-size x data-parallel-size must equal the GPUs per worker"]
+    assert written(tmp_path / "out") == []

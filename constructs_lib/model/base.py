@@ -34,7 +34,7 @@ class StrictModel(BaseModel):
     """Immutable, and refuses keys it does not know: a misspelt key is an error, not a no-op."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
-                              use_attribute_docstrings=True, allow_inf_nan=False)
+                              allow_inf_nan=False)
 
 
 def is_dns_label(value: str, max_length: int = 63) -> bool:

@@ -106,8 +106,7 @@ class Image(StrictModel):
 class ResourceList(StrictModel):
     """CPU, memory and ephemeral storage; GPUs and RDMA devices have typed fields of their own."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=False,
-                              use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=False)
 
     cpu: Quantity | None = None
     memory: Quantity | None = None
@@ -146,8 +145,7 @@ class MetricsSettings(StrictModel):
     """Default: the Dynamo image."""
     resources: Resources = Resources(
         requests=ResourceList(cpu="100m", memory="128Mi"),
-        limits=ResourceList(cpu=1, memory="512Mi"),
-    )
+        limits=ResourceList(cpu=1, memory="512Mi"))
     """Default: 100m CPU and 128Mi requested, 1 CPU and 512Mi limit."""
     service_monitor: ServiceMonitorSettings = ServiceMonitorSettings()
 
@@ -292,8 +290,7 @@ class EtcdSettings(DependencyHardening):
         requests=ResourceList.model_validate(
             {"cpu": "250m", "memory": "256Mi", "ephemeral-storage": "50Mi"}),
         limits=ResourceList.model_validate(
-            {"cpu": "375m", "memory": "384Mi", "ephemeral-storage": "2Gi"}),
-    )
+            {"cpu": "375m", "memory": "384Mi", "ephemeral-storage": "2Gi"}))
     """Default: the seed's etcd sizing (250m/256Mi requested, 375m/384Mi limit)."""
     auto_compaction_retention: RetentionPeriod = "1h"
     """Keep this much key history (periodic compaction); without compaction every lease renewal
@@ -333,8 +330,7 @@ class NatsSettings(DependencyHardening):
     storage_class: DnsSubdomain | None = None
     resources: Resources = Resources(
         requests=ResourceList(cpu="250m", memory="512Mi"),
-        limits=ResourceList(cpu=2, memory="2Gi"),
-    )
+        limits=ResourceList(cpu=2, memory="2Gi"))
     """Default: 250m CPU and 512Mi requested, 2 CPUs and 2Gi limit."""
 
     @field_validator("replicas")

@@ -144,7 +144,7 @@ class Section(_KeepsKeyOrder):
     """Keys every component section may hold, typed; subclasses decide what else is allowed."""
 
     model_config = ConfigDict(frozen=True, validate_by_name=False, validate_by_alias=True,
-                              extra="forbid", use_attribute_docstrings=True)
+                              extra="forbid")
 
     common_configs: list[str] | None = Field(None, alias="common-configs")
     service_args: ServiceArgs | None = Field(None, alias="ServiceArgs")
@@ -171,7 +171,7 @@ class EngineSection(Section):
     """
 
     model_config = ConfigDict(frozen=True, validate_by_name=False, validate_by_alias=True,
-                              extra="allow", use_attribute_docstrings=True)
+                              extra="allow")
 
     model: str | None = None
     served_model_name: str | None = Field(None, alias="served-model-name")
@@ -225,7 +225,7 @@ class ServeConfig(_KeepsKeyOrder):
     """One `configs.yaml` for `dynamo serve`: a Common section and one section per component."""
 
     model_config = ConfigDict(frozen=True, validate_by_name=False, validate_by_alias=True,
-                              extra="forbid", use_attribute_docstrings=True)
+                              extra="forbid")
 
     common: EngineSection | None = Field(None, alias="Common")
     frontend: FrontendSection | None = Field(None, alias="Frontend")

@@ -19,6 +19,8 @@ from . import Finding, Locator, staged
 from .names import NamedObject, generated_names_are_valid
 
 _SUBJECTS = "_dynamo_rule_subjects"
+_CHART = "_dynamo_chart"
+_CHART_VALIDATES = "_dynamo_chart_validates_its_subjects"
 T = TypeVar("T")
 
 
@@ -35,14 +37,54 @@ class _Validation:
             return [f"the rules could not be checked: {type(err).__name__}: {err}"]
 
 
-def take_part(construct: Construct, problems: Callable[[], list[Finding]]) -> Locator:
+def take_part(construct: Construct, problems: Callable[[], list[Finding]], *,
+              scope: Construct | None = None, default_child: Construct | None = None) -> Locator:
     """Register `construct` with its chart's rule subjects and its `problems` (the findings
-    about this construct, located with the returned Locator) as a cdk8s validation."""
-    chart = Chart.of(construct)
+    about this construct, located with the returned Locator) as a cdk8s validation.
+
+    `scope`, the one `construct` was created in, spares asking cdk8s for the chart;
+    `default_child` is set on the construct's node, which is fetched once for both (each is a
+    round trip to jsii's Node process)."""
+    chart = chart_of(construct, scope)
     members: list[Construct] = chart.__dict__.setdefault(_SUBJECTS, [])
     members.append(construct)
-    construct.node.add_validation(_Validation(problems))
+    node = construct.node
+    if default_child is not None:
+        node.default_child = default_child
+    if not chart.__dict__.get(_CHART_VALIDATES):
+        node.add_validation(_Validation(problems))
     return Locator(lambda: construct.node.path)
+
+
+def validate_subjects_in(chart: Chart) -> None:
+    """Check the rules of every subject of `chart` with one cdk8s validation instead of one
+    per subject: call it before the subjects are created. Each validation costs four round
+    trips to jsii's Node process, and a chart composed from an environment file has six to
+    nine subjects. cdk8s then prints the chart's path before each problem, so a problem of a
+    construct that names its props (not the file's fields) starts with its own path."""
+    chart.__dict__[_CHART_VALIDATES] = True
+
+    def problems() -> list[str]:
+        messages: dict[str, None] = {}
+        for subject in subjects_of(chart, RuleSubject):
+            where = ("" if subject.locator.in_file or not isinstance(subject, Construct)
+                     else f"{subject.node.path}: ")
+            messages.update((f"{where}{finding}", None) for finding in subject.problems())
+        return list(messages)
+
+    chart.node.add_validation(_Messages(problems))
+
+
+@jsii.implements(IValidation)
+class _Messages:
+    def __init__(self, messages: Callable[[], list[str]]) -> None:
+        self._messages = messages
+
+    def validate(self) -> list[str]:
+        try:
+            return self._messages()
+        except Exception as err:
+            return [f"the rules could not be checked: {type(err).__name__}: {err}"]
 
 
 def subjects_of(chart: Construct, kind: type[T]) -> list[T]:
@@ -51,8 +93,23 @@ def subjects_of(chart: Construct, kind: type[T]) -> list[T]:
     return [m for m in members if isinstance(m, kind)]
 
 
-def chart_of(construct: Construct) -> Chart:
-    return Chart.of(construct)
+def chart_of(construct: Construct, scope: Construct | None = None) -> Chart:
+    """The chart of `construct` (created in `scope`, when given), asked of cdk8s at most once
+    per construct: each `Chart.of` is a round trip to jsii's Node process, and a construct never
+    changes charts."""
+    chart: Chart | None = construct.__dict__.get(_CHART)
+    if chart is None:
+        if isinstance(construct, Chart):
+            chart = construct
+        elif isinstance(scope, Chart):
+            chart = scope
+        elif scope is not None and _CHART in scope.__dict__:
+            chart = scope.__dict__[_CHART]
+        else:
+            chart = Chart.of(construct)
+        construct.__dict__[_CHART] = chart
+    assert chart is not None
+    return chart
 
 
 class RuleSubject:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from ...model.descriptions import describe
 from ...model.dynamo_v1 import EnvironmentV1
 from ...model.environment import Environment
 
@@ -27,6 +28,7 @@ DESCRIPTION = (
 def environment_schema() -> dict[str, Any]:
     """The schema of what an environment file may say, in the file's own key names: the 1.x
     format when `dynamo` is 1.x, the v0.1 format otherwise."""
+    describe()
     _, definitions = models_json_schema(
         [(EnvironmentV1, "validation"), (Environment, "validation")], by_alias=True)
     return {
