@@ -146,7 +146,7 @@ def test_an_https_etcd_only_has_to_accept_connections(nats: FakeNats) -> None:
 
 
 def test_default_ports_and_bracketed_ipv6_hosts(etcd: FakeEtcd, nats: FakeNats) -> None:
-    script = _wait_for_dependencies.SCRIPT.split("etcd_answers()")[0]
+    script = _wait_for_dependencies.script(nats=True).split("etcd_answers()")[0]
     probe = script + 'split_endpoint "$2" "$3"; printf "%s %s" "$host" "$port"'
     def split(endpoint: str, default: str) -> str:
         return subprocess.run(["bash", "-c", probe, "split", "1", endpoint, default],

@@ -9,6 +9,7 @@ NATS_SERVER as Dynamo, so external endpoints are waited for just the same.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .escape_hatches import restrict_container
@@ -23,7 +24,7 @@ RESOURCES = {"requests": {"cpu": "10m", "memory": "16Mi"},
 # on the client port), NATS must send its INFO greeting; one endpoint of each list suffices, as
 # for Dynamo's clients. An https:// etcd only has to accept the connection: bash speaks no TLS.
 # Each attempt is bounded by `timeout`, because a connect to a black-holed address waits minutes.
-SCRIPT = r"""set -u -f
+_FUNCTIONS = r"""set -u -f
 deadline=$((SECONDS + $1))
 split_endpoint() {
   local rest=${1#*://}
@@ -74,20 +75,10 @@ without_credentials() {
   done
   printf %s "${shown[*]}"
 }
-etcd=${ETCD_ENDPOINTS:?ETCD_ENDPOINTS is not set}
-nats=${NATS_SERVER:?NATS_SERVER is not set}
-etcd_up= nats_up= report_at=0
-while :; do
-  if [[ -z $etcd_up ]] && answered=$(first_answering etcd_answers "$etcd"); then
-    etcd_up=1; echo "etcd answers at $answered"
-  fi
-  if [[ -z $nats_up ]] && answered=$(first_answering nats_answers "$nats"); then
-    nats_up=1; echo "NATS answers at $answered"
-  fi
-  if [[ -n $etcd_up && -n $nats_up ]]; then exit 0; fi
-  waiting=$([[ -z $etcd_up ]] && printf 'etcd (%s) ' "$(without_credentials "$etcd")"
-            [[ -z $nats_up ]] && printf 'NATS (%s)' "$(without_credentials "$nats")")
-  remaining=$((deadline - SECONDS))
+"""
+
+# What follows the wait: the report, the deadline and the pause between attempts.
+_UNTIL_DEADLINE = r"""  remaining=$((deadline - SECONDS))
   if (( remaining <= 0 )); then
     echo "gave up after $1 s waiting for $waiting" >&2; exit 1
   fi
@@ -99,51 +90,46 @@ done
 """
 
 
-# Dynamo 1.x on the tcp request plane and zmq event plane uses no NATS: wait for etcd alone.
-_ETCD_ONLY = {
-    "nats=${NATS_SERVER:?NATS_SERVER is not set}\n": "",
-    "etcd_up= nats_up= report_at=0": "etcd_up= report_at=0",
-    """  if [[ -z $nats_up ]] && answered=$(first_answering nats_answers "$nats"); then
-    nats_up=1; echo "NATS answers at $answered"
-  fi
-""": "",
-    "if [[ -n $etcd_up && -n $nats_up ]]; then exit 0; fi":
-        "if [[ -n $etcd_up ]]; then exit 0; fi",
-    """  waiting=$([[ -z $etcd_up ]] && printf 'etcd (%s) ' "$(without_credentials "$etcd")"
-            [[ -z $nats_up ]] && printf 'NATS (%s)' "$(without_credentials "$nats")")""":
-        '  waiting="etcd ($(without_credentials "$etcd"))"',
-}
+@dataclass(frozen=True)
+class _Dependency:
+    variable: str
+    """The shell variable holding its endpoints, and the prefix of its check function."""
+    environment: str
+    """The variable Dynamo reads its endpoints from."""
+    label: str
 
 
-# Dynamo 1.x with kubernetes discovery and a plane on NATS uses no etcd: wait for NATS alone.
-_NATS_ONLY = {
-    "etcd=${ETCD_ENDPOINTS:?ETCD_ENDPOINTS is not set}\n": "",
-    "etcd_up= nats_up= report_at=0": "nats_up= report_at=0",
-    """  if [[ -z $etcd_up ]] && answered=$(first_answering etcd_answers "$etcd"); then
-    etcd_up=1; echo "etcd answers at $answered"
-  fi
-""": "",
-    "if [[ -n $etcd_up && -n $nats_up ]]; then exit 0; fi":
-        "if [[ -n $nats_up ]]; then exit 0; fi",
-    """  waiting=$([[ -z $etcd_up ]] && printf 'etcd (%s) ' "$(without_credentials "$etcd")"
-            [[ -z $nats_up ]] && printf 'NATS (%s)' "$(without_credentials "$nats")")""":
-        '  waiting="NATS ($(without_credentials "$nats"))"',
-}
+_ETCD = _Dependency("etcd", "ETCD_ENDPOINTS", "etcd")
+_NATS = _Dependency("nats", "NATS_SERVER", "NATS")
 
 
 def script(*, etcd: bool = True, nats: bool) -> str:
     """The wait, for etcd and NATS, or for either alone."""
-    if not (etcd or nats):
+    waited = [dependency for dependency, wanted in ((_ETCD, etcd), (_NATS, nats)) if wanted]
+    if not waited:
         raise ValueError("a wait for neither etcd nor NATS waits for nothing")
-    if etcd and nats:
-        return SCRIPT
-    changes, name = (_ETCD_ONLY, "_ETCD_ONLY") if etcd else (_NATS_ONLY, "_NATS_ONLY")
-    text = SCRIPT
-    for old, new in changes.items():
-        if old not in text:
-            raise AssertionError(f"the wait script changed; update {name} ({old[:40]!r})")
-        text = text.replace(old, new)
-    return text
+    lines = [f"{d.variable}=${{{d.environment}:?{d.environment} is not set}}" for d in waited]
+    lines.append(" ".join(f"{d.variable}_up=" for d in waited) + " report_at=0")
+    lines.append("while :; do")
+    for d in waited:
+        lines += [f"  if [[ -z ${d.variable}_up ]] && answered=$(first_answering "
+                  f'{d.variable}_answers "${d.variable}"); then',
+                  f'    {d.variable}_up=1; echo "{d.label} answers at $answered"',
+                  "  fi"]
+    lines.append(f"  if [[ {' && '.join(f'-n ${d.variable}_up' for d in waited)} ]]; "
+                 "then exit 0; fi")
+    if len(waited) == 1:
+        [d] = waited
+        lines.append(f'  waiting="{d.label} ($(without_credentials "${d.variable}"))"')
+    else:
+        # Each still-silent dependency, in one line.
+        parts = [f"[[ -z ${d.variable}_up ]] && printf '{d.label} (%s)"
+                 f"{' ' if d is not waited[-1] else ''}' "
+                 f'"$(without_credentials "${d.variable}")"' for d in waited]
+        lines.append("  waiting=$(" + f"\n{' ' * 12}".join(parts) + ")")
+    return _FUNCTIONS + "\n".join(lines) + "\n" + _UNTIL_DEADLINE
+
+
 
 
 def container(*, image: str, pull_policy: str, env: list[dict[str, Any]],
