@@ -23,7 +23,7 @@ from .kubernetes_discovery import KubernetesDiscovery, KubernetesDiscoveryProps
 from .model import file_fields
 from .model.dynamo_v1 import DecodePoolSettings, EnvironmentV1, PrefillPoolSettings
 from .model.environment import Environment, FrontendSettings, Mode, PrefillSettings
-from .network_policy import DynamoNetworkPolicy, DynamoNetworkPolicyProps
+from .network_policy import DynamoNetworkPolicy, of_environment
 from .node_pool import GpuNodePool, GpuNodePoolProps
 from .pod_monitor import PodMonitor, PodMonitorProps
 from .prefill_pool import PrefillWorkerPool, PrefillWorkerPoolProps
@@ -128,17 +128,9 @@ class DynamoChart(Chart):
             self._compose_v01(env, shared)
             public_ports = [_v01.SERVE_PORT_NAME,
                             *(["metrics"] if env.frontend.metrics.enabled else [])]
-        self.network_policy: DynamoNetworkPolicy | None = None
+        self.network_policy: DynamoNetworkPolicy | None = of_environment(
+            self, env, public_ports)
         """What may connect to the Dynamo pods, unless the file turns NetworkPolicies off."""
-        if env.network_policy.enabled:
-            self.network_policy = DynamoNetworkPolicy(
-                self, "NetworkPolicy", DynamoNetworkPolicyProps(
-                    release=env.release,
-                    name=env.full_name,
-                    namespace=env.namespace,
-                    app_name=env.name,
-                    public_ports=public_ports,
-                ))
         self.node_pool: GpuNodePool | None = None
         """The GPU nodes the file declares (`nodes`); None when it declares none."""
         if env.nodes is not None:

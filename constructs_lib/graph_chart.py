@@ -18,7 +18,7 @@ from .frontend import FrontendDeployment
 from .model import AnyEnvironment
 from .model.dynamo_graph import Output
 from .model.dynamo_v1 import EnvironmentV1
-from .network_policy import DynamoNetworkPolicy, DynamoNetworkPolicyProps
+from .network_policy import DynamoNetworkPolicy, of_environment
 from .rules import Finding, RuleViolations
 
 
@@ -63,19 +63,11 @@ class DynamoGraphChart(Chart):
                 folder=dashboard.folder, title=dashboard.title,
                 disaggregated=environment.disaggregated,
                 dynamo_namespace=f"{environment.namespace}-{self.graph.name}"))
-        self.network_policy: DynamoNetworkPolicy | None = None
+        self.network_policy: DynamoNetworkPolicy | None = of_environment(
+            self, environment, [_v1.HTTP_PORT_NAME, _v1.SYSTEM_PORT_NAME])
         """What may connect to the graph's pods (they carry the plain manifests' labels),
         unless the file turns NetworkPolicies off. The workers' system port is open too: the
         operator's PodMonitors scrape it."""
-        if environment.network_policy.enabled:
-            self.network_policy = DynamoNetworkPolicy(
-                self, "NetworkPolicy", DynamoNetworkPolicyProps(
-                    release=environment.release,
-                    name=environment.full_name,
-                    namespace=environment.namespace,
-                    app_name=environment.name,
-                    public_ports=[_v1.HTTP_PORT_NAME, _v1.SYSTEM_PORT_NAME],
-                ))
 
     def _findings(self) -> list[Finding]:
         environment = self.environment

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from constructs import Construct
 
@@ -11,6 +12,9 @@ from ._render.k8s import KubeObject, emit, metadata
 from .model.naming import MANAGED_BY
 from .rules.names import NamedObject
 from .rules.subjects import RuleSubject, take_part
+
+if TYPE_CHECKING:
+    from .model.environment import EnvironmentBase
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,3 +70,15 @@ class DynamoNetworkPolicy(Construct, RuleSubject):
         obj = self.policy
         return [NamedObject(obj.object_kind, obj.object_name, "name", obj.object_name,
                             self.locator)]
+
+
+def of_environment(scope: Construct, environment: EnvironmentBase,
+                   public_ports: Sequence[int | str]) -> DynamoNetworkPolicy | None:
+    """The `NetworkPolicy` of an environment's Dynamo pods, unless the file turns
+    NetworkPolicies off."""
+    if not environment.network_policy.enabled:
+        return None
+    return DynamoNetworkPolicy(scope, "NetworkPolicy", DynamoNetworkPolicyProps(
+        release=environment.release, name=environment.full_name,
+        namespace=environment.namespace, app_name=environment.name,
+        public_ports=public_ports))

@@ -18,16 +18,23 @@ def naming_field(env: EnvironmentBase) -> str:
     return "fullname_override" if env.fullname_override else "release"
 
 
+_WORKLOAD_FIELDS = {"rdma": "rdma.enabled", "etcd_client_tls_secret": "dependencies.etcd.tls"}
+"""Props every Dynamo workload has, by the file's field that sets them."""
+
+
+def _workload_field(head: str, env: EnvironmentBase) -> str | None:
+    """The file's field behind a prop every Dynamo workload has; None for any other prop."""
+    if head in ("full_name", "name"):
+        return naming_field(env)
+    return _WORKLOAD_FIELDS.get(head)
+
+
 def _section(section: str, env: Environment,
              top_level: tuple[str, ...] = ("service",)) -> FieldNames:
     def field(prop: str) -> str:
         head = prop.split(".", 1)[0]
-        if head in ("full_name", "name"):
-            return naming_field(env)
-        if head == "rdma":
-            return "rdma.enabled"
-        if head == "etcd_client_tls_secret":
-            return "dependencies.etcd.tls"
+        if (shared := _workload_field(head, env)) is not None:
+            return shared
         if head in top_level:
             return prop
         return f"{section}.{prop}" if prop else section
@@ -99,12 +106,8 @@ _V1_TOP_LEVEL = {"runtime": "runtime", "kv_transfer": "kv_transfer", "kv_events"
 def _v1_section(section: str, env: EnvironmentV1, own_engine: dict[str, object]) -> FieldNames:
     def field(prop: str) -> str:
         head, _, rest = prop.partition(".")
-        if head in ("full_name", "name"):
-            return naming_field(env)
-        if head == "rdma":
-            return "rdma.enabled"
-        if head == "etcd_client_tls_secret":
-            return "dependencies.etcd.tls"
+        if (shared := _workload_field(head, env)) is not None:
+            return shared
         if head == "nats_url":
             return "dependencies.nats.enabled"
         if head == "served_model_name":

@@ -26,13 +26,13 @@ T = TypeVar("T")
 
 @jsii.implements(IValidation)
 class _Validation:
-    def __init__(self, problems: Callable[[], list[Finding]]) -> None:
-        self._problems = problems
+    def __init__(self, messages: Callable[[], list[str]]) -> None:
+        self._messages = messages
 
     def validate(self) -> list[str]:
         # An exception here would reach the user as a jsii stack trace without the finding.
         try:
-            return [str(finding) for finding in self._problems()]
+            return self._messages()
         except Exception as err:
             return [f"the rules could not be checked: {type(err).__name__}: {err}"]
 
@@ -52,7 +52,7 @@ def take_part(construct: Construct, problems: Callable[[], list[Finding]], *,
     if default_child is not None:
         node.default_child = default_child
     if not chart.__dict__.get(_CHART_VALIDATES):
-        node.add_validation(_Validation(problems))
+        node.add_validation(_Validation(lambda: [str(finding) for finding in problems()]))
     return Locator(lambda: construct.node.path)
 
 
@@ -72,19 +72,7 @@ def validate_subjects_in(chart: Chart) -> None:
             messages.update((f"{where}{finding}", None) for finding in subject.problems())
         return list(messages)
 
-    chart.node.add_validation(_Messages(problems))
-
-
-@jsii.implements(IValidation)
-class _Messages:
-    def __init__(self, messages: Callable[[], list[str]]) -> None:
-        self._messages = messages
-
-    def validate(self) -> list[str]:
-        try:
-            return self._messages()
-        except Exception as err:
-            return [f"the rules could not be checked: {type(err).__name__}: {err}"]
+    chart.node.add_validation(_Validation(problems))
 
 
 def subjects_of(chart: Construct, kind: type[T]) -> list[T]:
